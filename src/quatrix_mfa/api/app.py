@@ -1,0 +1,142 @@
+"""``create_app(settings)``: the one place the application is assembled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from quatrix_mfa import __version__
+from quatrix_mfa.api import errors
+from quatrix_mfa.api.limits import BodyLimit
+from quatrix_mfa.api.routes import auth, profile, reset, users
+from quatrix_mfa.api.routes import settings as site_settings
+from quatrix_mfa.core.clock import Clock, SystemClock
+from quatrix_mfa.core.context import Core, LinkPolicy, SessionPolicy
+from quatrix_mfa.core.crypto import PasswordHasher
+from quatrix_mfa.core.throttling import ThrottlePolicy
+from quatrix_mfa.keys import FileKeyRing, create_key_file
+from quatrix_mfa.mailer import OutboxSender
+from quatrix_mfa.settings import Settings
+from quatrix_mfa.storage import migrate
+from quatrix_mfa.storage.store import SqlStore
+
+API_PREFIX = "/api/1.0"
+MAIL_INTERVAL = 1.0
+PURGE_INTERVAL = 60.0
+log = logging.getLogger(__name__)
+
+
+def build_core(
+    settings: Settings, clock: Clock | None = None, store: SqlStore | None = None
+) -> Core:
+    """The core over the configured database and key file (created if missing)."""
+    create_key_file(settings.key_file)
+    return Core(
+        store=store or SqlStore.from_url(settings.effective_database_url, settings.db_pool_size),
+        clock=clock or SystemClock(),
+        keys=FileKeyRing(settings.key_file),
+        passwords=PasswordHasher(settings.argon2),
+        sessions=SessionPolicy(
+            idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
+        ),
+        links=LinkPolicy(public_url=settings.public_url),
+        throttle_policy=ThrottlePolicy(
+            user_threshold=settings.user_failure_threshold,
+            address_threshold=settings.address_failure_threshold,
+        ),
+    )
+
+
+async def _background(core: Core, sender: OutboxSender | None) -> None:
+    """Mail delivery and purging of expired rows, off the request path."""
+    last_purge = 0.0
+    while True:
+        try:
+            if sender is not None:
+                await run_in_threadpool(sender.deliver_due)
+            now = core.clock.now()
+            if now - last_purge >= PURGE_INTERVAL:
+                last_purge = now
+                await run_in_threadpool(_purge, core, now)
+        except Exception as error:  # a bad round must not end the loop
+            log.warning("background round failed: %s", type(error).__name__)
+        await asyncio.sleep(MAIL_INTERVAL)
+
+
+def _purge(core: Core, now: float) -> None:
+    with core.store.transaction() as tx:
+        tx.sessions.purge_expired(now, core.sessions.idle_seconds)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, background: bool = True
+) -> FastAPI:
+    """Build the ASGI app for ``settings``; nothing is built at import time."""
+    core = build_core(settings, clock)
+    sender = (
+        OutboxSender(core.store, core.clock, settings.smtp_url, settings.mail_from)
+        if settings.smtp_url
+        else None
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_background(core, sender)) if background else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert isinstance(core.store, SqlStore)
+        core.store.dispose()
+
+    app = FastAPI(
+        title="quatrix-mfa",
+        version=__version__,
+        description="Quatrix API 1.0: login, sessions and multi-factor authentication",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.state.trust_forwarded_for = settings.trust_forwarded_for
+    app.state.outbox_sender = sender
+    for module in (auth, profile, users, site_settings):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(reset.router, prefix=API_PREFIX)
+    app.include_router(reset.account_router, prefix=API_PREFIX)
+    app.include_router(reset.link_router)
+    _add_health(app, core)
+    errors.install(app)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+def _add_health(app: FastAPI, core: Core) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        assert isinstance(core.store, SqlStore)
+        try:
+            ready = migrate.is_current(core.store.engine)
+        except Exception:  # any database error means "not ready"
+            ready = False
+        if not ready:
+            return errors.error_response(503, -1, "Database unreachable or not migrated")
+        return JSONResponse({"status": "ready"})
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``quatrix-mfa serve``)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,71 @@
+"""Request-scoped helpers: the core, the client address, the caller's session."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.sessions import Caller, authenticate
+
+# Declared so the OpenAPI document names the spec's api_key scheme.
+_token_header = APIKeyHeader(name="X-Auth-Token", scheme_name="api_key", auto_error=False)
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+def client_addr(request: Request) -> str | None:
+    """The client's address; from ``X-Forwarded-For`` only when configured as trusted.
+
+    The last entry is the one our own proxy appended, so a client cannot
+    choose it by sending the header itself.
+    """
+    if request.app.state.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()[:64] or None
+    return request.client.host if request.client else None
+
+
+def session_caller(
+    request: Request, token: Annotated[str | None, Depends(_token_header)]
+) -> Caller:
+    """Any live session, pending or full."""
+    return authenticate(get_core(request), token)
+
+
+def full_caller(caller: Annotated[Caller, Depends(session_caller)]) -> Caller:
+    """A full session; a pending one gets 401 code 10."""
+    caller.require_full()
+    return caller
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+AddrDep = Annotated[str | None, Depends(client_addr)]
+SessionDep = Annotated[Caller, Depends(session_caller)]
+FullDep = Annotated[Caller, Depends(full_caller)]
+
+
+def reply(
+    model: BaseModel | list[Any], status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Serialize a response model (or a list of them) without nulls."""
+    if isinstance(model, list):
+        content: Any = [m.model_dump(mode="json", exclude_none=True) for m in model]
+    else:
+        content = model.model_dump(mode="json", exclude_none=True)
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries: each status answers with an ErrorModel."""
+    from quatrix_mfa.api.schemas import ErrorModel
+
+    return {status: {"model": ErrorModel} for status in statuses}

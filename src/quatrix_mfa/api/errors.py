@@ -1,0 +1,87 @@
+"""The one place where errors become the spec's ErrorModel."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quatrix_mfa.core.errors import ErrorCode, QuatrixError, TooManyAttempts
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.PARAMETER: 400,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.PENDING_SESSION: 401,
+    ErrorCode.WRONG_CODE: 401,
+    ErrorCode.FACTOR_FORCED: 400,
+    ErrorCode.TOO_MANY_ATTEMPTS: 429,
+    ErrorCode.NO_PENDING_ENROLLMENT: 400,
+    ErrorCode.FACTOR_NOT_ACTIVE: 400,
+    ErrorCode.ADDRESS_NOT_ALLOWED: 403,
+    ErrorCode.EMAIL_TAKEN: 400,
+    ErrorCode.WEAK_PASSWORD: 400,
+}
+
+
+def error_response(
+    status: int,
+    code: int,
+    msg: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _quatrix(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, QuatrixError)
+    headers = (
+        {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else None
+    )
+    return error_response(
+        HTTP_STATUS[error.code], int(error.code), error.msg, error.details, headers
+    )
+
+
+def _validation(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details: dict[str, str] = {}
+    for problem in error.errors():
+        location = [str(p) for p in problem.get("loc", ()) if p not in ("body",)]
+        field = ".".join(location) or "body"
+        # Only pydantic's message: the offending input may be a secret.
+        details.setdefault(field, str(problem.get("msg", "invalid")))
+    return error_response(400, int(ErrorCode.PARAMETER), "Parameter error", details)
+
+
+def _http(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.PARAMETER
+    msg = "Not found" if error.status_code == 404 else str(error.detail)
+    return error_response(
+        error.status_code, int(code), msg, headers=getattr(error, "headers", None)
+    )
+
+
+def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    # Logged by type and place only: the exception text could hold request data.
+    log.error("unhandled %s", type(error).__name__, exc_info=False)
+    return error_response(500, -1, "Internal error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(QuatrixError, _quatrix)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,85 @@
+"""Auth: login (password, then second factor), keepalive, logout."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from quatrix_mfa.api.deps import AddrDep, CoreDep, SessionDep, error_responses, reply
+from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
+from quatrix_mfa.core import auth, sessions
+from quatrix_mfa.core.auth import LoginResult
+from quatrix_mfa.core.errors import NotAuthenticated
+
+router = APIRouter(tags=["Auth"])
+ERRORS = error_responses(401, 429)
+
+
+def _login_reply(result: LoginResult) -> JSONResponse:
+    headers = {"X-Auth-Token": result.token}
+    if result.step is None:
+        return reply(SessionLoginResp(session_id=result.token), 200, headers)
+    headers["Mfa-Code"] = result.step.value
+    return reply(SessionLoginResp(session_id=result.token), 207, headers)
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    """``Authorization: Basic base64(email:password)`` (RFC 7617 §2); 401 if malformed."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded or len(encoded) > 2048:
+        raise NotAuthenticated("Expected Basic credentials")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise NotAuthenticated("Malformed Basic credentials") from None
+    email, colon, password = decoded.partition(":")
+    if not colon or not email:
+        raise NotAuthenticated("Malformed Basic credentials")
+    return email, password
+
+
+@router.get(
+    "/session/login",
+    response_model=SessionLoginResp,
+    responses={
+        207: {"model": SessionLoginResp, "description": "MFA required; see Mfa-Code"},
+        **ERRORS,
+    },
+)
+def login(request: Request, core: CoreDep, addr: AddrDep) -> JSONResponse:
+    """Basic auth opens a session (200 full, 207 pending); an X-Auth-Token reports on one."""
+    header = request.headers.get("authorization")
+    if header:
+        email, password = parse_basic(header)
+        return _login_reply(auth.login_with_password(core, email, password, addr))
+    caller = sessions.authenticate(core, request.headers.get("x-auth-token"))
+    return _login_reply(auth.session_status(caller))
+
+
+@router.post(
+    "/session/login",
+    response_model=SessionLoginResp,
+    tags=["MFA"],
+    responses={**error_responses(400), **ERRORS},
+)
+def login_second_factor(
+    body: SessionLoginPostResp, caller: SessionDep, core: CoreDep, addr: AddrDep
+) -> JSONResponse:
+    """The second factor on a pending session: a new session id on success."""
+    return _login_reply(auth.second_factor(core, caller, body.auth_type, body.code, addr))
+
+
+@router.get("/session/keepalive", responses=ERRORS)
+def keepalive(request: Request, core: CoreDep) -> JSONResponse:
+    caller = sessions.authenticate(core, request.headers.get("x-auth-token"), keepalive=True)
+    caller.require_full()
+    return JSONResponse({})
+
+
+@router.get("/session/logout", responses=ERRORS)
+def logout(caller: SessionDep, core: CoreDep) -> JSONResponse:
+    sessions.logout(core, caller)
+    return JSONResponse({})

@@ -1,0 +1,77 @@
+"""Profile: the caller's own data, password and factors."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import segno
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from quatrix_mfa.api.deps import AddrDep, CoreDep, FullDep, SessionDep, error_responses, reply
+from quatrix_mfa.api.schemas import (
+    ProfileRemoveMfaReq,
+    ProfileRemoveMfaResp,
+    ProfileResp,
+    ProfileSetMfaReq,
+    ProfileSetMfaResp,
+    ProfileSetPasswordReq,
+    ProfileSetPasswordResp,
+    TotpGenerateResp,
+)
+from quatrix_mfa.api.views import profile_resp
+from quatrix_mfa.core import profile
+
+router = APIRouter(tags=["Profile"])
+ERRORS = error_responses(400, 401, 429)
+
+
+def qr_png_base64(uri: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="png", scale=5, border=2)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@router.get("/profile", response_model=ProfileResp, responses=ERRORS)
+def get_profile(caller: FullDep) -> JSONResponse:
+    return reply(profile_resp(caller.account, caller.user))
+
+
+@router.post("/profile/set-password", response_model=ProfileSetPasswordResp, responses=ERRORS)
+def set_password(
+    body: ProfileSetPasswordReq, caller: FullDep, core: CoreDep, addr: AddrDep
+) -> JSONResponse:
+    """Both passwords base64-encoded (spec); other sessions of the user close."""
+    email = profile.change_password(core, caller, body.password, body.new_password, addr)
+    return reply(ProfileSetPasswordResp(email=email))
+
+
+@router.get("/profile/2fa/generate", response_model=TotpGenerateResp, responses=ERRORS)
+def generate_2fa(caller: SessionDep, core: CoreDep, addr: AddrDep) -> JSONResponse:
+    enrollment = profile.start_totp_enrollment(core, caller, addr)
+    return reply(
+        TotpGenerateResp(
+            secret=enrollment.secret, uri=enrollment.uri, qr=qr_png_base64(enrollment.uri)
+        )
+    )
+
+
+@router.post("/profile/set-mfa", response_model=ProfileSetMfaResp, tags=["MFA"], responses=ERRORS)
+def set_mfa(
+    body: ProfileSetMfaReq, caller: SessionDep, core: CoreDep, addr: AddrDep
+) -> JSONResponse:
+    """Activate a factor; all sessions close and the caller gets a fresh id."""
+    result = profile.set_factor(core, caller, body.auth_type, body.code, addr)
+    resp = ProfileSetMfaResp(session_ids=result.token, recovery_codes=result.recovery_codes)
+    return reply(resp, headers={"X-Auth-Token": result.token})
+
+
+@router.post(
+    "/profile/remove-mfa", response_model=ProfileRemoveMfaResp, tags=["MFA"], responses=ERRORS
+)
+def remove_mfa(
+    body: ProfileRemoveMfaReq, caller: FullDep, core: CoreDep, addr: AddrDep
+) -> JSONResponse:
+    profile.remove_factor(core, caller, body.auth_type, addr)
+    return reply(ProfileRemoveMfaResp())

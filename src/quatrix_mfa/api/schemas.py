@@ -1,0 +1,257 @@
+"""Request and response bodies, named and shaped as the upstream spec's definitions.
+
+Unknown request fields are ignored (the spec's clients may send more than we
+read); every string refuses control characters and lone surrogates.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_TEXT = 255
+
+
+def _clean(value: str) -> str:
+    for char in value:
+        if ord(char) < 0x20 or ord(char) == 0x7F or 0xD800 <= ord(char) <= 0xDFFF:
+            raise ValueError("contains a control character or an unpaired surrogate")
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_clean)]
+LongText = Annotated[str, Field(max_length=4096), AfterValidator(_clean)]
+Code = Annotated[str, Field(max_length=64), AfterValidator(_clean)]
+Secret = Annotated[str, Field(max_length=1024), AfterValidator(_clean)]
+Id = Annotated[str, Field(max_length=64, json_schema_extra={"format": "uuid"})]
+Ids = Annotated[list[Id], Field(max_length=1000)]
+AuthType = Literal["2FA", "PIN"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# Requests ---------------------------------------------------------------
+
+
+class SessionLoginPostResp(Request):
+    """The spec names the POST /session/login *request* body this way."""
+
+    auth_type: AuthType
+    code: Code
+
+
+class ProfileSetPasswordReq(Request):
+    password: Secret
+    new_password: Secret
+
+
+class ProfileSetMfaReq(Request):
+    auth_type: AuthType
+    code: Code
+
+
+class ProfileRemoveMfaReq(Request):
+    auth_type: AuthType
+
+
+class UserFields(Request):
+    name: Text | None = None
+    email: Text | None = None
+    parent_id: Id | None = None
+    quota: float | None = None
+    status: Literal["A", "D"] | None = None
+    super_admin: Literal["Y", "N"] | None = None
+    home_id: Id | None = None
+    user_operations: float | None = None
+    home_operations: float | None = None
+    language: Annotated[str, Field(max_length=32), AfterValidator(_clean)] | None = None
+    groups: Ids | None = None
+    services: Ids | None = None
+    custom_sftp_home: bool | None = None
+
+
+class UserCreateReq(UserFields):
+    name: Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(_clean)]
+    email: Text
+
+
+class UserEditReq(UserFields):
+    ids: Ids
+
+
+class UserDeleteReq(Request):
+    ids: Ids
+    delete_home: bool | None = None
+
+
+class UserSetMfaReq(Request):
+    ids: Ids
+    auth_type: AuthType
+    code: Code
+
+
+class UserRemoveMfaReq(Request):
+    ids: Ids
+    auth_type: AuthType
+
+
+class UserResetMfaReq(Request):
+    ids: Ids
+    auth_type: Literal["2FA"]
+
+
+class ShareTypes(BaseModel):
+    public_share: bool | None = None
+    tracked_share: bool | None = None
+    restricted_share: bool | None = None
+
+
+class SettingsSetReq(Request):
+    title: Text | None = None
+    bcc: Annotated[list[Text], Field(max_length=100)] | None = None
+    billing_emails: Annotated[list[Text], Field(max_length=100)] | None = None
+    email_footer: LongText | None = None
+    language: Annotated[str, Field(max_length=32), AfterValidator(_clean)] | None = None
+    pgp_enabled: bool | None = None
+    share_types: ShareTypes | None = None
+    auth_methods: Annotated[list[Literal["IP", "2FA"]], Field(max_length=2)] | None = None
+    ip_whitelist: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=1000)] | None
+    ) = None
+
+
+class ResetPasswordRequestReq(Request):
+    email: Annotated[list[Text], Field(min_length=1, max_length=50)]
+
+
+class ResetPasswordResetReq(Request):
+    password: Secret
+
+
+# Responses --------------------------------------------------------------
+
+
+class ErrorModel(BaseModel):
+    code: int
+    msg: str
+    details: dict[str, Any] | None = None
+
+
+class SessionLoginResp(BaseModel):
+    session_id: str = Field(json_schema_extra={"format": "uuid"})
+
+
+class ProfileSetPasswordResp(BaseModel):
+    email: str
+
+
+class ProfileSetMfaResp(BaseModel):
+    session_ids: str = Field(json_schema_extra={"format": "uuid"})
+    recovery_codes: list[str] | None = None
+
+
+class ProfileRemoveMfaResp(BaseModel):
+    status: Literal["success"] = "success"
+
+
+class TotpGenerateResp(BaseModel):
+    secret: str
+    uri: str
+    qr: str = Field(description="PNG image of the otpauth URI, base64-encoded")
+
+
+class ShortUserService(BaseModel):
+    id: str | None = None
+    service_key: str | None = None
+
+
+class ProfileResp(BaseModel):
+    id: str
+    name: str
+    email: str
+    super_admin: Literal["Y", "N"]
+    account_id: str
+    created: float
+    modified: float
+    status: str
+    language: str
+    auth_methods: list[str]
+    forced_auth: list[str]
+    account_status: Literal["A", "S"]
+    has_key: bool = False
+    pgp_enabled: bool = False
+    is_contact: bool = False
+    quota: float = 0
+    operations: float = 0
+    services: list[ShortUserService] = []
+    share_types: ShareTypes = ShareTypes()
+
+
+class UserResp(BaseModel):
+    id: str
+    name: str
+    email: str
+    super_admin: Literal["Y", "N"]
+    status: str
+    language: str
+    created: float
+    modified: float
+    last_login: float | None = None
+    auth_methods: list[str]
+    forced_auth: list[str]
+    quota: float = 0
+    storage_used: float = 0
+    user_operations: float = 0
+    effective_operations: float = 0
+    home_operations: float = 0
+    has_key: bool = False
+    readonly: bool = False
+    custom_sftp_home: bool = False
+    groups: list[dict[str, Any]] = []
+    services: list[ShortUserService] = []
+
+
+class JobResp(BaseModel):
+    job_id: str = Field(json_schema_extra={"format": "uuid"})
+
+
+class SettingsResp(BaseModel):
+    title: str
+    bcc: list[str] = []
+    billing_emails: list[str] = []
+    email_footer: str = ""
+    modified: float
+    language: str = "eng"
+    pgp_enabled: bool = False
+    share_types: dict[str, Any] = {}
+    auth_methods: list[str]
+    ip_whitelist: list[str]
+
+
+class SettingsAuthMethodsRespItems(BaseModel):
+    rank: int
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    key: str
+
+
+class AccountMetadataResp(BaseModel):
+    status: str
+    title: str
+    language: str
+    default_logo: bool = True
+
+
+class ResetPasswordRequestResp(BaseModel):
+    email: list[str]
+
+
+class ResetPasswordMetadataResp(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    multiple_accounts: bool = False
+
+
+class IdResp(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})

@@ -1,0 +1,344 @@
+"""Admin surface: users of the caller's account and their factors.
+
+Every bulk call is all-or-nothing: all ids are checked first and any id
+that is unknown (another account's ids count as unknown) or breaks a rule
+answers 400 with the offending ids in ``details``; nothing changes then.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quatrix_mfa.core import audit, mail, policy
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import (
+    EmailTaken,
+    FactorForced,
+    FactorNotActive,
+    Forbidden,
+    NotFound,
+    ParameterError,
+)
+from quatrix_mfa.core.factors.pin import parse_pin
+from quatrix_mfa.core.model import TWO_FA, User
+from quatrix_mfa.core.ports import DuplicateEmail, Transaction
+from quatrix_mfa.core.reset import issue_link
+from quatrix_mfa.core.sessions import Caller, canonical_token, close_sessions
+
+MAX_IDS = 1000
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{1,63}")
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """The editable fields of ``POST /user/edit``; None means "leave as is"."""
+
+    name: str | None = None
+    email: str | None = None
+    status: str | None = None
+    super_admin: bool | None = None
+    language: str | None = None
+
+
+def require_admin(caller: Caller) -> None:
+    caller.require_full()
+    if not caller.user.super_admin:
+        raise Forbidden("Only an administrator can do this")
+
+
+def parse_email(email: str) -> str:
+    cleaned = email.strip().lower()
+    if len(cleaned) > 254 or not _EMAIL.fullmatch(cleaned):
+        raise ParameterError.field("email", "not an email address")
+    return cleaned
+
+
+def parse_ids(ids: Sequence[str]) -> list[str]:
+    """UUIDs, deduplicated in order; 400 naming any that is not a UUID."""
+    if not ids:
+        raise ParameterError.field("ids", "at least one id")
+    if len(ids) > MAX_IDS:
+        raise ParameterError.field("ids", f"at most {MAX_IDS} ids")
+    parsed: dict[str, None] = {}
+    bad = []
+    for raw in ids:
+        canonical = canonical_token(raw)
+        if canonical is None:
+            bad.append(raw[:64])
+        else:
+            parsed[canonical] = None
+    if bad:
+        raise ParameterError("Invalid ids", {"ids": bad})
+    return list(parsed)
+
+
+def _targets(tx: Transaction, caller: Caller, ids: Sequence[str]) -> list[User]:
+    wanted = parse_ids(ids)
+    found = {u.id: u for u in tx.users.in_account(caller.account.id, wanted)}
+    unknown = [i for i in wanted if i not in found]
+    if unknown:
+        raise ParameterError("Unknown ids", {"ids": unknown})
+    return [found[i] for i in wanted]
+
+
+def _refuse(
+    error: type[ParameterError | FactorForced | FactorNotActive], msg: str, ids: list[str]
+) -> None:
+    if ids:
+        raise error(msg, {"ids": ids})
+
+
+def list_users(core: Core, caller: Caller) -> list[User]:
+    require_admin(caller)
+    with core.store.transaction(write=False) as tx:
+        return tx.users.in_account(caller.account.id)
+
+
+def get_user(core: Core, caller: Caller, user_id: str) -> User:
+    require_admin(caller)
+    canonical = canonical_token(user_id)
+    if canonical is None:
+        raise ParameterError.field("id", "not a UUID")
+    with core.store.transaction(write=False) as tx:
+        found = tx.users.in_account(caller.account.id, [canonical])
+    if not found:
+        raise NotFound("No such user")
+    return found[0]
+
+
+def create_user(
+    core: Core,
+    caller: Caller,
+    name: str,
+    email: str,
+    super_admin: bool,
+    status: str,
+    language: str | None,
+    addr: str | None,
+) -> User:
+    """Create a user without a password and mail them a password-set link."""
+    require_admin(caller)
+    email = parse_email(email)
+    now = core.clock.now()
+    user = User(
+        id=str(uuid.uuid4()),
+        account_id=caller.account.id,
+        email=email,
+        name=name,
+        created=now,
+        modified=now,
+        super_admin=super_admin,
+        status=status,
+        language=language or caller.user.language,
+    )
+    try:
+        with core.store.transaction() as tx:
+            if tx.users.by_email(email) is not None:
+                raise EmailTaken()
+            tx.users.add(user)
+            issue_link(core, tx, user, now, first_time=True)
+            audit.record(
+                tx,
+                now,
+                audit.USER_CREATED,
+                audit.SUCCESS,
+                actor=caller.user.id,
+                target=user.id,
+                account=caller.account.id,
+                addr=addr,
+            )
+    except DuplicateEmail:
+        raise EmailTaken() from None
+    return user
+
+
+def edit_users(
+    core: Core, caller: Caller, ids: Sequence[str], changes: UserChanges, addr: str | None
+) -> list[User]:
+    """Apply ``changes`` to every user in ``ids``; email only for a single user."""
+    require_admin(caller)
+    now = core.clock.now()
+    new_email = parse_email(changes.email) if changes.email is not None else None
+    if new_email is not None and len(parse_ids(ids)) != 1:
+        raise ParameterError.field("email", "an email can be changed for one user at a time")
+    try:
+        with core.store.transaction() as tx:
+            users = _targets(tx, caller, ids)
+            if new_email is not None and new_email != users[0].email:
+                other = tx.users.by_email(new_email)
+                if other is not None:
+                    raise EmailTaken()
+                mail.email_changed(tx, users[0].email, new_email, now)
+                users[0].email = new_email
+            disabled = []
+            for user in users:
+                if changes.name is not None:
+                    user.name = changes.name
+                if changes.language is not None:
+                    user.language = changes.language
+                if changes.super_admin is not None:
+                    user.super_admin = changes.super_admin
+                if changes.status is not None:
+                    if changes.status != "A" and user.status == "A":
+                        disabled.append(user.id)
+                    user.status = changes.status
+                user.modified = now
+                tx.users.save(user)
+                audit.record(
+                    tx,
+                    now,
+                    audit.USER_EDITED,
+                    audit.SUCCESS,
+                    actor=caller.user.id,
+                    target=user.id,
+                    account=caller.account.id,
+                    addr=addr,
+                )
+            if tx.users.count_admins(caller.account.id) == 0:
+                raise ParameterError(
+                    "The account must keep an active administrator", {"ids": [u.id for u in users]}
+                )
+            if disabled:
+                close_sessions(core, tx, disabled, now, "user_disabled")
+    except DuplicateEmail:
+        raise EmailTaken() from None
+    return users
+
+
+def delete_users(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> str:
+    """Delete users (never the caller); returns a job id, the work is already done."""
+    require_admin(caller)
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        users = _targets(tx, caller, ids)
+        _refuse(
+            ParameterError,
+            "You cannot delete yourself",
+            [u.id for u in users if u.id == caller.user.id],
+        )
+        for user in users:
+            audit.record(
+                tx,
+                now,
+                audit.USER_DELETED,
+                audit.SUCCESS,
+                actor=caller.user.id,
+                target=user.id,
+                account=caller.account.id,
+                addr=addr,
+            )
+        tx.users.delete([u.id for u in users])
+    return str(uuid.uuid4())
+
+
+def set_factor(
+    core: Core,
+    caller: Caller,
+    ids: Sequence[str],
+    auth_type: str,
+    code: str | None,
+    addr: str | None,
+) -> None:
+    """Activate and force a factor for users; all their sessions close."""
+    require_admin(caller)
+    pin_hash = core.passwords.hash(parse_pin(code or "")) if auth_type != TWO_FA else None
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        users = _targets(tx, caller, ids)
+        for user in users:
+            if auth_type == TWO_FA:
+                user.twofa_active = user.twofa_forced = True
+            else:
+                # One hash for the one PIN the admin hands out to all of them.
+                user.pin_hash, user.pin_forced = pin_hash, True
+            user.modified = now
+            tx.users.save(user)
+            audit.record(
+                tx,
+                now,
+                audit.FACTOR_SET,
+                audit.SUCCESS,
+                actor=caller.user.id,
+                target=user.id,
+                account=caller.account.id,
+                addr=addr,
+                factor=auth_type,
+                forced=True,
+            )
+        close_sessions(core, tx, [u.id for u in users], now, "factor_set_by_admin")
+
+
+def remove_factor(
+    core: Core, caller: Caller, ids: Sequence[str], auth_type: str, addr: str | None
+) -> None:
+    """Turn a factor off and lift its forcing; refused while the account forces 2FA."""
+    require_admin(caller)
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        users = _targets(tx, caller, ids)
+        if auth_type == TWO_FA:
+            _refuse(
+                FactorForced,
+                "The account forces 2FA",
+                [u.id for u in users] if caller.account.force_2fa else [],
+            )
+            _refuse(
+                FactorNotActive,
+                "2FA is not active",
+                [u.id for u in users if not (u.twofa_active or u.twofa_forced)],
+            )
+        else:
+            _refuse(FactorNotActive, "PIN is not active", [u.id for u in users if not u.pin_active])
+        for user in users:
+            if auth_type == TWO_FA:
+                core.totp.remove(tx, user)
+                user.twofa_forced = False
+            else:
+                core.pin.remove(tx, user)
+            user.modified = now
+            tx.users.save(user)
+            mail.factor_removed(tx, user.email, auth_type, now)
+            audit.record(
+                tx,
+                now,
+                audit.FACTOR_REMOVED,
+                audit.SUCCESS,
+                actor=caller.user.id,
+                target=user.id,
+                account=caller.account.id,
+                addr=addr,
+                factor=auth_type,
+            )
+
+
+def reset_factor(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> None:
+    """Delete users' TOTP secrets and recovery codes; 2FA stays on, so they re-enroll."""
+    require_admin(caller)
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        users = _targets(tx, caller, ids)
+        _refuse(
+            FactorNotActive,
+            "2FA is not active",
+            [u.id for u in users if not policy.needs_totp(caller.account, u)],
+        )
+        for user in users:
+            core.totp.remove(tx, user)
+            user.twofa_active = True
+            user.modified = now
+            tx.users.save(user)
+            audit.record(
+                tx,
+                now,
+                audit.FACTOR_RESET,
+                audit.SUCCESS,
+                actor=caller.user.id,
+                target=user.id,
+                account=caller.account.id,
+                addr=addr,
+                factor=TWO_FA,
+            )
+        close_sessions(core, tx, [u.id for u in users], now, "factor_reset_by_admin")

@@ -1,0 +1,60 @@
+"""Append-only audit trail: one row per security event (DESIGN.md, "Audit and mail").
+
+Rows carry who, whom, what, outcome and from where; never a secret or a code.
+"""
+
+# ruff: noqa: S105 - event names, not passwords
+
+from __future__ import annotations
+
+from typing import Any
+
+from quatrix_mfa.core.model import AuditEvent
+from quatrix_mfa.core.ports import Transaction
+
+LOGIN_PASSWORD = "login.password"
+LOGIN_FACTOR = "login.second_factor"
+LOGIN_ADDRESS = "login.address_denied"
+THROTTLED = "login.throttled"
+FACTOR_SET = "factor.set"
+FACTOR_REMOVED = "factor.removed"
+FACTOR_RESET = "factor.reset"
+FACTOR_ENROLL_STARTED = "factor.enroll_started"
+SESSION_CLOSED = "session.closed"
+PASSWORD_CHANGED = "password.changed"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"
+PASSWORD_RESET = "password.reset"
+USER_CREATED = "admin.user_created"
+USER_EDITED = "admin.user_edited"
+USER_DELETED = "admin.user_deleted"
+SETTINGS_CHANGED = "admin.settings_changed"
+
+SUCCESS = "success"
+FAILURE = "failure"
+DENIED = "denied"
+
+
+def record(
+    tx: Transaction,
+    now: float,
+    event: str,
+    outcome: str,
+    *,
+    actor: str | None = None,
+    target: str | None = None,
+    account: str | None = None,
+    addr: str | None = None,
+    **detail: Any,
+) -> None:
+    tx.audit.append(
+        AuditEvent(
+            at=now,
+            event=event,
+            outcome=outcome,
+            actor_id=actor,
+            target_id=target,
+            account_id=account,
+            client_addr=addr,
+            detail=detail,
+        )
+    )

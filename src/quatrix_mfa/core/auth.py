@@ -1,0 +1,237 @@
+"""Login: the password step (200/207) and the second-factor step (DESIGN.md, "Login")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quatrix_mfa.core import audit, ipallow, policy
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import (
+    AddressNotAllowed,
+    NotAuthenticated,
+    ParameterError,
+    PendingSession,
+    TooManyAttempts,
+    WrongCode,
+)
+from quatrix_mfa.core.factors import Match, SecondFactor
+from quatrix_mfa.core.factors.recovery import looks_like_recovery_code
+from quatrix_mfa.core.model import PIN, TWO_FA, Step
+from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.sessions import Caller, open_session
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A session token and, when pending, the step it waits for (its ``Mfa-Code``)."""
+
+    token: str
+    step: Step | None = None
+
+
+_STEP_AUTH_TYPE = {Step.TOTP: TWO_FA, Step.PIN: PIN}
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def login_with_password(core: Core, email: str, password: str, addr: str | None) -> LoginResult:
+    """Check email + password; open a full (200) or pending (207) session.
+
+    An unknown email and a wrong password take the same path and the same
+    time (a dummy argon2 verify), write the same rows and give the same 401.
+    """
+    now = core.clock.now()
+    email = normalize_email(email)
+    user_key = core.throttle.user_key(email)
+    addr_key = core.throttle.address_key(addr)
+    with core.store.transaction(write=False) as tx:
+        blocked = _blocked(core, tx, user_key, addr_key, now)
+        user = tx.users.by_email(email)
+    if blocked:
+        # No target: whether the email exists must not show, even here.
+        raise _refuse_throttled(core, blocked, now, addr, None)
+    ok = core.passwords.verify(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        with core.store.transaction() as tx:
+            core.throttle.failed(tx, user_key, addr_key, now)
+            audit.record(
+                tx,
+                now,
+                audit.LOGIN_PASSWORD,
+                audit.FAILURE,
+                target=user.id if user else None,
+                addr=addr,
+            )
+        raise NotAuthenticated("Wrong email or password")
+    assert user.password_hash is not None
+    rehashed = (
+        core.passwords.hash(password) if core.passwords.needs_rehash(user.password_hash) else None
+    )
+    with core.store.transaction() as tx:
+        account = tx.accounts.get(user.account_id)
+        assert account is not None
+        if account.ip_restricted and not ipallow.allows(account.ip_whitelist, addr):
+            denied = True
+            audit.record(
+                tx,
+                now,
+                audit.LOGIN_ADDRESS,
+                audit.DENIED,
+                target=user.id,
+                account=account.id,
+                addr=addr,
+            )
+        else:
+            denied = False
+            steps = policy.login_steps(account, user, tx.factors.totp(user.id) is not None)
+            token = open_session(core, tx, user, steps, now)
+            if rehashed:
+                user.password_hash = rehashed
+            if not steps:
+                core.throttle.succeeded(tx, user_key)
+                user.last_login = now
+            tx.users.save(user)
+            audit.record(
+                tx,
+                now,
+                audit.LOGIN_PASSWORD,
+                audit.SUCCESS,
+                target=user.id,
+                account=account.id,
+                addr=addr,
+                pending=bool(steps),
+            )
+    if denied:
+        raise AddressNotAllowed()
+    return LoginResult(token, steps[0] if steps else None)
+
+
+def session_status(caller: Caller) -> LoginResult:
+    """``GET /session/login`` with an ``X-Auth-Token``: what that session is."""
+    return LoginResult(caller.token, caller.pending_step)
+
+
+class _Lost(Exception):
+    """The code did not redeem (wrong, replayed, or the session was used meanwhile)."""
+
+
+def second_factor(
+    core: Core, caller: Caller, auth_type: str, code: str, addr: str | None
+) -> LoginResult:
+    """``POST /session/login``: check one factor on a pending session.
+
+    Success consumes the pending session and the code in one transaction and
+    opens the next session (pending for the next step, or full). A wrong code
+    counts against the session (5 close it), the user and the address.
+    """
+    step = caller.pending_step
+    if step is None:
+        raise ParameterError.field("X-Auth-Token", "the session is not pending")
+    if step is Step.ENROLL_TOTP:
+        raise PendingSession("Enroll 2FA first: /profile/2fa/generate, then /profile/set-mfa")
+    if auth_type != _STEP_AUTH_TYPE[step]:
+        raise ParameterError.field("auth_type", f"this step needs {_STEP_AUTH_TYPE[step]}")
+    now = core.clock.now()
+    user, account = caller.user, caller.account
+    user_key = core.throttle.user_key(user.email)
+    addr_key = core.throttle.address_key(addr)
+    factor = _factor_for(core, step, code)
+    with core.store.transaction(write=False) as tx:
+        blocked = _blocked(core, tx, user_key, addr_key, now)
+        credential = factor.load(tx, user) if factor else None
+    if blocked:
+        raise _refuse_throttled(core, blocked, now, addr, user.id)
+    match = (
+        factor.verify(credential, user, code, now) if factor and credential is not None else None
+    )
+    try:
+        with core.store.transaction() as tx:
+            if not _redeem(tx, core, caller, factor, match, now):
+                raise _Lost()
+            remaining = caller.session.steps[1:]
+            token = open_session(core, tx, user, remaining, now)
+            if not remaining:
+                core.throttle.succeeded(tx, user_key)
+                user.last_login = now
+                tx.users.save(user)
+            audit.record(
+                tx,
+                now,
+                audit.LOGIN_FACTOR,
+                audit.SUCCESS,
+                target=user.id,
+                account=account.id,
+                addr=addr,
+                factor=match.factor if match else None,
+            )
+        return LoginResult(token, remaining[0] if remaining else None)
+    except _Lost:
+        pass
+    with core.store.transaction() as tx:
+        failures = tx.sessions.add_failure(caller.token_hash)
+        core.throttle.failed(tx, user_key, addr_key, now)
+        audit.record(
+            tx,
+            now,
+            audit.LOGIN_FACTOR,
+            audit.FAILURE,
+            target=user.id,
+            account=account.id,
+            addr=addr,
+            factor=auth_type,
+        )
+        if failures >= core.sessions.max_code_failures:
+            tx.sessions.delete(caller.token_hash)
+            audit.record(
+                tx,
+                now,
+                audit.SESSION_CLOSED,
+                "too_many_wrong_codes",
+                target=user.id,
+                account=account.id,
+                addr=addr,
+            )
+    raise WrongCode()
+
+
+def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[object] | None:
+    if step is Step.PIN:
+        return core.pin  # type: ignore[return-value]
+    if looks_like_recovery_code(code):
+        return core.recovery  # type: ignore[return-value]
+    return core.totp  # type: ignore[return-value]
+
+
+def _redeem(
+    tx: Transaction,
+    core: Core,
+    caller: Caller,
+    factor: SecondFactor[object] | None,
+    match: Match | None,
+    now: float,
+) -> bool:
+    # The code and the pending session are both single-use; both must be won
+    # inside this one transaction or neither is spent.
+    if factor is None or match is None:
+        return False
+    return factor.redeem(tx, caller.user, match, now) and tx.sessions.delete(caller.token_hash)
+
+
+def _blocked(
+    core: Core, tx: Transaction, user_key: str, addr_key: str, now: float
+) -> TooManyAttempts | None:
+    try:
+        core.throttle.check(tx, user_key, addr_key, now)
+    except TooManyAttempts as refusal:
+        return refusal
+    return None
+
+
+def _refuse_throttled(
+    core: Core, refusal: TooManyAttempts, now: float, addr: str | None, target: str | None
+) -> TooManyAttempts:
+    with core.store.transaction() as tx:
+        audit.record(tx, now, audit.THROTTLED, audit.DENIED, target=target, addr=addr)
+    return refusal

@@ -1,0 +1,42 @@
+"""Second factors, one module each, all with the same small interface.
+
+A check is split in two so that CPU work never runs inside a write
+transaction and single use is enforced by the database:
+
+* ``load(tx, user)``: read what a check needs (inside a transaction);
+* ``verify(credential, user, code, now)``: pure and constant-time, no I/O;
+* ``redeem(tx, user, match, now)``: the atomic check-and-set that makes the
+  match single-use; False means someone else redeemed it first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from quatrix_mfa.core.model import User
+from quatrix_mfa.core.ports import Transaction
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Match:
+    """Proof that a code matched; ``token`` is what redeeming consumes."""
+
+    factor: str
+    token: int | str | None = None
+
+
+class SecondFactor(Protocol, Generic[C]):
+    name: str
+
+    def load(self, tx: Transaction, user: User) -> C | None: ...
+
+    def verify(self, credential: C, user: User, code: str, now: float) -> Match | None: ...
+
+    def redeem(self, tx: Transaction, user: User, match: Match, now: float) -> bool: ...
+
+    def remove(self, tx: Transaction, user: User) -> None:
+        """Turn the factor off for ``user`` (the caller saves the user)."""
+        ...

@@ -1,0 +1,85 @@
+"""The account's IP allow-list, in the spec's three formats.
+
+``1.1.1.1`` (one address), ``1.1.1.0/24`` or ``1.1.1.0\\24`` (a network; the
+spec writes the backslash form), and ``1.1.1.1-255`` (a range of the last
+octet). IPv6 addresses and networks are accepted in the first two forms.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from quatrix_mfa.core.errors import ParameterError
+
+_RANGE = re.compile(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})")
+MAX_ENTRIES = 1000
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class AddressRange:
+    first: Address
+    last: Address
+
+    def __contains__(self, addr: Address) -> bool:
+        return addr.version == self.first.version and self.first <= addr <= self.last  # type: ignore[operator]
+
+
+Rule = Network | AddressRange
+
+
+def parse_rule(text: str) -> Rule:
+    """One allow-list entry; ValueError if it is none of the formats."""
+    entry = text.strip()
+    if len(entry) > 64:
+        raise ValueError("entry too long")
+    match = _RANGE.fullmatch(entry)
+    if match:
+        first = ipaddress.IPv4Address(match.group(1) + match.group(2))
+        last_octet = int(match.group(3))
+        if last_octet > 255 or last_octet < int(match.group(2)):
+            raise ValueError("bad range")
+        return AddressRange(first, ipaddress.IPv4Address(match.group(1) + str(last_octet)))
+    return ipaddress.ip_network(entry.replace("\\", "/"), strict=False)
+
+
+def normalize(entries: list[str]) -> list[str]:
+    """Validate every entry; 400 naming the bad ones, else the cleaned list."""
+    if len(entries) > MAX_ENTRIES:
+        raise ParameterError.field("ip_whitelist", f"at most {MAX_ENTRIES} entries")
+    bad: list[str] = []
+    cleaned: list[str] = []
+    for entry in entries:
+        try:
+            parse_rule(entry)
+        except ValueError:
+            bad.append(entry[:64])
+        else:
+            cleaned.append(entry.strip())
+    if bad:
+        raise ParameterError("Invalid ip_whitelist entries", {"ip_whitelist": bad})
+    return cleaned
+
+
+def allows(entries: list[str], client: str | None) -> bool:
+    """True if ``client`` falls in any entry (an unparsable client never does)."""
+    if client is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    for entry in entries:
+        rule = parse_rule(entry)
+        if isinstance(rule, AddressRange):
+            if addr in rule:
+                return True
+        elif addr.version == rule.version and addr in rule:
+            return True
+    return False

@@ -1,0 +1,36 @@
+"""Mail the service sends. Messages go into the outbox inside the same
+transaction as the change they report; delivery happens elsewhere, later."""
+
+from __future__ import annotations
+
+from quatrix_mfa.core.model import Mail
+from quatrix_mfa.core.ports import Transaction
+
+
+def queue(tx: Transaction, to: str, subject: str, body: str, now: float) -> None:
+    tx.outbox.enqueue(Mail(to=to, subject=subject, body=body, created=now, next_attempt_at=now))
+
+
+def password_link(tx: Transaction, to: str, link: str, now: float, *, first_time: bool) -> None:
+    if first_time:
+        subject = "Set your Quatrix password"
+        intro = "An account was created for you. Set your password here:"
+    else:
+        subject = "Reset your Quatrix password"
+        intro = "Someone asked to reset the password of this account. If it was you, go to:"
+    body = f"{intro}\n\n{link}\n\nIf you did not expect this message, ignore it.\n"
+    queue(tx, to, subject, body, now)
+
+
+def factor_removed(tx: Transaction, to: str, factor: str, now: float) -> None:
+    body = (
+        f"The {factor} second factor of your Quatrix account was turned off.\n"
+        "If you did not do this, contact your administrator.\n"
+    )
+    queue(tx, to, f"Your {factor} was turned off", body, now)
+
+
+def email_changed(tx: Transaction, old: str, new: str, now: float) -> None:
+    body = f"The email of your Quatrix account was changed from {old} to {new}.\n"
+    for to in (old, new):
+        queue(tx, to, "Your Quatrix email was changed", body, now)

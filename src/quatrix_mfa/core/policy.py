@@ -1,0 +1,49 @@
+"""Which factors a user must present, and which of them are forced."""
+
+from __future__ import annotations
+
+from quatrix_mfa.core.model import PIN, TWO_FA, Account, Step, User
+
+
+def needs_totp(account: Account, user: User) -> bool:
+    return user.twofa_active or user.twofa_forced or account.force_2fa
+
+
+def totp_forced(account: Account, user: User) -> bool:
+    return user.twofa_forced or account.force_2fa
+
+
+def login_steps(account: Account, user: User, has_totp_secret: bool) -> tuple[Step, ...]:
+    """The second-factor steps after a correct password, in order.
+
+    Both factors: TOTP first, then PIN (DESIGN.md). When TOTP must first be
+    enrolled, the PIN is asked before enrollment, so that a fresh full session
+    from ``set-mfa`` never skips a factor the user has.
+    """
+    steps: list[Step] = []
+    if needs_totp(account, user):
+        if has_totp_secret:
+            steps.append(Step.TOTP)
+            if user.pin_active:
+                steps.append(Step.PIN)
+        else:
+            if user.pin_active:
+                steps.append(Step.PIN)
+            steps.append(Step.ENROLL_TOTP)
+    elif user.pin_active:
+        steps.append(Step.PIN)
+    return tuple(steps)
+
+
+def active_methods(account: Account, user: User) -> list[str]:
+    methods = [TWO_FA] if needs_totp(account, user) else []
+    if user.pin_active:
+        methods.append(PIN)
+    return methods
+
+
+def forced_methods(account: Account, user: User) -> list[str]:
+    forced = [TWO_FA] if totp_forced(account, user) else []
+    if user.pin_forced:
+        forced.append(PIN)
+    return forced

@@ -1,0 +1,234 @@
+"""Self-service: profile, password change, and the caller's own factors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quatrix_mfa.core import audit, mail, passwords, policy
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import (
+    FactorForced,
+    FactorNotActive,
+    NoPendingEnrollment,
+    ParameterError,
+    PendingSession,
+    WrongCode,
+)
+from quatrix_mfa.core.factors.pin import parse_pin
+from quatrix_mfa.core.factors.totp import base32, provisioning_uri
+from quatrix_mfa.core.model import PIN, TWO_FA, Step
+from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.sessions import Caller, close_sessions, open_session
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    secret: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class FactorSet:
+    token: str
+    recovery_codes: list[str] | None = None
+
+
+def _require_enrollment_or_full(caller: Caller) -> None:
+    step = caller.pending_step
+    if step is not None and step is not Step.ENROLL_TOTP:
+        raise PendingSession()
+
+
+def change_password(
+    core: Core, caller: Caller, current_b64: str, new_b64: str, addr: str | None
+) -> str:
+    """Change the caller's password; every other session of the user is closed."""
+    caller.require_full()
+    current = passwords.decode_base64_password(current_b64, "password")
+    new = passwords.decode_base64_password(new_b64, "new_password")
+    user = caller.user
+    now = core.clock.now()
+    user_key = core.throttle.user_key(user.email)
+    addr_key = core.throttle.address_key(addr)
+    with core.store.transaction(write=False) as tx:
+        core.throttle.check(tx, user_key, addr_key, now)
+    if not core.passwords.verify(user.password_hash, current):
+        with core.store.transaction() as tx:
+            core.throttle.failed(tx, user_key, addr_key, now)
+            audit.record(
+                tx,
+                now,
+                audit.PASSWORD_CHANGED,
+                audit.FAILURE,
+                actor=user.id,
+                target=user.id,
+                account=user.account_id,
+                addr=addr,
+            )
+        raise ParameterError.field("password", "the current password is wrong")
+    passwords.check_strength(new, user.email)
+    hashed = core.passwords.hash(new)
+    with core.store.transaction() as tx:
+        fresh = tx.users.get(user.id)
+        assert fresh is not None
+        fresh.password_hash = hashed
+        fresh.modified = now
+        tx.users.save(fresh)
+        close_sessions(core, tx, [user.id], now, "password_changed", keep=caller.token_hash)
+        audit.record(
+            tx,
+            now,
+            audit.PASSWORD_CHANGED,
+            audit.SUCCESS,
+            actor=user.id,
+            target=user.id,
+            account=user.account_id,
+            addr=addr,
+        )
+    return user.email
+
+
+def start_totp_enrollment(core: Core, caller: Caller, addr: str | None) -> Enrollment:
+    """A new pending TOTP secret (10 minutes); the active one is untouched."""
+    _require_enrollment_or_full(caller)
+    now = core.clock.now()
+    user = caller.user
+    with core.store.transaction() as tx:
+        secret = core.totp.start_enrollment(tx, user, now)
+        audit.record(
+            tx,
+            now,
+            audit.FACTOR_ENROLL_STARTED,
+            audit.SUCCESS,
+            actor=user.id,
+            target=user.id,
+            account=user.account_id,
+            addr=addr,
+            factor=TWO_FA,
+        )
+    issuer = caller.account.name or "Quatrix"
+    return Enrollment(base32(secret), provisioning_uri(secret, user.email, issuer))
+
+
+def set_factor(
+    core: Core, caller: Caller, auth_type: str, code: str, addr: str | None
+) -> FactorSet:
+    """Activate a factor for the caller: every session closes, a fresh full one opens."""
+    if auth_type == TWO_FA:
+        _require_enrollment_or_full(caller)
+        return _set_totp(core, caller, code, addr)
+    caller.require_full()
+    return _set_pin(core, caller, code, addr)
+
+
+def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> FactorSet:
+    now = core.clock.now()
+    user = caller.user
+    user_key = core.throttle.user_key(user.email)
+    addr_key = core.throttle.address_key(addr)
+    with core.store.transaction(write=False) as tx:
+        core.throttle.check(tx, user_key, addr_key, now)
+        enrollment = tx.factors.enrollment(user.id)
+    if enrollment is None or now >= enrollment.expires_at:
+        raise NoPendingEnrollment()
+    step = core.totp.enrollment_step(enrollment, user, code, now)
+    if step is not None:
+        with core.store.transaction() as tx:
+            current = tx.factors.enrollment(user.id)
+            if current is not None and current.ciphertext == enrollment.ciphertext:
+                fresh = tx.users.get(user.id)
+                assert fresh is not None
+                core.totp.activate(tx, fresh, enrollment, step, now)
+                codes = core.recovery.issue(tx, fresh)
+                fresh.modified = now
+                tx.users.save(fresh)
+                token = _reopen(core, tx, caller, now, TWO_FA, addr)
+                core.throttle.succeeded(tx, user_key)
+                return FactorSet(token, codes)
+    with core.store.transaction() as tx:
+        if (
+            caller.session.pending
+            and tx.sessions.add_failure(caller.token_hash) >= core.sessions.max_code_failures
+        ):
+            tx.sessions.delete(caller.token_hash)
+        core.throttle.failed(tx, user_key, addr_key, now)
+        audit.record(
+            tx,
+            now,
+            audit.FACTOR_SET,
+            audit.FAILURE,
+            actor=user.id,
+            target=user.id,
+            account=user.account_id,
+            addr=addr,
+            factor=TWO_FA,
+        )
+    raise WrongCode()
+
+
+def _set_pin(core: Core, caller: Caller, code: str, addr: str | None) -> FactorSet:
+    hashed = core.passwords.hash(parse_pin(code))
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        fresh = tx.users.get(caller.user.id)
+        assert fresh is not None
+        fresh.pin_hash = hashed
+        fresh.modified = now
+        tx.users.save(fresh)
+        return FactorSet(_reopen(core, tx, caller, now, PIN, addr))
+
+
+def _reopen(
+    core: Core, tx: Transaction, caller: Caller, now: float, factor: str, addr: str | None
+) -> str:
+    """Close every session of the caller's user and open a fresh full one (id rotation)."""
+    user = caller.user
+    close_sessions(core, tx, [user.id], now, "factor_set")
+    token = open_session(core, tx, user, (), now)
+    audit.record(
+        tx,
+        now,
+        audit.FACTOR_SET,
+        audit.SUCCESS,
+        actor=user.id,
+        target=user.id,
+        account=user.account_id,
+        addr=addr,
+        factor=factor,
+    )
+    return token
+
+
+def remove_factor(core: Core, caller: Caller, auth_type: str, addr: str | None) -> None:
+    """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
+    caller.require_full()
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        user = tx.users.get(caller.user.id)
+        assert user is not None
+        if auth_type == TWO_FA:
+            if policy.totp_forced(caller.account, user):
+                raise FactorForced()
+            if not user.twofa_active:
+                raise FactorNotActive()
+            core.totp.remove(tx, user)
+        else:
+            if user.pin_forced:
+                raise FactorForced()
+            if not user.pin_active:
+                raise FactorNotActive()
+            core.pin.remove(tx, user)
+        user.modified = now
+        tx.users.save(user)
+        mail.factor_removed(tx, user.email, auth_type, now)
+        audit.record(
+            tx,
+            now,
+            audit.FACTOR_REMOVED,
+            audit.SUCCESS,
+            actor=user.id,
+            target=user.id,
+            account=user.account_id,
+            addr=addr,
+            factor=auth_type,
+        )

@@ -1,0 +1,102 @@
+"""Password (re)set links: request, inspect, redeem exactly once."""
+
+from __future__ import annotations
+
+import uuid
+
+from quatrix_mfa.core import audit, mail, passwords
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import NotAuthenticated, ParameterError
+from quatrix_mfa.core.model import ResetRequest, User
+from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.sessions import canonical_token, close_sessions
+
+MAX_EMAILS = 50
+
+
+def issue_link(core: Core, tx: Transaction, user: User, now: float, *, first_time: bool) -> str:
+    """Store a new reset request for ``user``, queue its mail, return the link."""
+    reset_id = str(uuid.uuid4())
+    lifetime = core.links.set_password_seconds if first_time else core.links.reset_seconds
+    tx.resets.add(ResetRequest(_hash(core, reset_id), user.id, now, now + lifetime))
+    link = core.links.link(reset_id)
+    mail.password_link(tx, user.email, link, now, first_time=first_time)
+    return link
+
+
+def request_reset(core: Core, emails: list[str], addr: str | None) -> list[str]:
+    """Mail a reset link to each known, active email; the answer never tells which.
+
+    One link per user per ``resend_after`` seconds, so the endpoint cannot be
+    used to flood a mailbox.
+    """
+    if not emails or len(emails) > MAX_EMAILS:
+        raise ParameterError.field("email", f"1 to {MAX_EMAILS} addresses")
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        for email in emails:
+            user = tx.users.by_email(email.strip().lower())
+            latest = tx.resets.latest_for_user(user.id) if user else None
+            fresh = latest is not None and now - latest.created < core.links.resend_after
+            if user is not None and user.is_active and not fresh:
+                issue_link(core, tx, user, now, first_time=False)
+            audit.record(
+                tx,
+                now,
+                audit.PASSWORD_RESET_REQUESTED,
+                audit.SUCCESS,
+                target=user.id if user else None,
+                addr=addr,
+            )
+    return emails
+
+
+def _hash(core: Core, reset_id: str) -> str:
+    return core.tokens.hash("reset", reset_id)
+
+
+def _live(core: Core, tx: Transaction, reset_id: str, now: float) -> tuple[ResetRequest, User]:
+    canonical = canonical_token(reset_id)
+    reset = tx.resets.get(_hash(core, canonical)) if canonical else None
+    user = tx.users.get(reset.user_id) if reset else None
+    if reset is None or user is None or reset.used_at is not None or now >= reset.expires_at:
+        raise NotAuthenticated("Unknown or expired password reset request")
+    return reset, user
+
+
+def metadata(core: Core, reset_id: str) -> str:
+    """The id of a live reset request; 401 (code 1) if unknown, used or expired."""
+    with core.store.transaction(write=False) as tx:
+        _live(core, tx, reset_id, core.clock.now())
+    return str(canonical_token(reset_id))
+
+
+def reset_password(core: Core, reset_id: str, password: str, addr: str | None) -> str:
+    """Set the password through a live link, exactly once; closes every session."""
+    now = core.clock.now()
+    with core.store.transaction(write=False) as tx:
+        reset, user = _live(core, tx, reset_id, now)
+    passwords.check_strength(password, user.email)
+    hashed = core.passwords.hash(password)
+    with core.store.transaction() as tx:
+        if not tx.resets.consume(reset.id_hash, now):
+            raise NotAuthenticated("Unknown or expired password reset request")
+        fresh = tx.users.get(user.id)
+        if fresh is None:
+            raise NotAuthenticated("Unknown or expired password reset request")
+        fresh.password_hash = hashed
+        fresh.modified = now
+        tx.users.save(fresh)
+        tx.resets.delete_for_user(user.id)
+        close_sessions(core, tx, [user.id], now, "password_reset")
+        core.throttle.succeeded(tx, core.throttle.user_key(user.email))
+        audit.record(
+            tx,
+            now,
+            audit.PASSWORD_RESET,
+            audit.SUCCESS,
+            target=user.id,
+            account=user.account_id,
+            addr=addr,
+        )
+    return str(canonical_token(reset_id))

@@ -1,0 +1,133 @@
+"""Session lifecycle: opening, authenticating, closing.
+
+The token is a random UUID4 (122 bits); only its keyed hash is stored, so a
+copy of the database holds no usable session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quatrix_mfa.core import audit
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import NotAuthenticated, PendingSession
+from quatrix_mfa.core.model import Account, SessionRecord, Step, User
+from quatrix_mfa.core.ports import Transaction
+
+
+@dataclass
+class Caller:
+    """The authenticated session behind a request."""
+
+    token: str
+    token_hash: str
+    session: SessionRecord
+    user: User
+    account: Account
+
+    @property
+    def pending_step(self) -> Step | None:
+        return self.session.steps[0] if self.session.steps else None
+
+    def require_full(self) -> None:
+        if self.session.pending:
+            raise PendingSession()
+
+
+def canonical_token(token: str | None) -> str | None:
+    """A token is a UUID; anything else cannot be a session."""
+    if not token or len(token) > 64:
+        return None
+    try:
+        return str(uuid.UUID(token))
+    except ValueError:
+        return None
+
+
+def token_hash(core: Core, token: str) -> str:
+    return core.tokens.hash("session", token)
+
+
+def open_session(
+    core: Core, tx: Transaction, user: User, steps: tuple[Step, ...], now: float
+) -> str:
+    """Store a new session for ``user`` and return its token (the only clear copy)."""
+    token = str(uuid.uuid4())
+    lifetime = core.sessions.pending_seconds if steps else core.sessions.max_seconds
+    tx.sessions.add(
+        SessionRecord(
+            token_hash=token_hash(core, token),
+            user_id=user.id,
+            created=now,
+            last_seen=now,
+            expires_at=now + lifetime,
+            steps=steps,
+        )
+    )
+    return token
+
+
+def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
+    if now >= session.expires_at:
+        return True
+    return not session.pending and now >= session.last_seen + core.sessions.idle_seconds
+
+
+def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) -> Caller:
+    """Resolve ``X-Auth-Token`` to a live session, or raise NotAuthenticated (code 1)."""
+    token = canonical_token(raw_token)
+    if token is None:
+        raise NotAuthenticated()
+    hashed = token_hash(core, token)
+    now = core.clock.now()
+    with core.store.transaction(write=False) as tx:
+        session = tx.sessions.get(hashed)
+        user = tx.users.get(session.user_id) if session else None
+        account = tx.accounts.get(user.account_id) if user else None
+    if session is None or user is None or account is None or not user.is_active:
+        raise NotAuthenticated()
+    if is_expired(core, session, now):
+        with core.store.transaction() as tx:
+            if tx.sessions.delete(hashed):
+                audit.record(
+                    tx, now, audit.SESSION_CLOSED, "expired", target=user.id, account=account.id
+                )
+        raise NotAuthenticated("Session expired")
+    stale = now - session.last_seen >= core.sessions.touch_interval
+    if not session.pending and (keepalive or stale):
+        with core.store.transaction() as tx:
+            tx.sessions.touch(hashed, now)
+        session.last_seen = now
+    return Caller(token, hashed, session, user, account)
+
+
+def close_sessions(
+    core: Core,
+    tx: Transaction,
+    user_ids: Sequence[str],
+    now: float,
+    reason: str,
+    keep: str | None = None,
+) -> int:
+    """Close every session of ``user_ids`` (but ``keep``) and audit it once per user."""
+    closed = tx.sessions.close_for_users(user_ids, keep=keep)
+    for user_id in user_ids:
+        audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user_id)
+    return closed
+
+
+def logout(core: Core, caller: Caller) -> None:
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        tx.sessions.delete(caller.token_hash)
+        audit.record(
+            tx,
+            now,
+            audit.SESSION_CLOSED,
+            "logout",
+            actor=caller.user.id,
+            target=caller.user.id,
+            account=caller.account.id,
+        )

@@ -1,0 +1,96 @@
+"""Site settings of an account: forced 2FA and the IP allow-list, plus the
+spec's free-form settings (title, language, ...) kept as given."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from quatrix_mfa.core import audit, ipallow
+from quatrix_mfa.core.admin import require_admin
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import ParameterError, QuatrixError
+from quatrix_mfa.core.model import IP, TWO_FA, Account
+from quatrix_mfa.core.sessions import Caller, authenticate, close_sessions
+
+# The methods an account can switch on, with stable ids (uuid5 of the key).
+AUTH_METHODS = [(1, IP), (2, TWO_FA)]
+_METHOD_NAMESPACE = uuid.UUID("6f1c9a4e-3c1b-4a5e-9c57-2f3d8f1a0b11")
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    rank: int
+    id: str
+    key: str
+
+
+def auth_methods() -> list[AuthMethod]:
+    return [
+        AuthMethod(rank, str(uuid.uuid5(_METHOD_NAMESPACE, key)), key) for rank, key in AUTH_METHODS
+    ]
+
+
+def get_settings(core: Core, caller: Caller) -> Account:
+    require_admin(caller)
+    return caller.account
+
+
+def set_settings(
+    core: Core,
+    caller: Caller,
+    free_form: dict[str, Any],
+    methods: Sequence[str] | None,
+    ip_whitelist: list[str] | None,
+    addr: str | None,
+) -> Account:
+    """Change settings. Forcing 2FA closes the sessions of users without a secret;
+    an allow-list that would shut out the caller's own address is refused."""
+    require_admin(caller)
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        account = tx.accounts.get(caller.account.id)
+        assert account is not None
+        was_forced = account.force_2fa
+        if ip_whitelist is not None:
+            account.ip_whitelist = ipallow.normalize(ip_whitelist)
+        if methods is not None:
+            account.force_2fa = TWO_FA in methods
+            account.ip_restricted = IP in methods
+        if account.ip_restricted:
+            if not account.ip_whitelist:
+                raise ParameterError.field("ip_whitelist", "IP needs at least one entry")
+            if not ipallow.allows(account.ip_whitelist, addr):
+                raise ParameterError.field("ip_whitelist", "would lock out your own address")
+        account.settings.update(free_form)
+        account.modified = now
+        tx.accounts.save(account)
+        if account.force_2fa and not was_forced:
+            users = tx.users.in_account(account.id)
+            without = [u.id for u in users if tx.factors.totp(u.id) is None]
+            if without:
+                close_sessions(core, tx, without, now, "2fa_forced_by_account")
+        audit.record(
+            tx,
+            now,
+            audit.SETTINGS_CHANGED,
+            audit.SUCCESS,
+            actor=caller.user.id,
+            account=account.id,
+            addr=addr,
+            auth_methods=account.auth_methods,
+        )
+    return account
+
+
+def public_account(core: Core, token: str | None) -> Account | None:
+    """The account ``GET /account/metadata`` describes: the caller's, or the first one."""
+    if token:
+        try:
+            return authenticate(core, token).account
+        except QuatrixError:
+            pass
+    with core.store.transaction(write=False) as tx:
+        return tx.accounts.first()

@@ -1,0 +1,127 @@
+"""Configuration from the environment, validated once at start-up.
+
+A bad value raises :class:`ConfigError` with a one-line message naming the
+variable; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from quatrix_mfa.core.crypto import Argon2Parameters
+
+PREFIX = "QUATRIX_MFA_"
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    smtp_url: str | None = None
+    mail_from: str = "quatrix-mfa@localhost"
+    public_url: str = "http://127.0.0.1:8080"
+    session_idle_seconds: int = 900
+    session_max_seconds: int = 12 * 3600
+    trust_forwarded_for: bool = False
+    argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
+    user_failure_threshold: int = 10
+    address_failure_threshold: int = 100
+    db_pool_size: int = 10
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "keys.json"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'quatrix-mfa.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``QUATRIX_MFA_*`` variable; raise ConfigError on the first bad one."""
+        env = os.environ if env is None else env
+
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(PREFIX + name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return parse(raw)
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"{PREFIX}{name}={raw!r}: {error}") from None
+
+        return cls(
+            data_dir=get("DATA_DIR", Path, Path("var")),
+            database_url=get("DATABASE_URL", _database_url, ""),
+            smtp_url=get("SMTP_URL", _smtp_url, None),
+            mail_from=get("MAIL_FROM", _email, "quatrix-mfa@localhost"),
+            public_url=get("PUBLIC_URL", _http_url, "http://127.0.0.1:8080"),
+            session_idle_seconds=get("SESSION_IDLE_SECONDS", _positive(60, 86400), 900),
+            session_max_seconds=get("SESSION_MAX_SECONDS", _positive(300, 30 * 86400), 12 * 3600),
+            trust_forwarded_for=get("TRUST_FORWARDED_FOR", _boolean, False),
+            argon2=Argon2Parameters(
+                time_cost=get("ARGON2_TIME_COST", _positive(1, 100), 2),
+                memory_kib=get("ARGON2_MEMORY_KIB", _positive(8, 4 * 1024 * 1024), 19456),
+                parallelism=get("ARGON2_PARALLELISM", _positive(1, 64), 1),
+            ),
+            user_failure_threshold=get("USER_FAILURE_THRESHOLD", _positive(1, 1000), 10),
+            address_failure_threshold=get("ADDRESS_FAILURE_THRESHOLD", _positive(1, 100000), 100),
+            db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
+        )
+
+
+def _positive(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _database_url(raw: str) -> str:
+    scheme = raw.split(":", 1)[0]
+    if not scheme.startswith(("sqlite", "postgresql", "postgres")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return raw
+
+
+def _smtp_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme != "smtp" or not parts.hostname:
+        raise ValueError("must look like smtp://host:port")
+    _ = parts.port  # raises ValueError for a bad port
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http(s):// URL")
+    return raw.rstrip("/")
+
+
+def _email(raw: str) -> str:
+    if "@" not in raw or any(c.isspace() for c in raw):
+        raise ValueError("must be an email address")
+    return raw

@@ -1,0 +1,284 @@
+"""Sessions, throttle counters, audit rows, the mail outbox and reset links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from quatrix_mfa.core.model import (
+    AuditEvent,
+    Mail,
+    ResetRequest,
+    SessionRecord,
+    Step,
+    ThrottleState,
+)
+from quatrix_mfa.storage.repositories import chunks
+from quatrix_mfa.storage.tables import audit_log, outbox, password_resets, sessions, throttle
+
+
+class SqlSessionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, session: SessionRecord) -> None:
+        self.conn.execute(
+            insert(sessions).values(
+                token_hash=session.token_hash,
+                user_id=session.user_id,
+                created=session.created,
+                last_seen=session.last_seen,
+                expires_at=session.expires_at,
+                steps=",".join(s.value for s in session.steps),
+                failures=session.failures,
+            )
+        )
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        row = self.conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        steps = tuple(Step(s) for s in row.steps.split(",") if s)
+        return SessionRecord(
+            row.token_hash,
+            row.user_id,
+            row.created,
+            row.last_seen,
+            row.expires_at,
+            steps,
+            row.failures,
+        )
+
+    def touch(self, token_hash: str, now: float) -> None:
+        self.conn.execute(
+            update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen=now)
+        )
+
+    def delete(self, token_hash: str) -> bool:
+        return (
+            self.conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash)).rowcount
+            == 1
+        )
+
+    def add_failure(self, token_hash: str) -> int:
+        count = self.conn.execute(
+            update(sessions)
+            .where(sessions.c.token_hash == token_hash)
+            .values(failures=sessions.c.failures + 1)
+            .returning(sessions.c.failures)
+        ).scalar()
+        return int(count or 0)
+
+    def close_for_users(self, user_ids: Sequence[str], keep: str | None = None) -> int:
+        closed = 0
+        for part in chunks(user_ids):
+            query = delete(sessions).where(sessions.c.user_id.in_(part))
+            if keep is not None:
+                query = query.where(sessions.c.token_hash != keep)
+            closed += self.conn.execute(query).rowcount
+        return closed
+
+    def purge_expired(self, now: float, idle_seconds: float) -> int:
+        idle = and_(sessions.c.steps == "", sessions.c.last_seen + idle_seconds <= now)
+        query = delete(sessions).where(or_(sessions.c.expires_at <= now, idle))
+        return self.conn.execute(query).rowcount
+
+
+class SqlThrottleRepository:
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def states(self, keys: Sequence[str]) -> list[ThrottleState]:
+        rows = self.conn.execute(select(throttle).where(throttle.c.key.in_(list(keys))))
+        return [ThrottleState(r.key, r.failures, r.blocked_until, r.updated) for r in rows]
+
+    def add_failure(self, key: str, now: float) -> int:
+        # One upsert with RETURNING: concurrent failures each see their own count.
+        statement: Any = self.insert(throttle).values(
+            key=key, failures=1, blocked_until=0.0, updated=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[throttle.c.key],
+            set_={"failures": throttle.c.failures + 1, "updated": now},
+        ).returning(throttle.c.failures)
+        return int(self.conn.execute(statement).scalar_one())
+
+    def block_until(self, key: str, until: float) -> None:
+        self.conn.execute(
+            update(throttle)
+            .where(throttle.c.key == key)
+            .values(
+                blocked_until=case(
+                    (throttle.c.blocked_until < until, until), else_=throttle.c.blocked_until
+                )
+            )
+        )
+
+    def clear(self, key: str) -> None:
+        self.conn.execute(delete(throttle).where(throttle.c.key == key))
+
+
+class SqlAuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def append(self, event: AuditEvent) -> None:
+        self.conn.execute(
+            insert(audit_log).values(
+                at=event.at,
+                event=event.event,
+                outcome=event.outcome,
+                actor_id=event.actor_id,
+                target_id=event.target_id,
+                account_id=event.account_id,
+                client_addr=event.client_addr,
+                detail=event.detail,
+            )
+        )
+
+    def list(self, target_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if target_id is not None:
+            query = query.where(
+                or_(audit_log.c.target_id == target_id, audit_log.c.actor_id == target_id)
+            )
+        return [
+            AuditEvent(
+                at=r.at,
+                event=r.event,
+                outcome=r.outcome,
+                actor_id=r.actor_id,
+                target_id=r.target_id,
+                account_id=r.account_id,
+                client_addr=r.client_addr,
+                detail=dict(r.detail),
+                id=r.id,
+            )
+            for r in reversed(list(self.conn.execute(query)))
+        ]
+
+
+def _mail(row: Any) -> Mail:
+    return Mail(
+        to=row.to_addr,
+        subject=row.subject,
+        body=row.body,
+        created=row.created,
+        id=row.id,
+        attempts=row.attempts,
+        sent_at=row.sent_at,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+    )
+
+
+class SqlOutboxRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def enqueue(self, mail: Mail) -> None:
+        self.conn.execute(
+            insert(outbox).values(
+                to_addr=mail.to,
+                subject=mail.subject,
+                body=mail.body,
+                created=mail.created,
+                attempts=0,
+                next_attempt_at=mail.next_attempt_at,
+            )
+        )
+
+    def claim_due(self, now: float, lease: float, limit: int) -> list[Mail]:
+        free = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)
+        due = (
+            select(outbox.c.id)
+            .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now, free)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        claimed: list[Mail] = []
+        for mail_id in list(self.conn.execute(due).scalars()):
+            # Claim each row with a conditional UPDATE: two senders never share one.
+            won = self.conn.execute(
+                update(outbox)
+                .where(outbox.c.id == mail_id, free)
+                .values(claimed_until=now + lease, attempts=outbox.c.attempts + 1)
+            ).rowcount
+            if won:
+                row = self.conn.execute(select(outbox).where(outbox.c.id == mail_id)).one()
+                claimed.append(_mail(row))
+        return claimed
+
+    def mark_sent(self, mail_id: int, now: float) -> None:
+        self.conn.execute(
+            update(outbox).where(outbox.c.id == mail_id).values(sent_at=now, last_error=None)
+        )
+
+    def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None:
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == mail_id)
+            .values(
+                next_attempt_at=next_attempt_at,
+                claimed_until=None,
+                last_error=error[:1000],
+            )
+        )
+
+    def list(self, limit: int = 1000) -> list[Mail]:
+        query = select(outbox).order_by(outbox.c.id).limit(limit)
+        return [_mail(r) for r in self.conn.execute(query)]
+
+
+class SqlResetRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, reset: ResetRequest) -> None:
+        self.conn.execute(
+            insert(password_resets).values(
+                id_hash=reset.id_hash,
+                user_id=reset.user_id,
+                created=reset.created,
+                expires_at=reset.expires_at,
+                used_at=reset.used_at,
+            )
+        )
+
+    def get(self, id_hash: str) -> ResetRequest | None:
+        row = self.conn.execute(
+            select(password_resets).where(password_resets.c.id_hash == id_hash)
+        ).first()
+        if row is None:
+            return None
+        return ResetRequest(row.id_hash, row.user_id, row.created, row.expires_at, row.used_at)
+
+    def consume(self, id_hash: str, now: float) -> bool:
+        result = self.conn.execute(
+            update(password_resets)
+            .where(
+                password_resets.c.id_hash == id_hash,
+                password_resets.c.used_at.is_(None),
+                password_resets.c.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    def latest_for_user(self, user_id: str) -> ResetRequest | None:
+        row = self.conn.execute(
+            select(password_resets)
+            .where(password_resets.c.user_id == user_id)
+            .order_by(password_resets.c.created.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return ResetRequest(row.id_hash, row.user_id, row.created, row.expires_at, row.used_at)
+
+    def delete_for_user(self, user_id: str) -> None:
+        self.conn.execute(delete(password_resets).where(password_resets.c.user_id == user_id))

@@ -1,0 +1,273 @@
+"""Accounts, users and factors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from quatrix_mfa.core.model import Account, TotpEnrollment, TotpSecret, User
+from quatrix_mfa.core.ports import DuplicateEmail
+from quatrix_mfa.storage.tables import (
+    accounts,
+    recovery_codes,
+    totp_enrollments,
+    totp_secrets,
+    users,
+)
+
+CHUNK = 500
+
+
+def chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+class SqlAccountRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _row(self, row: Any) -> Account:
+        return Account(
+            id=row.id,
+            name=row.name,
+            created=row.created,
+            modified=row.modified,
+            force_2fa=row.force_2fa,
+            ip_restricted=row.ip_restricted,
+            ip_whitelist=list(row.ip_whitelist),
+            settings=dict(row.settings),
+            status=row.status,
+        )
+
+    def _values(self, account: Account) -> dict[str, Any]:
+        return {
+            "name": account.name,
+            "created": account.created,
+            "modified": account.modified,
+            "force_2fa": account.force_2fa,
+            "ip_restricted": account.ip_restricted,
+            "ip_whitelist": account.ip_whitelist,
+            "settings": account.settings,
+            "status": account.status,
+        }
+
+    def get(self, account_id: str) -> Account | None:
+        row = self.conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+        return self._row(row) if row else None
+
+    def first(self) -> Account | None:
+        row = self.conn.execute(select(accounts).order_by(accounts.c.created).limit(1)).first()
+        return self._row(row) if row else None
+
+    def add(self, account: Account) -> None:
+        self.conn.execute(insert(accounts).values(id=account.id, **self._values(account)))
+
+    def save(self, account: Account) -> None:
+        self.conn.execute(
+            update(accounts).where(accounts.c.id == account.id).values(**self._values(account))
+        )
+
+
+_USER_FIELDS = (
+    "account_id",
+    "email",
+    "name",
+    "created",
+    "modified",
+    "super_admin",
+    "status",
+    "language",
+    "password_hash",
+    "twofa_active",
+    "twofa_forced",
+    "pin_hash",
+    "pin_forced",
+    "last_login",
+)
+
+
+class SqlUserRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @staticmethod
+    def _row(row: Any) -> User:
+        return User(id=row.id, **{f: getattr(row, f) for f in _USER_FIELDS})
+
+    @staticmethod
+    def _values(user: User) -> dict[str, Any]:
+        return {f: getattr(user, f) for f in _USER_FIELDS}
+
+    def get(self, user_id: str) -> User | None:
+        row = self.conn.execute(select(users).where(users.c.id == user_id)).first()
+        return self._row(row) if row else None
+
+    def by_email(self, email: str) -> User | None:
+        row = self.conn.execute(select(users).where(users.c.email == email.lower())).first()
+        return self._row(row) if row else None
+
+    def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
+        query = (
+            select(users)
+            .where(users.c.account_id == account_id)
+            .order_by(users.c.created, users.c.id)
+        )
+        if ids is None:
+            return [self._row(r) for r in self.conn.execute(query)]
+        found: list[User] = []
+        for part in chunks(ids):
+            found.extend(self._row(r) for r in self.conn.execute(query.where(users.c.id.in_(part))))
+        return found
+
+    def add(self, user: User) -> None:
+        values = self._values(user)
+        values["email"] = user.email.lower()
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(users).values(id=user.id, **values))
+        except IntegrityError:
+            raise DuplicateEmail(user.email) from None
+
+    def save(self, user: User) -> None:
+        values = self._values(user)
+        values["email"] = user.email.lower()
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(users).where(users.c.id == user.id).values(**values))
+        except IntegrityError:
+            raise DuplicateEmail(user.email) from None
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for part in chunks(ids):
+            self.conn.execute(delete(users).where(users.c.id.in_(part)))
+
+    def count_admins(self, account_id: str) -> int:
+        query = select(func.count()).where(
+            users.c.account_id == account_id, users.c.super_admin.is_(True), users.c.status == "A"
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+
+class SqlFactorRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def totp(self, user_id: str) -> TotpSecret | None:
+        row = self.conn.execute(
+            select(totp_secrets).where(totp_secrets.c.user_id == user_id)
+        ).first()
+        if row is None:
+            return None
+        return TotpSecret(
+            row.user_id,
+            row.credential_id,
+            bytes(row.ciphertext),
+            row.key_id,
+            row.created,
+            row.last_step,
+        )
+
+    def put_totp(self, secret: TotpSecret) -> None:
+        self.delete_totp(secret.user_id)
+        self.conn.execute(
+            insert(totp_secrets).values(
+                user_id=secret.user_id,
+                credential_id=secret.credential_id,
+                ciphertext=secret.ciphertext,
+                key_id=secret.key_id,
+                created=secret.created,
+                last_step=secret.last_step,
+            )
+        )
+
+    def delete_totp(self, user_id: str) -> None:
+        self.conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
+
+    def advance_totp_step(self, user_id: str, credential_id: str, step: int) -> bool:
+        # The replay guard: one conditional UPDATE, so of two racing workers
+        # with the same code exactly one sees rowcount 1.
+        result = self.conn.execute(
+            update(totp_secrets)
+            .where(
+                totp_secrets.c.user_id == user_id,
+                totp_secrets.c.credential_id == credential_id,
+                or_(totp_secrets.c.last_step.is_(None), totp_secrets.c.last_step < step),
+            )
+            .values(last_step=step)
+        )
+        return result.rowcount == 1
+
+    def enrollment(self, user_id: str) -> TotpEnrollment | None:
+        row = self.conn.execute(
+            select(totp_enrollments).where(totp_enrollments.c.user_id == user_id)
+        ).first()
+        if row is None:
+            return None
+        return TotpEnrollment(row.user_id, bytes(row.ciphertext), row.key_id, row.expires_at)
+
+    def put_enrollment(self, enrollment: TotpEnrollment) -> None:
+        self.delete_enrollment(enrollment.user_id)
+        self.conn.execute(
+            insert(totp_enrollments).values(
+                user_id=enrollment.user_id,
+                ciphertext=enrollment.ciphertext,
+                key_id=enrollment.key_id,
+                expires_at=enrollment.expires_at,
+            )
+        )
+
+    def delete_enrollment(self, user_id: str) -> None:
+        self.conn.execute(delete(totp_enrollments).where(totp_enrollments.c.user_id == user_id))
+
+    def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
+        self.delete_recovery_codes(user_id)
+        self.conn.execute(
+            insert(recovery_codes), [{"user_id": user_id, "code_hash": h} for h in code_hashes]
+        )
+
+    def consume_recovery_code(self, user_id: str, code_hash: str, now: float) -> bool:
+        result = self.conn.execute(
+            update(recovery_codes)
+            .where(
+                recovery_codes.c.user_id == user_id,
+                recovery_codes.c.code_hash == code_hash,
+                recovery_codes.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    def recovery_codes_left(self, user_id: str) -> int:
+        query = select(func.count()).where(
+            recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None)
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def delete_recovery_codes(self, user_id: str) -> None:
+        self.conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+    def encrypted_rows(self, not_key_id: str, limit: int) -> list[tuple[str, str, bytes, str]]:
+        rows: list[tuple[str, str, bytes, str]] = []
+        for name, table in (("totp_secrets", totp_secrets), ("totp_enrollments", totp_enrollments)):
+            query = (
+                select(table.c.user_id, table.c.ciphertext, table.c.key_id)
+                .where(table.c.key_id != not_key_id)
+                .limit(limit)
+            )
+            rows.extend(
+                (name, r.user_id, bytes(r.ciphertext), r.key_id) for r in self.conn.execute(query)
+            )
+        return rows[:limit]
+
+    def reencrypt(self, table: str, user_id: str, old: bytes, new: bytes, new_key_id: str) -> bool:
+        # Compare-and-set on the old ciphertext: a secret replaced meanwhile is left alone.
+        target = totp_secrets if table == "totp_secrets" else totp_enrollments
+        result = self.conn.execute(
+            update(target)
+            .where(and_(target.c.user_id == user_id, target.c.ciphertext == old))
+            .values(ciphertext=new, key_id=new_key_id)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,175 @@
+"""The schema. Alembic migrations create it; a test checks they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("status", String(1), nullable=False, default="A"),
+    Column("created", Float, nullable=False),
+    Column("modified", Float, nullable=False),
+    Column("force_2fa", Boolean, nullable=False, default=False),
+    Column("ip_restricted", Boolean, nullable=False, default=False),
+    Column("ip_whitelist", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "account_id",
+        String(36),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("modified", Float, nullable=False),
+    Column("super_admin", Boolean, nullable=False),
+    Column("status", String(1), nullable=False),
+    Column("language", String(32), nullable=False),
+    Column("password_hash", String(255)),
+    Column("twofa_active", Boolean, nullable=False),
+    Column("twofa_forced", Boolean, nullable=False),
+    Column("pin_hash", String(255)),
+    Column("pin_forced", Boolean, nullable=False),
+    Column("last_login", Float),
+)
+
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("credential_id", String(36), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("last_step", BigInteger),
+)
+
+totp_enrollments = Table(
+    "totp_enrollments",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", Float),
+    UniqueConstraint("user_id", "code_hash"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "user_id",
+        String(36),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("steps", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+
+throttle = Table(
+    "throttle",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Column("updated", Float, nullable=False, index=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("actor_id", String(36)),
+    Column("target_id", String(36), index=True),
+    Column("account_id", String(36)),
+    Column("client_addr", String(64)),
+    Column("detail", JSON, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("to_addr", String(254), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("claimed_until", Float),
+    Column("sent_at", Float),
+    Column("last_error", Text),
+)
+Index("ix_outbox_due", outbox.c.sent_at, outbox.c.next_attempt_at)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "user_id",
+        String(36),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+)

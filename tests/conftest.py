@@ -1,0 +1,198 @@
+"""Fixtures: a real database per test (SQLite by default, PostgreSQL with
+``--db=postgresql``), a fake clock, and the app driven in-process by httpx
+with every response checked against the upstream spec."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from quatrix_mfa.api.app import build_core, create_app
+from quatrix_mfa.core.bootstrap import bootstrap
+from quatrix_mfa.core.clock import FakeClock
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.crypto import Argon2Parameters
+from quatrix_mfa.core.factors import totp
+from quatrix_mfa.settings import Settings
+from quatrix_mfa.storage import migrate
+from quatrix_mfa.storage.tables import metadata
+from tests import spec
+
+# Cheap argon2 in tests: the parameters are configuration, the code path is the same.
+FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_kib=64, parallelism=1)
+PG_ADMIN_URL = os.environ.get("QUATRIX_MFA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
+T0 = 1_800_000_010.0  # 10 s into a TOTP step
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", default=os.environ.get("QUATRIX_MFA_TEST_DB", "sqlite"),
+                     choices=["sqlite", "postgresql"], help="database the suite runs on")
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def database_template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for this run: a SQLite file to copy, or a fresh PostgreSQL database."""
+    if db_kind == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        migrate.upgrade(f"sqlite:///{path}")
+        yield str(path)
+        return
+    name = f"qmfa_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
+    if db_kind == "sqlite":
+        path = tmp_path / "quatrix-mfa.db"
+        shutil.copy(database_template, path)
+        return f"sqlite:///{path}"
+    engine = create_engine(database_template)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, argon2=FAST_ARGON2,
+                    public_url="https://mfa.example.com")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
+    built = build_core(settings, clock)
+    yield built
+    built.store.dispose()  # type: ignore[attr-defined]
+
+
+@dataclass
+class Api:
+    """The HTTP API in-process; every response is checked against the spec."""
+
+    http: TestClient
+    clock: FakeClock
+    core: Core
+
+    def get(self, path: str, token: str | None = None, **kw: Any) -> Any:
+        return self.http.get(path, headers=_headers(token, kw.pop("headers", None)), **kw)
+
+    def post(self, path: str, json: Any = None, token: str | None = None, **kw: Any) -> Any:
+        return self.http.post(path, json=json, headers=_headers(token, kw.pop("headers", None)), **kw)
+
+    def login(self, email: str, password: str, **kw: Any) -> Any:
+        return self.get("/session/login", headers={"Authorization": basic(email, password)}, **kw)
+
+    def full_session(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        response = self.login(email, password)
+        assert response.status_code == 200, response.text
+        return str(response.json()["session_id"])
+
+    def code(self, secret_b32: str, offset_steps: int = 0) -> str:
+        secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+        return totp.code_at(secret, self.clock.now() + offset_steps * totp.PERIOD)
+
+    def enroll_totp(self, token: str) -> tuple[str, str, list[str]]:
+        """Enroll 2FA on ``token``'s user: (new token, secret, recovery codes)."""
+        secret = self.get("/profile/2fa/generate", token).json()["secret"]
+        response = self.post("/profile/set-mfa", {"auth_type": "2FA", "code": self.code(secret)}, token)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        self.clock.advance(totp.PERIOD)  # the enrollment code's step is spent
+        return body["session_ids"], secret, body["recovery_codes"]
+
+    def create_user(self, admin_token: str, email: str, password: str = "another good password",
+                    **fields: Any) -> str:
+        """Create a user as admin and set their password through the mailed link."""
+        response = self.post("/user/create", {"name": email.split("@")[0], "email": email, **fields}, admin_token)
+        assert response.status_code == 201, response.text
+        user_id = str(response.json()["id"])
+        link = latest_link(self.core, email)
+        reset_id = link.rsplit("/", 1)[1]
+        assert self.post(f"/reset-password/reset/{reset_id}", {"password": password}).status_code == 200
+        return user_id
+
+
+def _headers(token: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+    headers = dict(extra or {})
+    if token is not None:
+        headers["X-Auth-Token"] = token
+    return headers
+
+
+def basic(email: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
+
+
+def latest_link(core: Core, email: str) -> str:
+    with core.store.transaction(write=False) as tx:
+        mails = [m for m in tx.outbox.list() if m.to == email]
+    assert mails, f"no mail to {email}"
+    return next(line.strip() for line in mails[-1].body.splitlines() if "/reset-password/" in line)
+
+
+@pytest.fixture
+def make_api(settings: Settings, clock: FakeClock) -> Iterator[Any]:
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> Api:
+        app = create_app(replace(settings, **overrides), clock=clock, background=False)
+        http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
+        http.event_hooks["response"] = [_check_spec]
+        http.__enter__()
+        clients.append(http)
+        return Api(http, clock, app.state.core)
+
+    yield make
+    for http in clients:
+        http.__exit__(None, None, None)
+
+
+def _check_spec(response: Any) -> None:
+    response.read()
+    spec.check(response)
+
+
+@pytest.fixture
+def api(make_api: Any) -> Api:
+    built: Api = make_api()
+    result = bootstrap(built.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD)
+    assert result.created
+    return built
+
+
+@pytest.fixture
+def admin_token(api: Api) -> str:
+    return api.full_session()
