@@ -85,14 +85,13 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
             )
         else:
             denied = False
+            # Factors as they are now, not as read before the (slow) password check.
+            user = tx.users.get(user.id) or user
             steps = policy.login_steps(account, user, tx.factors.totp(user.id) is not None)
             token = open_session(core, tx, user, steps, now)
-            if rehashed:
-                user.password_hash = rehashed
             if not steps:
                 core.throttle.succeeded(tx, user_key)
-                user.last_login = now
-            tx.users.save(user)
+            tx.users.record_login(user.id, None if steps else now, rehashed)
             audit.record(
                 tx,
                 now,
@@ -154,8 +153,7 @@ def second_factor(
             token = open_session(core, tx, user, remaining, now)
             if not remaining:
                 core.throttle.succeeded(tx, user_key)
-                user.last_login = now
-                tx.users.save(user)
+                tx.users.record_login(user.id, now, None)
             audit.record(
                 tx,
                 now,

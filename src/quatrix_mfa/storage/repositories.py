@@ -140,6 +140,17 @@ class SqlUserRepository:
         except IntegrityError:
             raise DuplicateEmail(user.email) from None
 
+    def record_login(
+        self, user_id: str, last_login: float | None, password_hash: str | None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if last_login is not None:
+            values["last_login"] = last_login
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if values:
+            self.conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
     def delete(self, ids: Sequence[str]) -> None:
         for part in chunks(ids):
             self.conn.execute(delete(users).where(users.c.id.in_(part)))
