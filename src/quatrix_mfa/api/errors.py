@@ -85,3 +85,31 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    _document_400_not_422(app)
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Bad input answers 400 (``_validation``); FastAPI would document a 422."""
+    build = app.openapi
+    error_model = {"$ref": "#/components/schemas/ErrorModel"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()  # FastAPI caches it in app.openapi_schema; edited in place
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "Parameter error",
+                            "content": {"application/json": {"schema": error_model}},
+                        },
+                    )
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

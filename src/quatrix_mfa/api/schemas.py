@@ -15,7 +15,8 @@ MAX_TEXT = 255
 
 def _clean(value: str) -> str:
     for char in value:
-        if ord(char) < 0x20 or ord(char) == 0x7F or 0xD800 <= ord(char) <= 0xDFFF:
+        code = ord(char)  # C0 and C1 controls (Unicode Cc), DEL, surrogates
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
             raise ValueError("contains a control character or an unpaired surrogate")
     return value
 
@@ -24,7 +25,9 @@ Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_clean)]
 LongText = Annotated[str, Field(max_length=4096), AfterValidator(_clean)]
 Code = Annotated[str, Field(max_length=64), AfterValidator(_clean)]
 Secret = Annotated[str, Field(max_length=1024), AfterValidator(_clean)]
-Id = Annotated[str, Field(max_length=64, json_schema_extra={"format": "uuid"})]
+Id = Annotated[
+    str, Field(max_length=64, json_schema_extra={"format": "uuid"}), AfterValidator(_clean)
+]
 Ids = Annotated[list[Id], Field(max_length=1000)]
 AuthType = Literal["2FA", "PIN"]
 
@@ -188,6 +191,32 @@ class ProfileResp(BaseModel):
     operations: float = 0
     services: list[ShortUserService] = []
     share_types: ShareTypes = ShareTypes()
+    # Upstream fields this service has no data for: documented, never sent.
+    home_id: str | None = None
+    max_file_size: float | None = None
+    max_files_per_share: float | None = None
+    plan: str | None = None
+    channel_id: str | None = None
+    storage_id: str | None = None
+    uid: float | None = None
+    gid: float | None = None
+    message_signature: str | None = None
+    outgoing_id: str | None = None
+    incoming_id: str | None = None
+    unique_login: str | None = None
+    sftp_url: str | None = None
+
+
+class GroupMetadata(BaseModel):
+    is_system: bool | None = None
+    translation_id: str | None = None
+    visual_order: float | None = None
+
+
+class Group(BaseModel):
+    id: str | None = None
+    metadata: GroupMetadata | None = None
+    name: str | None = None
 
 
 class UserResp(BaseModel):
@@ -210,8 +239,15 @@ class UserResp(BaseModel):
     has_key: bool = False
     readonly: bool = False
     custom_sftp_home: bool = False
-    groups: list[dict[str, Any]] = []
+    groups: list[Group] = []
     services: list[ShortUserService] = []
+    # Upstream fields this service has no data for: documented, never sent.
+    parent_id: str | None = None
+    home_id: str | None = None
+    home_name: str | None = None
+    storage_id: str | None = None
+    unique_login: str | None = None
+    sftp_home: str | None = None
 
 
 class JobResp(BaseModel):

@@ -23,7 +23,8 @@ _COMMON = frozenset(
 def check_strength(password: str, email: str | None = None) -> None:
     """Raise WeakPassword (code 32) unless ``password`` is acceptable."""
     if len(password) > MAX_LENGTH:
-        raise ParameterError.field("password", f"at most {MAX_LENGTH} characters")
+        # decisions.md: 8 to 256 characters, else 400 code 32 (like too short).
+        raise WeakPassword(f"Password too long: at most {MAX_LENGTH} characters")
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"Password too weak: at least {MIN_LENGTH} characters")
     lowered = password.lower()

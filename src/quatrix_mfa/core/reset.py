@@ -57,7 +57,9 @@ def _hash(core: Core, reset_id: str) -> str:
 
 def _live(core: Core, tx: Transaction, reset_id: str, now: float) -> tuple[ResetRequest, User]:
     canonical = canonical_token(reset_id)
-    reset = tx.resets.get(_hash(core, canonical)) if canonical else None
+    if canonical is None:  # DESIGN.md: a bad UUID is a parameter error (400 code 2)
+        raise ParameterError.field("id", "not a UUID")
+    reset = tx.resets.get(_hash(core, canonical))
     user = tx.users.get(reset.user_id) if reset else None
     if reset is None or user is None or reset.used_at is not None or now >= reset.expires_at:
         raise NotAuthenticated("Unknown or expired password reset request")

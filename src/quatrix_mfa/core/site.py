@@ -63,7 +63,11 @@ def set_settings(
             if not account.ip_whitelist:
                 raise ParameterError.field("ip_whitelist", "IP needs at least one entry")
             if not ipallow.allows(account.ip_whitelist, addr):
-                raise ParameterError.field("ip_whitelist", "would lock out your own address")
+                raise ParameterError.field(
+                    "ip_whitelist",
+                    f"would lock out your own address ({addr or 'none seen'}); behind a proxy, "
+                    "set QUATRIX_MFA_TRUST_FORWARDED_FOR",
+                )
         account.settings.update(free_form)
         account.modified = now
         tx.accounts.save(account)

@@ -12,7 +12,7 @@ from quatrix_mfa.api.schemas import (
     SettingsSetReq,
 )
 from quatrix_mfa.api.views import settings_resp
-from quatrix_mfa.core import site
+from quatrix_mfa.core import admin, site
 
 router = APIRouter(tags=["Site Settings"])
 ERRORS = error_responses(400, 401, 403)
@@ -36,6 +36,7 @@ def set_settings(
     "/settings/auth-methods", response_model=list[SettingsAuthMethodsRespItems], responses=ERRORS
 )
 def auth_methods(caller: FullDep) -> JSONResponse:
+    admin.require_admin(caller)  # site settings are the administrator's (DESIGN.md)
     return reply(
         [SettingsAuthMethodsRespItems(rank=m.rank, id=m.id, key=m.key) for m in site.auth_methods()]
     )

@@ -1,0 +1,443 @@
+"""The storage contract (core/ports.py) over the real store.
+
+Runs on SQLite by default and on PostgreSQL with ``--db=postgresql``: the
+same tests, so both back ends keep the same promises (atomic single use,
+atomic counting, all-or-nothing transactions).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.model import (
+    Account,
+    AuditEvent,
+    Mail,
+    ResetRequest,
+    SessionRecord,
+    Step,
+    TotpSecret,
+    User,
+)
+from quatrix_mfa.core.ports import DuplicateEmail, Transaction
+
+T = TypeVar("T")
+NOW = 1_800_000_000.0
+THREADS = 8
+
+
+def new_account(tx: Transaction) -> Account:
+    account = Account(id=str(uuid.uuid4()), name="Acme", created=NOW, modified=NOW)
+    tx.accounts.add(account)
+    return account
+
+
+def new_user(tx: Transaction, account: Account, email: str) -> User:
+    user = User(
+        id=str(uuid.uuid4()),
+        account_id=account.id,
+        email=email,
+        name=email.split("@")[0],
+        created=NOW,
+        modified=NOW,
+    )
+    tx.users.add(user)
+    return user
+
+
+@pytest.fixture
+def account(core: Core) -> Account:
+    with core.store.transaction() as tx:
+        return new_account(tx)
+
+
+@pytest.fixture
+def user(core: Core, account: Account) -> User:
+    with core.store.transaction() as tx:
+        return new_user(tx, account, "alice@example.com")
+
+
+def race(workers: int, work: Callable[[int], T]) -> list[T]:
+    """Run ``work(i)`` in ``workers`` threads released at the same moment."""
+    start = threading.Barrier(workers)
+
+    def run(i: int) -> T:
+        start.wait(timeout=30)
+        return work(i)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, range(workers)))
+
+
+def session(user: User, token_hash: str, expires_at: float = NOW + 3600) -> SessionRecord:
+    return SessionRecord(token_hash, user.id, NOW, NOW, expires_at)
+
+
+# Users
+
+
+def test_user_is_found_by_email_case_insensitively(core: Core, account: Account) -> None:
+    with core.store.transaction() as tx:
+        added = new_user(tx, account, "Mixed.Case@Example.COM")
+    with core.store.transaction(write=False) as tx:
+        lower = tx.users.by_email("mixed.case@example.com")
+        upper = tx.users.by_email("MIXED.CASE@EXAMPLE.COM")
+        assert tx.users.by_email("mixed.case@example.org") is None
+    assert lower is not None and upper is not None
+    assert lower.id == upper.id == added.id
+    assert lower.email == "mixed.case@example.com"
+
+
+def test_user_round_trips_every_field(core: Core, account: Account) -> None:
+    with core.store.transaction() as tx:
+        user = new_user(tx, account, "full@example.com")
+        user.super_admin, user.status, user.language = True, "D", "deu"
+        user.password_hash, user.pin_hash, user.last_login = "$argon2id$p", "$argon2id$n", NOW + 1
+        user.twofa_active, user.twofa_forced, user.pin_forced = True, True, True
+        tx.users.save(user)
+    with core.store.transaction(write=False) as tx:
+        assert tx.users.get(user.id) == user
+
+
+def test_duplicate_email_raises_and_the_transaction_stays_usable(
+    core: Core, account: Account, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        other = new_user(tx, account, "bob@example.com")
+        with pytest.raises(DuplicateEmail):
+            new_user(tx, account, "ALICE@example.com")
+        # The failed insert was inside a savepoint: the caller can go on.
+        third = new_user(tx, account, "carol@example.com")
+    with core.store.transaction(write=False) as tx:
+        emails = sorted(u.email for u in tx.users.in_account(account.id))
+        assert tx.users.get(other.id) is not None and tx.users.get(third.id) is not None
+    assert emails == ["alice@example.com", "bob@example.com", "carol@example.com"]
+
+
+def test_saving_a_user_with_a_taken_email_raises_and_changes_nothing(
+    core: Core, account: Account, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        bob = new_user(tx, account, "bob@example.com")
+    with core.store.transaction() as tx:
+        bob.email, bob.name = "Alice@Example.com", "renamed"
+        with pytest.raises(DuplicateEmail):
+            tx.users.save(bob)
+        bob.email = "bob@example.com"
+        tx.users.save(bob)
+    with core.store.transaction(write=False) as tx:
+        saved = tx.users.get(bob.id)
+    assert saved is not None and (saved.email, saved.name) == ("bob@example.com", "renamed")
+
+
+def test_users_are_listed_per_account(core: Core, account: Account, user: User) -> None:
+    with core.store.transaction() as tx:
+        other_account = new_account(tx)
+        stranger = new_user(tx, other_account, "stranger@example.com")
+    with core.store.transaction(write=False) as tx:
+        assert [u.id for u in tx.users.in_account(account.id)] == [user.id]
+        assert tx.users.in_account(account.id, [user.id, stranger.id]) == [user]
+        assert tx.users.in_account(other_account.id, [user.id]) == []
+
+
+# Factors
+
+
+@pytest.fixture
+def credential(core: Core, user: User) -> TotpSecret:
+    secret = TotpSecret(user.id, str(uuid.uuid4()), b"\x00sealed\xff", "k1", NOW, None)
+    with core.store.transaction() as tx:
+        tx.factors.put_totp(secret)
+    return secret
+
+
+def test_totp_step_advances_only_forward(core: Core, user: User, credential: TotpSecret) -> None:
+    advance = []
+    for step in (100, 100, 99, 101, 50, 102):
+        with core.store.transaction() as tx:
+            advance.append(tx.factors.advance_totp_step(user.id, credential.credential_id, step))
+    assert advance == [True, False, False, True, False, True]
+    with core.store.transaction(write=False) as tx:
+        stored = tx.factors.totp(user.id)
+    assert stored is not None and stored.last_step == 102
+    assert stored.ciphertext == credential.ciphertext
+
+
+def test_totp_step_does_not_advance_for_another_credential(
+    core: Core, user: User, credential: TotpSecret
+) -> None:
+    with core.store.transaction() as tx:
+        assert not tx.factors.advance_totp_step(user.id, str(uuid.uuid4()), 100)
+        assert not tx.factors.advance_totp_step(str(uuid.uuid4()), credential.credential_id, 100)
+        stored = tx.factors.totp(user.id)
+    assert stored is not None and stored.last_step is None
+
+
+def test_racing_totp_step_advances_have_exactly_one_winner(
+    core: Core, user: User, credential: TotpSecret
+) -> None:
+    def redeem(_: int) -> bool:
+        with core.store.transaction() as tx:
+            return tx.factors.advance_totp_step(user.id, credential.credential_id, 500)
+
+    assert sorted(race(THREADS, redeem)) == [False] * (THREADS - 1) + [True]
+
+
+def test_recovery_code_is_consumed_once(core: Core, user: User, account: Account) -> None:
+    with core.store.transaction() as tx:
+        bob = new_user(tx, account, "bob@example.com")
+        tx.factors.replace_recovery_codes(user.id, ["a" * 64, "b" * 64])
+        tx.factors.replace_recovery_codes(bob.id, ["a" * 64])
+    with core.store.transaction() as tx:
+        assert tx.factors.consume_recovery_code(user.id, "a" * 64, NOW)
+    with core.store.transaction() as tx:
+        assert not tx.factors.consume_recovery_code(user.id, "a" * 64, NOW)
+        assert not tx.factors.consume_recovery_code(user.id, "c" * 64, NOW)
+        assert tx.factors.recovery_codes_left(user.id) == 1
+        assert tx.factors.recovery_codes_left(bob.id) == 1  # bob's identical hash is untouched
+        assert tx.factors.consume_recovery_code(bob.id, "a" * 64, NOW)
+
+
+def test_racing_recovery_code_consumers_have_exactly_one_winner(core: Core, user: User) -> None:
+    with core.store.transaction() as tx:
+        tx.factors.replace_recovery_codes(user.id, ["d" * 64])
+
+    def consume(_: int) -> bool:
+        with core.store.transaction() as tx:
+            return tx.factors.consume_recovery_code(user.id, "d" * 64, NOW)
+
+    assert sorted(race(THREADS, consume)) == [False] * (THREADS - 1) + [True]
+
+
+# Password reset links
+
+
+def test_reset_link_is_consumed_once_and_not_after_expiry(core: Core, user: User) -> None:
+    with core.store.transaction() as tx:
+        tx.resets.add(ResetRequest("1" * 64, user.id, NOW, NOW + 3600))
+        tx.resets.add(ResetRequest("2" * 64, user.id, NOW, NOW + 3600))
+    with core.store.transaction() as tx:
+        assert tx.resets.consume("1" * 64, NOW + 10)
+        assert not tx.resets.consume("1" * 64, NOW + 20)
+        assert not tx.resets.consume("2" * 64, NOW + 3600)  # expiry is exclusive
+        assert not tx.resets.consume("3" * 64, NOW)
+        used = tx.resets.get("1" * 64)
+        unused = tx.resets.get("2" * 64)
+    assert used is not None and used.used_at == NOW + 10
+    assert unused is not None and unused.used_at is None
+
+
+# Sessions
+
+
+def test_session_failures_are_counted_and_a_missing_session_counts_zero(
+    core: Core, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        tx.sessions.add(session(user, "s" * 64))
+    counts = []
+    for _ in range(3):
+        with core.store.transaction() as tx:
+            counts.append(tx.sessions.add_failure("s" * 64))
+    with core.store.transaction() as tx:
+        assert tx.sessions.add_failure("missing") == 0
+        assert tx.sessions.get("missing") is None
+        stored = tx.sessions.get("s" * 64)
+    assert counts == [1, 2, 3]
+    assert stored is not None and stored.failures == 3
+
+
+def test_session_round_trips_its_steps_and_is_deleted_once(core: Core, user: User) -> None:
+    pending = SessionRecord("p" * 64, user.id, NOW, NOW, NOW + 300, (Step.PIN, Step.ENROLL_TOTP))
+    with core.store.transaction() as tx:
+        tx.sessions.add(pending)
+        assert tx.sessions.get("p" * 64) == pending
+    with core.store.transaction() as tx:
+        assert tx.sessions.delete("p" * 64) is True
+        assert tx.sessions.delete("p" * 64) is False
+
+
+def test_closing_sessions_for_users_keeps_the_one_named(
+    core: Core, user: User, account: Account
+) -> None:
+    with core.store.transaction() as tx:
+        bob = new_user(tx, account, "bob@example.com")
+        for token in ("1", "2", "3"):
+            tx.sessions.add(session(user, token * 64))
+        tx.sessions.add(session(bob, "b" * 64))
+    with core.store.transaction() as tx:
+        assert tx.sessions.close_for_users([user.id], keep="2" * 64) == 2
+        left = [t * 64 for t in "123b" if tx.sessions.get(t * 64) is not None]
+    assert left == ["2" * 64, "b" * 64]
+    with core.store.transaction() as tx:
+        assert tx.sessions.close_for_users([user.id, bob.id]) == 2
+        assert tx.sessions.get("2" * 64) is None and tx.sessions.get("b" * 64) is None
+
+
+def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: User) -> None:
+    idle = 900.0
+    with core.store.transaction() as tx:
+        tx.sessions.add(session(user, "e" * 64, expires_at=NOW + 100))  # hard-expired
+        tx.sessions.add(SessionRecord("i" * 64, user.id, NOW, NOW, NOW + 9999))  # idle full
+        tx.sessions.add(SessionRecord("f" * 64, user.id, NOW, NOW + 500, NOW + 9999))  # fresh
+        tx.sessions.add(SessionRecord("p" * 64, user.id, NOW, NOW, NOW + 9999, (Step.TOTP,)))
+    with core.store.transaction() as tx:
+        assert tx.sessions.purge_expired(NOW + idle + 1, idle) == 2
+        kept = [t * 64 for t in "eifp" if tx.sessions.get(t * 64) is not None]
+    assert kept == ["f" * 64, "p" * 64]
+
+
+# Throttle
+
+
+def test_concurrent_throttle_failures_are_each_counted_once(core: Core) -> None:
+    per_thread = 5
+
+    def fail(_: int) -> list[int]:
+        counts = []
+        for _ in range(per_thread):
+            with core.store.transaction() as tx:
+                counts.append(tx.throttle.add_failure("u:shared", NOW))
+        return counts
+
+    counts = sorted(c for thread in race(THREADS, fail) for c in thread)
+    assert counts == list(range(1, THREADS * per_thread + 1))
+    with core.store.transaction(write=False) as tx:
+        [state] = tx.throttle.states(["u:shared"])
+    assert state.failures == THREADS * per_thread
+
+
+def test_throttle_block_never_lowers(core: Core) -> None:
+    with core.store.transaction() as tx:
+        assert tx.throttle.add_failure("a:1.2.3.4", NOW) == 1
+        tx.throttle.block_until("a:1.2.3.4", NOW + 100)
+        tx.throttle.block_until("a:1.2.3.4", NOW + 50)
+        [state] = tx.throttle.states(["a:1.2.3.4"])
+        assert state.blocked_until == NOW + 100
+        tx.throttle.block_until("a:1.2.3.4", NOW + 200)
+        [state] = tx.throttle.states(["a:1.2.3.4", "a:unrelated"])
+        assert state.blocked_until == NOW + 200
+
+
+def test_throttle_clear_resets_one_key_only(core: Core) -> None:
+    with core.store.transaction() as tx:
+        for key in ("u:x", "u:x", "a:y"):
+            tx.throttle.add_failure(key, NOW)
+        tx.throttle.clear("u:x")
+        assert tx.throttle.add_failure("u:x", NOW + 1) == 1
+        assert [(s.key, s.failures) for s in tx.throttle.states(["a:y"])] == [("a:y", 1)]
+
+
+# Outbox
+
+
+def enqueue(core: Core, count: int) -> None:
+    with core.store.transaction() as tx:
+        for i in range(count):
+            tx.outbox.enqueue(Mail(f"user{i}@example.com", "Subject", "Body", NOW))
+
+
+def claim(core: Core, now: float, lease: float = 60.0) -> list[int]:
+    with core.store.transaction() as tx:
+        return [m.id for m in tx.outbox.claim_due(now, lease, 100) if m.id is not None]
+
+
+def test_claimed_mail_is_not_handed_out_again_within_its_lease(core: Core) -> None:
+    enqueue(core, 3)
+    first = claim(core, NOW)
+    assert len(first) == 3
+    assert claim(core, NOW + 59) == []
+    assert sorted(claim(core, NOW + 61)) == sorted(first)  # the lease ran out
+    with core.store.transaction(write=False) as tx:
+        assert [m.attempts for m in tx.outbox.list()] == [2, 2, 2]
+
+
+def test_concurrent_claimers_never_share_a_mail(core: Core) -> None:
+    enqueue(core, 20)
+    claims = race(THREADS, lambda _: claim(core, NOW))
+    every = [mail_id for mine in claims for mail_id in mine]
+    assert len(every) == 20
+    assert len(set(every)) == 20
+
+
+def test_sent_mail_is_never_claimed_and_failed_mail_waits(core: Core) -> None:
+    enqueue(core, 2)
+    sent, failed = sorted(claim(core, NOW))
+    with core.store.transaction() as tx:
+        tx.outbox.mark_sent(sent, NOW + 1)
+        tx.outbox.mark_failed(failed, NOW + 300, "connection refused")
+    assert claim(core, NOW + 2) == []
+    assert claim(core, NOW + 299) == []
+    assert claim(core, NOW + 300) == [failed]
+    with core.store.transaction(write=False) as tx:
+        by_id = {m.id: m for m in tx.outbox.list()}
+    assert by_id[sent].sent_at == NOW + 1
+    assert by_id[failed].last_error == "connection refused"
+
+
+# Audit
+
+
+def test_audit_list_filters_by_target_in_order(core: Core, user: User) -> None:
+    other = str(uuid.uuid4())
+    with core.store.transaction() as tx:
+        for i, target in enumerate([user.id, other, user.id, other, user.id]):
+            tx.audit.append(
+                AuditEvent(NOW + i, f"event{i}", "success", target_id=target, detail={"n": i})
+            )
+    with core.store.transaction(write=False) as tx:
+        mine = tx.audit.list(target_id=user.id)
+        latest_two = tx.audit.list(target_id=user.id, limit=2)
+        everything = tx.audit.list()
+    assert [e.event for e in mine] == ["event0", "event2", "event4"]
+    assert {e.target_id for e in mine} == {user.id}
+    assert [e.detail for e in mine] == [{"n": 0}, {"n": 2}, {"n": 4}]
+    assert [e.event for e in latest_two] == ["event2", "event4"]
+    assert len(everything) == 5
+
+
+# Transactions
+
+
+class Boom(Exception):
+    pass
+
+
+def test_transaction_that_raises_leaves_no_partial_write(core: Core, user: User) -> None:
+    with pytest.raises(Boom), core.store.transaction() as tx:
+        account = new_account(tx)
+        newcomer = new_user(tx, account, "newcomer@example.com")
+        tx.sessions.add(session(user, "r" * 64))
+        tx.throttle.add_failure("u:rolled-back", NOW)
+        tx.audit.append(AuditEvent(NOW, "login", "failure", target_id=user.id))
+        user.name = "changed"
+        tx.users.save(user)
+        raise Boom
+    with core.store.transaction(write=False) as tx:
+        assert tx.accounts.get(account.id) is None
+        assert tx.users.get(newcomer.id) is None
+        assert tx.sessions.get("r" * 64) is None
+        assert tx.throttle.states(["u:rolled-back"]) == []
+        assert tx.audit.list(target_id=user.id) == []
+        saved = tx.users.get(user.id)
+    assert saved is not None and saved.name == "alice"
+
+
+def test_transaction_that_raises_after_a_duplicate_email_rolls_back_too(
+    core: Core, account: Account, user: User
+) -> None:
+    with pytest.raises(Boom), core.store.transaction() as tx:
+        bob = new_user(tx, account, "bob@example.com")
+        with pytest.raises(DuplicateEmail):
+            new_user(tx, account, "alice@example.com")
+        raise Boom
+    with core.store.transaction(write=False) as tx:
+        assert tx.users.get(bob.id) is None
+        assert [u.id for u in tx.users.in_account(account.id)] == [user.id]

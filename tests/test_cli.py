@@ -1,0 +1,312 @@
+"""The ``quatrix-mfa`` command line, run as a real subprocess: init, outbox,
+audit, rotate-key, configuration errors and ``serve`` over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from quatrix_mfa.api.app import create_app
+from quatrix_mfa.core.clock import FakeClock
+from quatrix_mfa.settings import Settings
+from tests import spec
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api, basic
+
+LINK = re.compile(r"(https?://\S+/reset-password/([0-9a-f-]{36}))")
+
+
+@dataclass
+class Cli:
+    data_dir: Path
+    database_url: str | None  # None: the default SQLite file in the data folder
+
+    @property
+    def effective_url(self) -> str:
+        return self.settings().effective_database_url
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QUATRIX_MFA_")}
+        env.update(
+            QUATRIX_MFA_DATA_DIR=str(self.data_dir),
+            QUATRIX_MFA_ARGON2_MEMORY_KIB="64",
+            QUATRIX_MFA_ARGON2_TIME_COST="1",
+        )
+        if self.database_url:
+            env["QUATRIX_MFA_DATABASE_URL"] = self.database_url
+        env.update({f"QUATRIX_MFA_{k}": v for k, v in extra.items()})
+        return env
+
+    def run(self, *args: str, stdin: str | None = None, **extra: str) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "quatrix_mfa.cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env(**extra),
+            timeout=120,
+            check=False,
+        )
+
+    def init(self, password: str | None = ADMIN_PASSWORD) -> Any:
+        if password is None:
+            result = self.run("init", "--email", ADMIN_EMAIL)
+        else:
+            result = self.run(
+                "init", "--email", ADMIN_EMAIL, "--password-stdin", stdin=password + "\n"
+            )
+        assert result.returncode == 0, result.stderr
+        return result
+
+    def settings(self) -> Settings:
+        return Settings(
+            data_dir=self.data_dir, database_url=self.database_url or "", argon2=FAST_ARGON2
+        )
+
+    def scalar(self, sql: str) -> Any:
+        engine = create_engine(self.effective_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(sql)).scalar()
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> Cli:
+    url = str(request.getfixturevalue("database_url")) if db_kind == "postgresql" else None
+    return Cli(tmp_path / "data", url)
+
+
+@pytest.fixture
+def open_api(cli: Cli) -> Iterator[Any]:
+    """In-process apps on the CLI's database and key file, sharing one fake clock."""
+    opened: list[TestClient] = []
+    # The CLI stamps rows with the real time: start there, 10 s into a TOTP step.
+    clock = FakeClock(time.time() // 30 * 30 + 10)
+
+    def open_() -> Api:
+        app = create_app(cli.settings(), clock=clock, background=False)
+        http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
+        http.event_hooks["response"] = [lambda r: (r.read(), spec.check(r))]
+        http.__enter__()
+        opened.append(http)
+        return Api(http, clock, app.state.core)
+
+    yield open_
+    for http in opened:
+        http.__exit__(None, None, None)
+
+
+def test_init_prints_a_one_time_link_that_sets_the_password(cli: Cli, open_api: Any) -> None:
+    result = cli.init(password=None)
+    match = LINK.search(result.stdout)
+    assert match, result.stdout
+    assert match.group(1).startswith("http://127.0.0.1:8080/reset-password/")
+    api = open_api()
+    reset_id = match.group(2)
+    response = api.post(f"/reset-password/reset/{reset_id}", {"password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 200
+    again = api.post(f"/reset-password/reset/{reset_id}", {"password": "another passphrase"})
+    assert again.status_code == 401  # one-time
+
+
+def test_init_twice_changes_nothing(cli: Cli) -> None:
+    cli.init(password=None)
+    keys = (cli.data_dir / "keys.json").read_bytes()
+    second = cli.run("init", "--email", "other@example.com")
+    assert second.returncode == 0, second.stderr
+    assert "Nothing changed" in second.stdout
+    assert "/reset-password/" not in second.stdout
+    assert (cli.data_dir / "keys.json").read_bytes() == keys
+    assert cli.scalar("SELECT count(*) FROM users") == 1
+    assert cli.scalar("SELECT count(*) FROM accounts") == 1
+    assert cli.scalar("SELECT count(*) FROM outbox") == 1
+
+
+def test_init_with_password_from_stdin_allows_login(cli: Cli, open_api: Any) -> None:
+    result = cli.init()
+    assert "/reset-password/" not in result.stdout
+    assert ADMIN_PASSWORD not in result.stdout + result.stderr
+    api = open_api()
+    response = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert response.status_code == 200, response.text
+    assert api.get("/profile", response.json()["session_id"]).json()["super_admin"] == "Y"
+
+
+def test_init_refuses_a_weak_password(cli: Cli) -> None:
+    result = cli.run("init", "--email", ADMIN_EMAIL, "--password-stdin", stdin="password\n")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert cli.scalar("SELECT count(*) FROM users") == 0
+
+
+def test_outbox_lists_queued_mail(cli: Cli) -> None:
+    link = LINK.search(cli.init(password=None).stdout).group(1)  # type: ignore[union-attr]
+    result = cli.run("outbox")
+    assert result.returncode == 0, result.stderr
+    assert f"to {ADMIN_EMAIL}" in result.stdout
+    assert "Set your Quatrix password" in result.stdout
+    assert link in result.stdout
+    assert "queued (0 attempts)" in result.stdout
+
+
+def test_outbox_says_when_it_is_empty(cli: Cli) -> None:
+    cli.init()
+    result = cli.run("outbox")
+    assert result.returncode == 0, result.stderr
+    assert "The outbox is empty." in result.stdout
+
+
+def test_audit_lists_the_events_of_a_user(cli: Cli, open_api: Any) -> None:
+    cli.init()
+    api = open_api()
+    assert api.login(ADMIN_EMAIL, "wrong password!").status_code == 401
+    assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 200
+    result = cli.run("audit", "--user", ADMIN_EMAIL.upper())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("admin.user_created success" in line for line in lines)
+    assert any("login.password failure" in line for line in lines)
+    assert any("login.password success" in line for line in lines)
+    assert ADMIN_PASSWORD not in result.stdout
+    assert "wrong password!" not in result.stdout
+    unknown = cli.run("audit", "--user", "nobody@example.com")
+    assert unknown.returncode != 0
+    assert "nobody@example.com" in unknown.stderr
+
+
+def test_rotate_key_reencrypts_totp_secrets(cli: Cli, open_api: Any) -> None:
+    cli.init()
+    api = open_api()
+    _, secret, _ = api.enroll_totp(api.full_session())
+    key_file = cli.data_dir / "keys.json"
+    before = json.loads(key_file.read_text())
+    old_key = cli.scalar("SELECT key_id FROM totp_secrets")
+    assert old_key == before["active"]
+    old_cipher = bytes(cli.scalar("SELECT ciphertext FROM totp_secrets"))
+
+    result = cli.run("rotate-key")
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted 1 secret(s)" in result.stdout
+
+    after = json.loads(key_file.read_text())
+    assert after["active"] != before["active"]
+    assert after["active"] in result.stdout
+    assert after["keys"][before["active"]] == before["keys"][before["active"]]  # old key kept
+    assert after["hmac"] == before["hmac"]
+    assert cli.scalar("SELECT key_id FROM totp_secrets") == after["active"]
+    assert bytes(cli.scalar("SELECT ciphertext FROM totp_secrets")) != old_cipher
+
+    for client in (api, open_api()):  # the running app and a fresh one
+        response = client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert response.status_code == 207 and response.headers["Mfa-Code"] == "1"
+        code = {"auth_type": "2FA", "code": client.code(secret)}
+        done = client.post("/session/login", code, response.json()["session_id"])
+        assert done.status_code == 200, done.text
+        api.clock.advance(30)  # the clock both apps share: next code, next step
+
+
+def test_rotate_key_without_a_key_file_fails_cleanly(cli: Cli) -> None:
+    result = cli.run("rotate-key")
+    assert result.returncode != 0
+    assert "keys.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_IDLE_SECONDS", "abc"),
+        ("SMTP_URL", "http://x"),
+        ("TRUST_FORWARDED_FOR", "maybe"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("PUBLIC_URL", "mfa.example.com"),
+    ],
+)
+def test_bad_configuration_exits_with_one_line_naming_the_variable(
+    cli: Cli, name: str, value: str
+) -> None:
+    result = cli.run("outbox", **{name: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"QUATRIX_MFA_{name}" in lines[0]
+    assert result.stdout == ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(process: Any, url: str, seconds: float = 30.0) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited {process.returncode}: {process.stderr.read()}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
+    cli.init()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quatrix_mfa.cli", "serve", "--port", str(port)],
+        env=cli.env(PUBLIC_URL=base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        health = _wait_until_up(process, f"{base}/healthz")
+        assert health.status_code == 200
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        login = httpx.get(
+            f"{base}/api/1.0/session/login",
+            headers={"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        token = login.json()["session_id"]
+        assert login.headers["X-Auth-Token"] == token
+        profile = httpx.get(f"{base}/api/1.0/profile", headers={"X-Auth-Token": token}, timeout=5)
+        assert profile.status_code == 200
+        assert profile.json()["email"] == ADMIN_EMAIL
+        wrong = httpx.get(
+            f"{base}/api/1.0/session/login",
+            headers={"Authorization": basic(ADMIN_EMAIL, "wrong password!")},
+            timeout=10,
+        )
+        assert wrong.status_code == 401
+        assert wrong.json()["code"] == 1
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -1,0 +1,174 @@
+"""Configuration: every QUATRIX_MFA_* variable, its default, its parsing, and a
+ConfigError naming the variable for a value we cannot use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quatrix_mfa.core.crypto import Argon2Parameters
+from quatrix_mfa.settings import ConfigError, Settings
+
+
+def from_env(**values: str) -> Settings:
+    return Settings.from_env({f"QUATRIX_MFA_{k}": v for k, v in values.items()})
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = Settings.from_env({})
+    assert settings.data_dir == Path("var")
+    assert settings.database_url == ""
+    assert settings.smtp_url is None
+    assert settings.mail_from == "quatrix-mfa@localhost"
+    assert settings.public_url == "http://127.0.0.1:8080"
+    assert settings.session_idle_seconds == 900
+    assert settings.session_max_seconds == 12 * 3600
+    assert settings.trust_forwarded_for is False
+    assert settings.argon2 == Argon2Parameters(time_cost=2, memory_kib=19456, parallelism=1)
+    assert settings.user_failure_threshold == 10
+    assert settings.address_failure_threshold == 100
+    assert settings.db_pool_size == 10
+
+
+def test_from_env_defaults_match_the_dataclass_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+
+
+def test_empty_values_mean_the_default() -> None:
+    names = ["DATA_DIR", "DATABASE_URL", "SMTP_URL", "SESSION_IDLE_SECONDS", "TRUST_FORWARDED_FOR"]
+    assert from_env(**dict.fromkeys(names, "")) == Settings.from_env({})
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    env = {"QUATRIX_SESSION_IDLE_SECONDS": "abc", "SMTP_URL": "nonsense", "HOME": "/root"}
+    assert Settings.from_env(env) == Settings.from_env({})
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    settings = from_env(
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgresql+psycopg://mfa@db.example.com:5432/mfa",
+        SMTP_URL="smtp://mail.example.com:2525",
+        MAIL_FROM="noreply@mfa.example.com",
+        PUBLIC_URL="https://mfa.example.com/",
+        SESSION_IDLE_SECONDS="600",
+        SESSION_MAX_SECONDS="3600",
+        TRUST_FORWARDED_FOR="yes",
+        ARGON2_TIME_COST="3",
+        ARGON2_MEMORY_KIB="65536",
+        ARGON2_PARALLELISM="4",
+        USER_FAILURE_THRESHOLD="5",
+        ADDRESS_FAILURE_THRESHOLD="50",
+        DB_POOL_SIZE="20",
+    )
+    assert settings.data_dir == tmp_path
+    assert settings.database_url == "postgresql+psycopg://mfa@db.example.com:5432/mfa"
+    assert settings.effective_database_url == settings.database_url
+    assert settings.smtp_url == "smtp://mail.example.com:2525"
+    assert settings.mail_from == "noreply@mfa.example.com"
+    assert settings.public_url == "https://mfa.example.com"  # trailing slash dropped
+    assert settings.session_idle_seconds == 600
+    assert settings.session_max_seconds == 3600
+    assert settings.trust_forwarded_for is True
+    assert settings.argon2 == Argon2Parameters(time_cost=3, memory_kib=65536, parallelism=4)
+    assert settings.user_failure_threshold == 5
+    assert settings.address_failure_threshold == 50
+    assert settings.db_pool_size == 20
+
+
+def test_default_database_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
+    settings = from_env(DATA_DIR=str(tmp_path / "data"))
+    assert (
+        settings.effective_database_url
+        == f"sqlite:///{(tmp_path / 'data').resolve()}/quatrix-mfa.db"
+    )
+    assert settings.key_file == tmp_path / "data" / "keys.json"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        (" on ", True),
+        ("yes", True),
+        ("0", False),
+        ("false", False),
+        ("Off", False),
+        ("no", False),
+    ],
+)
+def test_trust_forwarded_for_reads_booleans(raw: str, expected: bool) -> None:
+    assert from_env(TRUST_FORWARDED_FOR=raw).trust_forwarded_for is expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///var/x.db", "sqlite+pysqlite:///x.db", "postgresql://u@h/db", "postgres://u@h/db"],
+)
+def test_database_urls_that_are_accepted(url: str) -> None:
+    assert from_env(DATABASE_URL=url).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("SESSION_IDLE_SECONDS", 60, 86400),
+        ("SESSION_MAX_SECONDS", 300, 30 * 86400),
+        ("ARGON2_TIME_COST", 1, 100),
+        ("ARGON2_MEMORY_KIB", 8, 4 * 1024 * 1024),
+        ("ARGON2_PARALLELISM", 1, 64),
+        ("USER_FAILURE_THRESHOLD", 1, 1000),
+        ("ADDRESS_FAILURE_THRESHOLD", 1, 100000),
+        ("DB_POOL_SIZE", 1, 1000),
+    ],
+)
+def test_numbers_are_checked_against_their_range(name: str, low: int, high: int) -> None:
+    assert from_env(**{name: str(low)}) != from_env(**{name: str(high)})
+    for bad in (str(low - 1), str(high + 1), "abc", "1.5", "-"):
+        with pytest.raises(ConfigError) as error:
+            from_env(**{name: bad})
+        assert f"QUATRIX_MFA_{name}" in str(error.value)
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_IDLE_SECONDS", "abc"),
+        ("SMTP_URL", "http://x"),
+        ("SMTP_URL", "smtp://"),
+        ("SMTP_URL", "smtp://mail.example.com:notaport"),
+        ("SMTP_URL", "smtp://mail.example.com:99999"),
+        ("TRUST_FORWARDED_FOR", "maybe"),
+        ("DATABASE_URL", "mysql://u@h/db"),
+        ("DATABASE_URL", "var/db.sqlite"),
+        ("PUBLIC_URL", "mfa.example.com"),
+        ("PUBLIC_URL", "ftp://mfa.example.com"),
+        ("PUBLIC_URL", "https://"),
+        ("MAIL_FROM", "not an address"),
+        ("MAIL_FROM", "no-at-sign"),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        from_env(**{name: value})
+    message = str(error.value)
+    assert message.startswith(f"QUATRIX_MFA_{name}=")
+    assert "\n" not in message
+    assert isinstance(error.value, ValueError)
+
+
+def test_first_bad_variable_is_reported_even_among_good_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="QUATRIX_MFA_DB_POOL_SIZE"):
+        from_env(DATA_DIR=str(tmp_path), SMTP_URL="smtp://mail:25", DB_POOL_SIZE="0")
+
+
+def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUATRIX_MFA_SESSION_IDLE_SECONDS", "120")
+    assert Settings.from_env().session_idle_seconds == 120
+    monkeypatch.setenv("QUATRIX_MFA_SESSION_IDLE_SECONDS", "12")
+    with pytest.raises(ConfigError, match="QUATRIX_MFA_SESSION_IDLE_SECONDS"):
+        Settings.from_env()
