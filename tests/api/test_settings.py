@@ -61,7 +61,7 @@ def test_free_form_settings_are_stored_and_returned(api: Api, admin_token: str) 
         "language": "deu",
         "bcc": ["audit@example.com"],
         "billing_emails": ["billing@example.com"],
-        "email_footer": "Sent by Acme — Grüße",
+        "email_footer": "Sent by Acme — Grüße\r\n\tAcme Ltd\nLondon",
         "pgp_enabled": True,
         "share_types": {"public_share": False, "tracked_share": True},
     }

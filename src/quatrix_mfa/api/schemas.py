@@ -13,16 +13,21 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 MAX_TEXT = 255
 
 
-def _clean(value: str) -> str:
+def _clean(value: str, allowed: str = "") -> str:
     for char in value:
         code = ord(char)  # C0 and C1 controls (Unicode Cc), DEL, surrogates
-        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
+        if (code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF) and char not in allowed:
             raise ValueError("contains a control character or an unpaired surrogate")
     return value
 
 
+def _clean_lines(value: str) -> str:
+    """Multi-line text (an email footer): line breaks and tabs are fine."""
+    return _clean(value, allowed="\n\r\t")
+
+
 Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_clean)]
-LongText = Annotated[str, Field(max_length=4096), AfterValidator(_clean)]
+LongText = Annotated[str, Field(max_length=4096), AfterValidator(_clean_lines)]
 Code = Annotated[str, Field(max_length=64), AfterValidator(_clean)]
 Secret = Annotated[str, Field(max_length=1024), AfterValidator(_clean)]
 Id = Annotated[
