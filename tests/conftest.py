@@ -30,15 +30,21 @@ from tests import spec
 
 # Cheap argon2 in tests: the parameters are configuration, the code path is the same.
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_kib=64, parallelism=1)
-PG_ADMIN_URL = os.environ.get("QUATRIX_MFA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "QUATRIX_MFA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 T0 = 1_800_000_010.0  # 10 s into a TOTP step
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", default=os.environ.get("QUATRIX_MFA_TEST_DB", "sqlite"),
-                     choices=["sqlite", "postgresql"], help="database the suite runs on")
+    parser.addoption(
+        "--db",
+        default=os.environ.get("QUATRIX_MFA_TEST_DB", "sqlite"),
+        choices=["sqlite", "postgresql"],
+        help="database the suite runs on",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +88,12 @@ def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, argon2=FAST_ARGON2,
-                    public_url="https://mfa.example.com")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        argon2=FAST_ARGON2,
+        public_url="https://mfa.example.com",
+    )
 
 
 @pytest.fixture
@@ -110,7 +120,9 @@ class Api:
         return self.http.get(path, headers=_headers(token, kw.pop("headers", None)), **kw)
 
     def post(self, path: str, json: Any = None, token: str | None = None, **kw: Any) -> Any:
-        return self.http.post(path, json=json, headers=_headers(token, kw.pop("headers", None)), **kw)
+        return self.http.post(
+            path, json=json, headers=_headers(token, kw.pop("headers", None)), **kw
+        )
 
     def login(self, email: str, password: str, **kw: Any) -> Any:
         return self.get("/session/login", headers={"Authorization": basic(email, password)}, **kw)
@@ -127,21 +139,29 @@ class Api:
     def enroll_totp(self, token: str) -> tuple[str, str, list[str]]:
         """Enroll 2FA on ``token``'s user: (new token, secret, recovery codes)."""
         secret = self.get("/profile/2fa/generate", token).json()["secret"]
-        response = self.post("/profile/set-mfa", {"auth_type": "2FA", "code": self.code(secret)}, token)
+        response = self.post(
+            "/profile/set-mfa", {"auth_type": "2FA", "code": self.code(secret)}, token
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         self.clock.advance(totp.PERIOD)  # the enrollment code's step is spent
         return body["session_ids"], secret, body["recovery_codes"]
 
-    def create_user(self, admin_token: str, email: str, password: str = "another good password",
-                    **fields: Any) -> str:
+    def create_user(
+        self, admin_token: str, email: str, password: str = "another good password", **fields: Any
+    ) -> str:
         """Create a user as admin and set their password through the mailed link."""
-        response = self.post("/user/create", {"name": email.split("@")[0], "email": email, **fields}, admin_token)
+        response = self.post(
+            "/user/create", {"name": email.split("@")[0], "email": email, **fields}, admin_token
+        )
         assert response.status_code == 201, response.text
         user_id = str(response.json()["id"])
         link = latest_link(self.core, email)
         reset_id = link.rsplit("/", 1)[1]
-        assert self.post(f"/reset-password/reset/{reset_id}", {"password": password}).status_code == 200
+        assert (
+            self.post(f"/reset-password/reset/{reset_id}", {"password": password}).status_code
+            == 200
+        )
         return user_id
 
 

@@ -47,7 +47,9 @@ def operation(path: str, method: str) -> dict[str, Any] | None:
 
 def validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
     root = {**schema, "definitions": spec()["definitions"]}
-    return jsonschema.Draft4Validator(root, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    return jsonschema.Draft4Validator(
+        root, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    )
 
 
 def error_model() -> dict[str, Any]:
@@ -79,7 +81,9 @@ def check(response: httpx.Response) -> None:
     entry = documented.get(status)
     if entry is None:
         if status < 400:
-            raise SpecViolation(f"{request.method} {request.url.path}: undocumented success {status}")
+            raise SpecViolation(
+                f"{request.method} {request.url.path}: undocumented success {status}"
+            )
         _validate(response, error_model())
         return
     schema = entry.get("schema")
@@ -98,4 +102,6 @@ def _validate(response: httpx.Response, schema: dict[str, Any]) -> None:
         raise SpecViolation(f"{response.request.url.path}: body is not JSON") from error
     errors = sorted(validator(schema).iter_errors(body), key=str)
     if errors:
-        raise SpecViolation(f"{response.request.method} {response.request.url.path} {response.status_code}: {errors[0].message}")
+        request = response.request
+        where = f"{request.method} {request.url.path} {response.status_code}"
+        raise SpecViolation(f"{where}: {errors[0].message}")

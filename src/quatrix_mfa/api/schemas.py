@@ -16,7 +16,9 @@ MAX_TEXT = 255
 def _clean(value: str, allowed: str = "") -> str:
     for char in value:
         code = ord(char)  # C0 and C1 controls (Unicode Cc), DEL, surrogates
-        if (code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF) and char not in allowed:
+        if (
+            code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF
+        ) and char not in allowed:
             raise ValueError("contains a control character or an unpaired surrogate")
     return value
 

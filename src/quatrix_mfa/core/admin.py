@@ -121,6 +121,7 @@ def create_user(
 ) -> User:
     """Create a user without a password and mail them a password-set link."""
     require_admin(caller)
+    who = caller.actor(addr)
     email = parse_email(email)
     now = core.clock.now()
     user = User(
@@ -140,16 +141,7 @@ def create_user(
                 raise EmailTaken()
             tx.users.add(user)
             issue_link(core, tx, user, now, first_time=True)
-            audit.record(
-                tx,
-                now,
-                audit.USER_CREATED,
-                audit.SUCCESS,
-                actor=caller.user.id,
-                target=user.id,
-                account=caller.account.id,
-                addr=addr,
-            )
+            who.record(tx, now, audit.USER_CREATED, target=user.id)
     except DuplicateEmail:
         raise EmailTaken() from None
     return user
@@ -160,6 +152,7 @@ def edit_users(
 ) -> list[User]:
     """Apply ``changes`` to every user in ``ids``; email only for a single user."""
     require_admin(caller)
+    who = caller.actor(addr)
     now = core.clock.now()
     new_email = parse_email(changes.email) if changes.email is not None else None
     if new_email is not None and len(parse_ids(ids)) != 1:
@@ -187,16 +180,7 @@ def edit_users(
                     user.status = changes.status
                 user.modified = now
                 tx.users.save(user)
-                audit.record(
-                    tx,
-                    now,
-                    audit.USER_EDITED,
-                    audit.SUCCESS,
-                    actor=caller.user.id,
-                    target=user.id,
-                    account=caller.account.id,
-                    addr=addr,
-                )
+                who.record(tx, now, audit.USER_EDITED, target=user.id)
             if tx.users.count_admins(caller.account.id) == 0:
                 raise ParameterError(
                     "The account must keep an active administrator", {"ids": [u.id for u in users]}
@@ -211,6 +195,7 @@ def edit_users(
 def delete_users(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> str:
     """Delete users (never the caller); returns a job id, the work is already done."""
     require_admin(caller)
+    who = caller.actor(addr)
     now = core.clock.now()
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
@@ -220,16 +205,7 @@ def delete_users(core: Core, caller: Caller, ids: Sequence[str], addr: str | Non
             [u.id for u in users if u.id == caller.user.id],
         )
         for user in users:
-            audit.record(
-                tx,
-                now,
-                audit.USER_DELETED,
-                audit.SUCCESS,
-                actor=caller.user.id,
-                target=user.id,
-                account=caller.account.id,
-                addr=addr,
-            )
+            who.record(tx, now, audit.USER_DELETED, target=user.id)
         tx.users.delete([u.id for u in users])
     return str(uuid.uuid4())
 
@@ -244,6 +220,7 @@ def set_factor(
 ) -> None:
     """Activate and force a factor for users; all their sessions close."""
     require_admin(caller)
+    who = caller.actor(addr)
     pin_hash = core.passwords.hash(parse_pin(code or "")) if auth_type != TWO_FA else None
     now = core.clock.now()
     with core.store.transaction() as tx:
@@ -256,18 +233,7 @@ def set_factor(
                 user.pin_hash, user.pin_forced = pin_hash, True
             user.modified = now
             tx.users.save(user)
-            audit.record(
-                tx,
-                now,
-                audit.FACTOR_SET,
-                audit.SUCCESS,
-                actor=caller.user.id,
-                target=user.id,
-                account=caller.account.id,
-                addr=addr,
-                factor=auth_type,
-                forced=True,
-            )
+            who.record(tx, now, audit.FACTOR_SET, target=user.id, factor=auth_type, forced=True)
         close_sessions(core, tx, [u.id for u in users], now, "factor_set_by_admin")
 
 
@@ -276,6 +242,7 @@ def remove_factor(
 ) -> None:
     """Turn a factor off and lift its forcing; refused while the account forces 2FA."""
     require_admin(caller)
+    who = caller.actor(addr)
     now = core.clock.now()
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
@@ -301,22 +268,13 @@ def remove_factor(
             user.modified = now
             tx.users.save(user)
             mail.factor_removed(tx, user.email, auth_type, now)
-            audit.record(
-                tx,
-                now,
-                audit.FACTOR_REMOVED,
-                audit.SUCCESS,
-                actor=caller.user.id,
-                target=user.id,
-                account=caller.account.id,
-                addr=addr,
-                factor=auth_type,
-            )
+            who.record(tx, now, audit.FACTOR_REMOVED, target=user.id, factor=auth_type)
 
 
 def reset_factor(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> None:
     """Delete users' TOTP secrets and recovery codes; 2FA stays on, so they re-enroll."""
     require_admin(caller)
+    who = caller.actor(addr)
     now = core.clock.now()
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
@@ -330,15 +288,5 @@ def reset_factor(core: Core, caller: Caller, ids: Sequence[str], addr: str | Non
             user.twofa_active = True
             user.modified = now
             tx.users.save(user)
-            audit.record(
-                tx,
-                now,
-                audit.FACTOR_RESET,
-                audit.SUCCESS,
-                actor=caller.user.id,
-                target=user.id,
-                account=caller.account.id,
-                addr=addr,
-                factor=TWO_FA,
-            )
+            who.record(tx, now, audit.FACTOR_RESET, target=user.id, factor=TWO_FA)
         close_sessions(core, tx, [u.id for u in users], now, "factor_reset_by_admin")

@@ -7,6 +7,7 @@ Rows carry who, whom, what, outcome and from where; never a secret or a code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from quatrix_mfa.core.model import AuditEvent
@@ -58,3 +59,34 @@ def record(
             detail=detail,
         )
     )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, in which account, from where: every row they cause carries all three."""
+
+    user_id: str | None = None
+    account_id: str | None = None
+    addr: str | None = None
+
+    def record(
+        self,
+        tx: Transaction,
+        now: float,
+        event: str,
+        outcome: str = SUCCESS,
+        *,
+        target: str | None = None,
+        **detail: Any,
+    ) -> None:
+        record(
+            tx,
+            now,
+            event,
+            outcome,
+            actor=self.user_id,
+            target=target,
+            account=self.account_id,
+            addr=self.addr,
+            **detail,
+        )

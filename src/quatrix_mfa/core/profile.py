@@ -43,6 +43,7 @@ def change_password(
     core: Core, caller: Caller, current_b64: str, new_b64: str, addr: str | None
 ) -> str:
     """Change the caller's password; every other session of the user is closed."""
+    who = caller.actor(addr)
     caller.require_full()
     current = passwords.decode_base64_password(current_b64, "password")
     new = passwords.decode_base64_password(new_b64, "new_password")
@@ -55,16 +56,7 @@ def change_password(
     if not core.passwords.verify(user.password_hash, current):
         with core.store.transaction() as tx:
             core.throttle.failed(tx, user_key, addr_key, now)
-            audit.record(
-                tx,
-                now,
-                audit.PASSWORD_CHANGED,
-                audit.FAILURE,
-                actor=user.id,
-                target=user.id,
-                account=user.account_id,
-                addr=addr,
-            )
+            who.record(tx, now, audit.PASSWORD_CHANGED, audit.FAILURE, target=user.id)
         raise ParameterError.field("password", "the current password is wrong")
     passwords.check_strength(new, user.email)
     hashed = core.passwords.hash(new)
@@ -75,36 +67,20 @@ def change_password(
         fresh.modified = now
         tx.users.save(fresh)
         close_sessions(core, tx, [user.id], now, "password_changed", keep=caller.token_hash)
-        audit.record(
-            tx,
-            now,
-            audit.PASSWORD_CHANGED,
-            audit.SUCCESS,
-            actor=user.id,
-            target=user.id,
-            account=user.account_id,
-            addr=addr,
-        )
+        who.record(tx, now, audit.PASSWORD_CHANGED, audit.SUCCESS, target=user.id)
     return user.email
 
 
 def start_totp_enrollment(core: Core, caller: Caller, addr: str | None) -> Enrollment:
     """A new pending TOTP secret (10 minutes); the active one is untouched."""
+    who = caller.actor(addr)
     _require_enrollment_or_full(caller)
     now = core.clock.now()
     user = caller.user
     with core.store.transaction() as tx:
         secret = core.totp.start_enrollment(tx, user, now)
-        audit.record(
-            tx,
-            now,
-            audit.FACTOR_ENROLL_STARTED,
-            audit.SUCCESS,
-            actor=user.id,
-            target=user.id,
-            account=user.account_id,
-            addr=addr,
-            factor=TWO_FA,
+        who.record(
+            tx, now, audit.FACTOR_ENROLL_STARTED, audit.SUCCESS, target=user.id, factor=TWO_FA
         )
     issuer = caller.account.name or "Quatrix"
     return Enrollment(base32(secret), provisioning_uri(secret, user.email, issuer))
@@ -122,6 +98,7 @@ def set_factor(
 
 
 def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> FactorSet:
+    who = caller.actor(addr)
     now = core.clock.now()
     user = caller.user
     user_key = core.throttle.user_key(user.email)
@@ -152,17 +129,7 @@ def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> Factor
         ):
             tx.sessions.delete(caller.token_hash)
         core.throttle.failed(tx, user_key, addr_key, now)
-        audit.record(
-            tx,
-            now,
-            audit.FACTOR_SET,
-            audit.FAILURE,
-            actor=user.id,
-            target=user.id,
-            account=user.account_id,
-            addr=addr,
-            factor=TWO_FA,
-        )
+        who.record(tx, now, audit.FACTOR_SET, audit.FAILURE, target=user.id, factor=TWO_FA)
     raise WrongCode()
 
 
@@ -182,25 +149,17 @@ def _reopen(
     core: Core, tx: Transaction, caller: Caller, now: float, factor: str, addr: str | None
 ) -> str:
     """Close every session of the caller's user and open a fresh full one (id rotation)."""
+    who = caller.actor(addr)
     user = caller.user
     close_sessions(core, tx, [user.id], now, "factor_set")
     token = open_session(core, tx, user, (), now)
-    audit.record(
-        tx,
-        now,
-        audit.FACTOR_SET,
-        audit.SUCCESS,
-        actor=user.id,
-        target=user.id,
-        account=user.account_id,
-        addr=addr,
-        factor=factor,
-    )
+    who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor)
     return token
 
 
 def remove_factor(core: Core, caller: Caller, auth_type: str, addr: str | None) -> None:
     """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
+    who = caller.actor(addr)
     caller.require_full()
     now = core.clock.now()
     with core.store.transaction() as tx:
@@ -221,14 +180,4 @@ def remove_factor(core: Core, caller: Caller, auth_type: str, addr: str | None) 
         user.modified = now
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now)
-        audit.record(
-            tx,
-            now,
-            audit.FACTOR_REMOVED,
-            audit.SUCCESS,
-            actor=user.id,
-            target=user.id,
-            account=user.account_id,
-            addr=addr,
-            factor=auth_type,
-        )
+        who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)

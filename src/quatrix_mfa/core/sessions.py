@@ -31,6 +31,9 @@ class Caller:
     def pending_step(self) -> Step | None:
         return self.session.steps[0] if self.session.steps else None
 
+    def actor(self, addr: str | None) -> audit.Actor:
+        return audit.Actor(self.user.id, self.account.id, addr)
+
     def require_full(self) -> None:
         if self.session.pending:
             raise PendingSession()
