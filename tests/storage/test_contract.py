@@ -53,12 +53,6 @@ def new_user(tx: Transaction, account: Account, email: str) -> User:
 
 
 @pytest.fixture
-def account(core: Core) -> Account:
-    with core.store.transaction() as tx:
-        return new_account(tx)
-
-
-@pytest.fixture
 def user(core: Core, account: Account) -> User:
     with core.store.transaction() as tx:
         return new_user(tx, account, "alice@example.com")

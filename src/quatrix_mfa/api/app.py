@@ -17,6 +17,7 @@ from quatrix_mfa.api import errors
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.routes import auth, profile, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
+from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.clock import Clock, SystemClock
 from quatrix_mfa.core.context import Core, LinkPolicy, SessionPolicy
 from quatrix_mfa.core.crypto import PasswordHasher
@@ -64,15 +65,10 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
             now = core.clock.now()
             if now - last_purge >= PURGE_INTERVAL:
                 last_purge = now
-                await run_in_threadpool(_purge, core, now)
+                await run_in_threadpool(maintenance.purge, core, now)
         except Exception as error:  # a bad round must not end the loop
             log.warning("background round failed: %s", type(error).__name__)
         await asyncio.sleep(MAIL_INTERVAL)
-
-
-def _purge(core: Core, now: float) -> None:
-    with core.store.transaction() as tx:
-        tx.sessions.purge_expired(now, core.sessions.idle_seconds)
 
 
 def create_app(

@@ -72,17 +72,10 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
     with core.store.transaction() as tx:
         account = tx.accounts.get(user.account_id)
         assert account is not None
+        seen = audit.Actor(None, account.id, addr)
         if account.ip_restricted and not ipallow.allows(account.ip_whitelist, addr):
             denied = True
-            audit.record(
-                tx,
-                now,
-                audit.LOGIN_ADDRESS,
-                audit.DENIED,
-                target=user.id,
-                account=account.id,
-                addr=addr,
-            )
+            seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
             # Factors as they are now, not as read before the (slow) password check.
@@ -92,15 +85,8 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
             if not steps:
                 core.throttle.succeeded(tx, user_key)
             tx.users.record_login(user.id, None if steps else now, rehashed)
-            audit.record(
-                tx,
-                now,
-                audit.LOGIN_PASSWORD,
-                audit.SUCCESS,
-                target=user.id,
-                account=account.id,
-                addr=addr,
-                pending=bool(steps),
+            seen.record(
+                tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)
             )
     if denied:
         raise AddressNotAllowed()
@@ -134,6 +120,7 @@ def second_factor(
         raise ParameterError.field("auth_type", f"this step needs {_STEP_AUTH_TYPE[step]}")
     now = core.clock.now()
     user, account = caller.user, caller.account
+    seen = audit.Actor(None, account.id, addr)
     user_key = core.throttle.user_key(user.email)
     addr_key = core.throttle.address_key(addr)
     factor = _factor_for(core, step, code)
@@ -154,14 +141,12 @@ def second_factor(
             if not remaining:
                 core.throttle.succeeded(tx, user_key)
                 tx.users.record_login(user.id, now, None)
-            audit.record(
+            seen.record(
                 tx,
                 now,
                 audit.LOGIN_FACTOR,
                 audit.SUCCESS,
                 target=user.id,
-                account=account.id,
-                addr=addr,
                 factor=match.factor if match else None,
             )
         return LoginResult(token, remaining[0] if remaining else None)
@@ -170,27 +155,10 @@ def second_factor(
     with core.store.transaction() as tx:
         failures = tx.sessions.add_failure(caller.token_hash)
         core.throttle.failed(tx, user_key, addr_key, now)
-        audit.record(
-            tx,
-            now,
-            audit.LOGIN_FACTOR,
-            audit.FAILURE,
-            target=user.id,
-            account=account.id,
-            addr=addr,
-            factor=auth_type,
-        )
+        seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
         if failures >= core.sessions.max_code_failures:
             tx.sessions.delete(caller.token_hash)
-            audit.record(
-                tx,
-                now,
-                audit.SESSION_CLOSED,
-                "too_many_wrong_codes",
-                target=user.id,
-                account=account.id,
-                addr=addr,
-            )
+            seen.record(tx, now, audit.SESSION_CLOSED, "too_many_wrong_codes", target=user.id)
     raise WrongCode()
 
 

@@ -16,7 +16,7 @@ from quatrix_mfa.core.model import (
     Step,
     ThrottleState,
 )
-from quatrix_mfa.storage.repositories import chunks
+from quatrix_mfa.storage.repositories import chunks, delete_some
 from quatrix_mfa.storage.tables import audit_log, outbox, password_resets, sessions, throttle
 
 
@@ -81,10 +81,10 @@ class SqlSessionRepository:
             closed += self.conn.execute(query).rowcount
         return closed
 
-    def purge_expired(self, now: float, idle_seconds: float) -> int:
-        idle = and_(sessions.c.steps == "", sessions.c.last_seen + idle_seconds <= now)
-        query = delete(sessions).where(or_(sessions.c.expires_at <= now, idle))
-        return self.conn.execute(query).rowcount
+    def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
+        idle = and_(sessions.c.steps == "", sessions.c.last_seen <= now - idle_seconds)
+        expired = or_(sessions.c.expires_at <= now, idle)
+        return delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)
 
 
 class SqlThrottleRepository:
@@ -120,6 +120,10 @@ class SqlThrottleRepository:
 
     def clear(self, key: str) -> None:
         self.conn.execute(delete(throttle).where(throttle.c.key == key))
+
+    def purge_idle(self, before: float, now: float, limit: int) -> int:
+        idle = and_(throttle.c.updated < before, throttle.c.blocked_until <= now)
+        return delete_some(self.conn, throttle, throttle.c.key, idle, limit)
 
 
 class SqlAuditRepository:
@@ -233,6 +237,10 @@ class SqlOutboxRepository:
         query = select(outbox).order_by(outbox.c.id).limit(limit)
         return [_mail(r) for r in self.conn.execute(query)]
 
+    def purge_sent(self, before: float, limit: int) -> int:
+        sent = and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < before)
+        return delete_some(self.conn, outbox, outbox.c.id, sent, limit)
+
 
 class SqlResetRepository:
     def __init__(self, conn: Connection) -> None:
@@ -282,3 +290,8 @@ class SqlResetRepository:
 
     def delete_for_user(self, user_id: str) -> None:
         self.conn.execute(delete(password_resets).where(password_resets.c.user_id == user_id))
+
+    def purge(self, now: float, limit: int) -> int:
+        table = password_resets
+        dead = or_(table.c.expires_at <= now, table.c.used_at.is_not(None))
+        return delete_some(self.conn, table, table.c.id_hash, dead, limit)

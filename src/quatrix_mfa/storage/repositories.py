@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from quatrix_mfa.core.model import Account, TotpEnrollment, TotpSecret, User
@@ -23,6 +35,15 @@ CHUNK = 500
 
 def chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def delete_some(
+    conn: Connection, table: Table, key: Column[Any], condition: Any, limit: int
+) -> int:
+    """Delete at most ``limit`` rows matching ``condition``: purges stay short
+    transactions with short locks, however much there is to purge."""
+    some = select(key).where(condition).limit(limit)
+    return int(conn.execute(delete(table).where(key.in_(some))).rowcount)
 
 
 class SqlAccountRepository:
@@ -90,8 +111,13 @@ _USER_FIELDS = (
 
 
 class SqlUserRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, lock: bool = False) -> None:
         self.conn = conn
+        self.lock = lock
+
+    def _select(self) -> Select[Any]:
+        query = select(users)
+        return query.with_for_update() if self.lock else query
 
     @staticmethod
     def _row(row: Any) -> User:
@@ -102,16 +128,16 @@ class SqlUserRepository:
         return {f: getattr(user, f) for f in _USER_FIELDS}
 
     def get(self, user_id: str) -> User | None:
-        row = self.conn.execute(select(users).where(users.c.id == user_id)).first()
+        row = self.conn.execute(self._select().where(users.c.id == user_id)).first()
         return self._row(row) if row else None
 
     def by_email(self, email: str) -> User | None:
-        row = self.conn.execute(select(users).where(users.c.email == email.lower())).first()
+        row = self.conn.execute(self._select().where(users.c.email == email.lower())).first()
         return self._row(row) if row else None
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
         query = (
-            select(users)
+            self._select()
             .where(users.c.account_id == account_id)
             .order_by(users.c.created, users.c.id)
         )
@@ -259,6 +285,10 @@ class SqlFactorRepository:
 
     def delete_recovery_codes(self, user_id: str) -> None:
         self.conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+    def purge_enrollments(self, now: float, limit: int) -> int:
+        table = totp_enrollments
+        return delete_some(self.conn, table, table.c.user_id, table.c.expires_at <= now, limit)
 
     def encrypted_rows(self, not_key_id: str, limit: int) -> list[tuple[str, str, bytes, str]]:
         rows: list[tuple[str, str, bytes, str]] = []

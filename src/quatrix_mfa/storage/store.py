@@ -23,11 +23,14 @@ from quatrix_mfa.storage.repositories import (
 
 
 class SqlTransaction:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, write: bool = True) -> None:
         self.conn = conn
         dialect = conn.dialect.name
         self.accounts = SqlAccountRepository(conn)
-        self.users = SqlUserRepository(conn)
+        # PostgreSQL: a writer locks the user rows it reads (SELECT ... FOR
+        # UPDATE), so two admins editing one user cannot lose an update.
+        # SQLite needs no row locks: BEGIN IMMEDIATE already serializes writers.
+        self.users = SqlUserRepository(conn, lock=write and dialect == "postgresql")
         self.factors = SqlFactorRepository(conn)
         self.sessions = SqlSessionRepository(conn)
         self.throttle = SqlThrottleRepository(conn, dialect)
@@ -53,7 +56,7 @@ class SqlStore:
             if self.is_sqlite:
                 conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
             with conn.begin():
-                yield SqlTransaction(conn)
+                yield SqlTransaction(conn, write)
 
     def dispose(self) -> None:
         self.engine.dispose()

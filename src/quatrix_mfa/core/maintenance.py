@@ -1,0 +1,38 @@
+"""Background purging of rows that no longer mean anything.
+
+Each purge deletes at most ``BATCH`` rows per transaction, so a large
+backlog never holds a long lock on the tables that requests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.ports import Transaction
+
+BATCH = 1000
+SENT_MAIL_KEPT = 7 * 24 * 3600.0
+# A failure counter untouched for a day (and not blocking) is forgotten.
+THROTTLE_KEPT = 24 * 3600.0
+
+
+def purge(core: Core, now: float) -> dict[str, int]:
+    """Delete expired sessions, enrollments and reset links, idle throttle
+    counters and old delivered mail; returns how many rows of each."""
+    jobs: dict[str, Callable[[Transaction], int]] = {
+        "sessions": lambda tx: tx.sessions.purge_expired(now, core.sessions.idle_seconds, BATCH),
+        "enrollments": lambda tx: tx.factors.purge_enrollments(now, BATCH),
+        "resets": lambda tx: tx.resets.purge(now, BATCH),
+        "throttle": lambda tx: tx.throttle.purge_idle(now - THROTTLE_KEPT, now, BATCH),
+        "outbox": lambda tx: tx.outbox.purge_sent(now - SENT_MAIL_KEPT, BATCH),
+    }
+    purged = dict.fromkeys(jobs, 0)
+    for name, job in jobs.items():
+        while True:
+            with core.store.transaction() as tx:
+                count = job(tx)
+            purged[name] += count
+            if count < BATCH:
+                break
+    return purged
