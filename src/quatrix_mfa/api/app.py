@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from quatrix_mfa import __version__
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.limits import BodyLimit
-from quatrix_mfa.api.routes import auth, profile, reset, users
+from quatrix_mfa.api.routes import account, auth, profile, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.clock import Clock, SystemClock
@@ -108,7 +108,7 @@ def create_app(
     for module in (auth, profile, users, site_settings):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
-    app.include_router(reset.account_router, prefix=API_PREFIX)
+    app.include_router(account.router, prefix=API_PREFIX)
     app.include_router(reset.link_router)
     _add_health(app, core)
     errors.install(app)

@@ -1,4 +1,4 @@
-"""Password reset by mailed link, and account metadata (both without a session)."""
+"""Password reset by mailed link (no session needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from quatrix_mfa.api.deps import AddrDep, CoreDep, error_responses, reply
 from quatrix_mfa.api.schemas import (
-    AccountMetadataResp,
     IdResp,
     JobResp,
     ResetPasswordMetadataResp,
@@ -17,7 +16,7 @@ from quatrix_mfa.api.schemas import (
     ResetPasswordRequestResp,
     ResetPasswordResetReq,
 )
-from quatrix_mfa.core import admin, reset, sessions, site
+from quatrix_mfa.core import admin, reset, sessions
 from quatrix_mfa.core.errors import NotAuthenticated
 
 router = APIRouter(tags=["Password Reset"])
@@ -60,23 +59,6 @@ def reset_password(
     id: str, body: ResetPasswordResetReq, core: CoreDep, addr: AddrDep
 ) -> JSONResponse:
     return reply(IdResp(id=reset.reset_password(core, id, body.password, addr)))
-
-
-account_router = APIRouter(tags=["Account"])
-
-
-@account_router.get("/account/metadata", response_model=AccountMetadataResp)
-def account_metadata(request: Request, core: CoreDep) -> JSONResponse:
-    """The caller's account with a valid session, else the service's first account."""
-    account = site.public_account(core, request.headers.get("x-auth-token"))
-    free = account.settings if account else {}
-    return reply(
-        AccountMetadataResp(
-            status=account.status if account else "A",
-            title=str(free.get("title") or (account.name if account else "Quatrix")),
-            language=str(free.get("language") or "eng"),
-        )
-    )
 
 
 link_router = APIRouter(include_in_schema=False)
