@@ -75,7 +75,8 @@ def create_app(
     settings: Settings, *, clock: Clock | None = None, background: bool = True
 ) -> FastAPI:
     """Build the ASGI app for ``settings``; nothing is built at import time."""
-    core = build_core(settings, clock)
+    store = SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
+    core = build_core(settings, clock, store)
     sender = (
         OutboxSender(core.store, core.clock, settings.smtp_url, settings.mail_from)
         if settings.smtp_url
@@ -90,8 +91,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        assert isinstance(core.store, SqlStore)
-        core.store.dispose()
+        store.dispose()
 
     app = FastAPI(
         title="quatrix-mfa",
@@ -110,22 +110,21 @@ def create_app(
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
     app.include_router(reset.link_router)
-    _add_health(app, core)
+    _add_health(app, store)
     errors.install(app)
     app.add_middleware(BodyLimit)
     return app
 
 
-def _add_health(app: FastAPI, core: Core) -> None:
+def _add_health(app: FastAPI, store: SqlStore) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        assert isinstance(core.store, SqlStore)
         try:
-            ready = migrate.is_current(core.store.engine)
+            ready = migrate.is_current(store.engine)
         except Exception:  # any database error means "not ready"
             ready = False
         if not ready:
