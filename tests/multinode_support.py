@@ -1,0 +1,213 @@
+"""Two real ``quatrix-mfa serve`` processes on one database, for tests/test_multinode.py.
+
+Each node has its own data folder with a copy of ``keys.json``, as on two hosts.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from quatrix_mfa.api.app import build_core
+from quatrix_mfa.core.clock import SystemClock
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.factors import totp
+from quatrix_mfa.settings import Settings
+from quatrix_mfa.storage.tables import metadata
+from tests import spec
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, latest_link
+from tests.test_races import free_port, wait_healthy
+
+PASSWORD = "a good long password"
+
+
+def _check_spec(response: httpx.Response) -> None:
+    response.read()
+    spec.check(response)
+
+
+def client() -> httpx.Client:
+    return httpx.Client(timeout=15.0, event_hooks={"response": [_check_spec]})
+
+
+@dataclass
+class Node:
+    name: str
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.root}/api/1.0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "quatrix_mfa.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Cluster:
+    a: Node
+    b: Node
+    core: Core  # the test's own view of the shared database (outbox, factor rows)
+    http: httpx.Client
+    admin_token: str = ""
+
+    def ensure_running(self) -> None:
+        dead = [node for node in (self.a, self.b) if not node.running()]
+        for node in dead:
+            node.stop()
+            node.start()
+        for node in dead:
+            assert node.process is not None
+            wait_healthy(node.root, node.process)
+
+    def login(self, node: Node, email: str, password: str = PASSWORD) -> httpx.Response:
+        return self.http.get(
+            f"{node.api}/session/login", headers={"Authorization": basic(email, password)}
+        )
+
+    def get(self, node: Node, path: str, token: str) -> httpx.Response:
+        return self.http.get(f"{node.api}{path}", headers={"X-Auth-Token": token})
+
+    def post(self, node: Node, path: str, body: Any, token: str) -> httpx.Response:
+        return self.http.post(f"{node.api}{path}", headers={"X-Auth-Token": token}, json=body)
+
+    def create_user(self, label: str) -> tuple[str, str]:
+        """A new user with PASSWORD, made by the admin on node B: (id, email)."""
+        email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+        created = self.post(
+            self.b, "/user/create", {"name": label, "email": email}, self.admin_token
+        )
+        assert created.status_code == 201, created.text
+        reset_id = latest_link(self.core, email).rsplit("/", 1)[1]
+        done = self.http.post(
+            f"{self.a.api}/reset-password/reset/{reset_id}", json={"password": PASSWORD}
+        )
+        assert done.status_code == 200, done.text
+        return str(created.json()["id"]), email
+
+    def full_session(self, node: Node, email: str, password: str = PASSWORD) -> str:
+        response = self.login(node, email, password)
+        assert response.status_code == 200, response.text
+        return str(response.json()["session_id"])
+
+    def generate(self, node: Node, token: str) -> bytes:
+        response = self.get(node, "/profile/2fa/generate", token)
+        assert response.status_code == 200, response.text
+        secret_b32 = response.json()["secret"]
+        return base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+
+    def enroll(self, email: str) -> tuple[bytes, str, list[str]]:
+        """2FA for ``email``: generated on A, confirmed on B. (secret, token, recovery codes)"""
+        secret = self.generate(self.a, self.full_session(self.a, email))
+        token = self.full_session(self.b, email)  # set-mfa from another session than generate
+        body = {"auth_type": "2FA", "code": totp.code_at(secret, time.time())}
+        enrolled = self.post(self.b, "/profile/set-mfa", body, token)
+        assert enrolled.status_code == 200, enrolled.text
+        data = enrolled.json()
+        return secret, data["session_ids"], data["recovery_codes"]
+
+
+def next_code(secret: bytes) -> str:
+    """The next step's code: the enrollment spent the current one; ±1 step is allowed."""
+    return totp.code_at(secret, time.time() + totp.PERIOD)
+
+
+def assert_error(response: httpx.Response, status: int, code: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code, response.text
+
+
+def shared_database(db_kind: str, database_template: str, folder: Path) -> str:
+    """Like conftest's ``database_url`` (a migrated, empty database), for a whole module."""
+    if db_kind == "sqlite":
+        path = folder / "shared.db"
+        shutil.copy(database_template, path)
+        return f"sqlite:///{path}"
+    engine = create_engine(database_template)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
+
+
+@contextmanager
+def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterator[Cluster]:
+    """Bootstrap a shared database with ``init`` on host A, copy the key to host B,
+    start both nodes; kill them on the way out."""
+    url = shared_database(db_kind, database_template, folder)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QUATRIX_MFA_")}
+    base.update(
+        {
+            "QUATRIX_MFA_DATABASE_URL": url,
+            "QUATRIX_MFA_ARGON2_MEMORY_KIB": "64",
+            "QUATRIX_MFA_ARGON2_TIME_COST": "1",
+        }
+    )
+    data_a, data_b = folder / "host-a", folder / "host-b"
+    env_a = {**base, "QUATRIX_MFA_DATA_DIR": str(data_a)}
+    env_b = {**base, "QUATRIX_MFA_DATA_DIR": str(data_b)}
+    init = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quatrix_mfa.cli",
+            "init",
+            "--email",
+            ADMIN_EMAIL,
+            "--password-stdin",
+        ],
+        input=ADMIN_PASSWORD + "\n",
+        env=env_a,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    data_b.mkdir(mode=0o700)
+    shutil.copy(data_a / "keys.json", data_b / "keys.json")  # the one secret besides the db
+    (data_b / "keys.json").chmod(0o600)
+    core = build_core(Settings(data_dir=data_a, database_url=url), SystemClock())
+    built = Cluster(Node("A", env_a), Node("B", env_b), core, client())
+    try:
+        built.ensure_running()
+        built.admin_token = built.full_session(built.b, ADMIN_EMAIL, ADMIN_PASSWORD)
+        yield built
+    finally:
+        built.a.stop()
+        built.b.stop()
+        built.http.close()
+        core.store.dispose()  # type: ignore[attr-defined]
