@@ -1,0 +1,76 @@
+"""``serve --workers N`` runs N worker processes that share one database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
+from tests.test_races import free_port, server_env, wait_healthy
+
+
+def worker_pids(parent: int) -> set[int]:
+    """Children of ``parent`` that are uvicorn workers (multiprocessing spawn)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def test_serve_with_two_workers_runs_two_processes_serving_one_database(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    env = server_env(tmp_path, db_kind, database_url)
+    cli = [sys.executable, "-m", "quatrix_mfa.cli"]
+    init = subprocess.run(
+        [*cli, "init", "--email", ADMIN_EMAIL, "--password-stdin"],
+        input=ADMIN_PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, server)
+        assert len(worker_pids(server.pid)) == 2
+
+        def login(_: int) -> int:
+            auth = {"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
+            response = httpx.get(f"{url}/api/1.0/session/login", headers=auth, timeout=15)
+            token = response.json()["session_id"]
+            profile = httpx.get(
+                f"{url}/api/1.0/profile", headers={"X-Auth-Token": token}, timeout=15
+            )
+            return profile.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(login, range(24))) == [200] * 24
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
