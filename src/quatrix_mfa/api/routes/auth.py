@@ -63,7 +63,11 @@ def login(request: Request, core: CoreDep, addr: AddrDep) -> JSONResponse:
     "/session/login",
     response_model=SessionLoginResp,
     tags=["MFA"],
-    responses={**error_responses(400), **ERRORS},
+    responses={
+        207: {"model": SessionLoginResp, "description": "Next factor required; see Mfa-Code"},
+        **error_responses(400),
+        **ERRORS,
+    },
 )
 def login_second_factor(
     body: SessionLoginPostResp, caller: SessionDep, core: CoreDep, addr: AddrDep
