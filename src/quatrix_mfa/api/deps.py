@@ -16,12 +16,14 @@ from quatrix_mfa.core.sessions import Caller, authenticate
 _token_header = APIKeyHeader(name="X-Auth-Token", scheme_name="api_key", auto_error=False)
 
 
-def get_core(request: Request) -> Core:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, and each such hop costs more than the work.
+async def get_core(request: Request) -> Core:
     core: Core = request.app.state.core
     return core
 
 
-def client_addr(request: Request) -> str | None:
+async def client_addr(request: Request) -> str | None:
     """The client's address; from ``X-Forwarded-For`` only when configured as trusted.
 
     The last entry is the one our own proxy appended, so a client cannot
@@ -38,10 +40,11 @@ def session_caller(
     request: Request, token: Annotated[str | None, Depends(_token_header)]
 ) -> Caller:
     """Any live session, pending or full."""
-    return authenticate(get_core(request), token)
+    core: Core = request.app.state.core
+    return authenticate(core, token)
 
 
-def full_caller(caller: Annotated[Caller, Depends(session_caller)]) -> Caller:
+async def full_caller(caller: Annotated[Caller, Depends(session_caller)]) -> Caller:
     """A full session; a pending one gets 401 code 10."""
     caller.require_full()
     return caller

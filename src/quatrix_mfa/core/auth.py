@@ -133,6 +133,8 @@ def second_factor(
         factor.verify(credential, user, code, now) if factor and credential is not None else None
     )
     try:
+        if match is None:  # nothing to redeem: skip the (write-locking) transaction
+            raise _Lost()
         with core.store.transaction() as tx:
             if not _redeem(tx, core, caller, factor, match, now):
                 raise _Lost()

@@ -86,11 +86,10 @@ def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) 
     hashed = token_hash(core, token)
     now = core.clock.now()
     with core.store.transaction(write=False) as tx:
-        session = tx.sessions.get(hashed)
-        user = tx.users.get(session.user_id) if session else None
-        account = tx.accounts.get(user.account_id) if user else None
-    if session is None or user is None or account is None or not user.is_active:
+        found = tx.sessions.get_with_owner(hashed)
+    if found is None or not found[1].is_active:
         raise NotAuthenticated()
+    session, user, account = found
     if is_expired(core, session, now):
         with core.store.transaction() as tx:
             if tx.sessions.delete(hashed):

@@ -51,6 +51,10 @@ class SqlAccountRepository:
         self.conn = conn
 
     def _row(self, row: Any) -> Account:
+        return self.row_to_account(row)
+
+    @staticmethod
+    def row_to_account(row: Any) -> Account:
         return Account(
             id=row.id,
             name=row.name,
@@ -122,6 +126,8 @@ class SqlUserRepository:
     @staticmethod
     def _row(row: Any) -> User:
         return User(id=row.id, **{f: getattr(row, f) for f in _USER_FIELDS})
+
+    row_to_user = _row
 
     @staticmethod
     def _values(user: User) -> dict[str, Any]:
