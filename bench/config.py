@@ -1,0 +1,52 @@
+"""Where the benchmark runs and with what: paths, ports, CPUs, modes, and its log line.
+
+``RUN`` (the folder every run writes to) is pointed elsewhere by ``bench.py
+--profile``: read it as ``config.RUN`` at call time, never import it by name.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / ".work"
+RUN = WORK / "run"
+VENV = ROOT / ".venv" / "bin"
+PI_VENV = WORK / "pi"
+PI_DATA = WORK / "pi-data"
+PI_POOL = 1000  # users with TOTP tokens set up in privacyIDEA (kept between runs)
+PI_USABLE = 990  # slices rotate over these; the last 10 are for counting statements
+PI_SLICE = 240
+SERVER_CPU, LOAD_CPU, ALL_CPUS = "0", "1", "0,1"
+OURS, FLOOR, PI = 8901, 8902, 8903
+PG = "postgresql://postgres@127.0.0.1:5432/"
+CONCURRENCY = (1, 16, 64)
+WORKERS = 2
+SERVER_ENV = {
+    # The benchmark sends thousands of wrong codes from one address on purpose.
+    "QUATRIX_MFA_ADDRESS_FAILURE_THRESHOLD": "100000",
+    "QUATRIX_MFA_USER_FAILURE_THRESHOLD": "1000",
+    # Seeded full sessions must not idle out between seeding and their run.
+    "QUATRIX_MFA_SESSION_IDLE_SECONDS": "86400",
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    duration: int  # seconds per timed run
+    main_users: int
+    big_users: int
+    scale_requests: int
+
+
+SHORT = Mode("short", 3, 10_000, 5_000, 300)
+FULL = Mode("full", 10, 60_000, 1_000_000, 1000)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
