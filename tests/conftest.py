@@ -172,6 +172,19 @@ def _headers(token: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     return headers
 
 
+def alive(api: Api, token: str) -> bool:
+    """True while ``token`` is a live session (full or pending)."""
+    return bool(api.get("/session/login", token).status_code in (200, 207))
+
+
+def error(response: Any, status: int, code: int) -> dict[str, Any]:
+    """Assert an ErrorModel answer with ``status`` and ``code``; returns its body."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
 def basic(email: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
 

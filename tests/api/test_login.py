@@ -9,15 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
 
 PASSWORD = "velvet otter marmalade 42"
 PIN = "4821"
-
-
-def assert_error(response: Any, status: int, code: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
 
 
 def start(api: Api, email: str, password: str, mfa_code: str) -> str:
@@ -77,7 +72,7 @@ def test_each_login_gets_a_distinct_session_id(api: Api) -> None:
 def test_wrong_password_and_unknown_email_look_identical(api: Api) -> None:
     wrong = api.login(ADMIN_EMAIL, "not the password at all")
     unknown = api.login("nobody@example.com", "not the password at all")
-    assert_error(wrong, 401, 1)
+    error(wrong, 401, 1)
     assert unknown.status_code == wrong.status_code
     assert unknown.json() == wrong.json()
     assert dict(unknown.headers) == dict(wrong.headers)
@@ -97,11 +92,11 @@ def test_wrong_password_and_unknown_email_look_identical(api: Api) -> None:
     ],
 )
 def test_malformed_basic_header_is_not_authenticated(api: Api, header: str) -> None:
-    assert_error(api.get("/session/login", headers={"Authorization": header}), 401, 1)
+    error(api.get("/session/login", headers={"Authorization": header}), 401, 1)
 
 
 def test_login_without_credentials_is_not_authenticated(api: Api) -> None:
-    assert_error(api.get("/session/login"), 401, 1)
+    error(api.get("/session/login"), 401, 1)
 
 
 @pytest.mark.parametrize("email", ["ADMIN@EXAMPLE.COM", "Admin@Example.com", " admin@example.com"])
@@ -111,7 +106,7 @@ def test_email_is_case_insensitive(api: Api, email: str) -> None:
 
 
 def test_password_is_case_sensitive(api: Api) -> None:
-    assert_error(api.login(ADMIN_EMAIL, ADMIN_PASSWORD.upper()), 401, 1)
+    error(api.login(ADMIN_EMAIL, ADMIN_PASSWORD.upper()), 401, 1)
 
 
 def test_disabled_user_gets_the_wrong_password_answer(api: Api, admin_token: str) -> None:
@@ -121,10 +116,10 @@ def test_disabled_user_gets_the_wrong_password_answer(api: Api, admin_token: str
     assert edit.status_code == 200, edit.text
     disabled = api.login("dora@example.com", PASSWORD)
     wrong = api.login("dora@example.com", "not the password at all")
-    assert_error(disabled, 401, 1)
+    error(disabled, 401, 1)
     assert disabled.json() == wrong.json()
     assert dict(disabled.headers) == dict(wrong.headers)
-    assert_error(api.get("/profile", session), 401, 1)
+    error(api.get("/profile", session), 401, 1)
 
 
 # Which factor comes next (Mfa-Code) -----------------------------------------
@@ -139,7 +134,7 @@ def test_admin_set_pin_asks_for_code_2_and_pin_completes(api: Api, admin_token: 
     user_id = api.create_user(admin_token, "pia@example.com", PASSWORD)
     admin_set_mfa(api, admin_token, user_id, "PIN", PIN)
     pending = start(api, "pia@example.com", PASSWORD, "2")
-    assert_error(second(api, pending, "PIN", "9999"), 401, 11)
+    error(second(api, pending, "PIN", "9999"), 401, 11)
     response = second(api, pending, "PIN", PIN)
     assert response.status_code == 200, response.text
     assert api.get("/profile", response.json()["session_id"]).status_code == 200
@@ -163,19 +158,19 @@ def test_totp_and_pin_ask_totp_first_then_pin(api: Api, admin_token: str) -> Non
     user_id, secret, _ = totp_user(api, admin_token)
     admin_set_mfa(api, admin_token, user_id, "PIN", PIN)
     first = start(api, "tina@example.com", PASSWORD, "1")
-    assert_error(second(api, first, "PIN", PIN), 400, 2)
+    error(second(api, first, "PIN", PIN), 400, 2)
     step = second(api, first, "2FA", api.code(secret))
     assert step.status_code == 207, step.text
     assert step.headers["Mfa-Code"] == "2"
     middle = step.json()["session_id"]
     assert middle != first and step.headers["X-Auth-Token"] == middle
-    assert_error(api.get("/session/login", first), 401, 1)
-    assert_error(api.get("/profile", middle), 401, 10)
+    error(api.get("/session/login", first), 401, 1)
+    error(api.get("/profile", middle), 401, 10)
     done = second(api, middle, "PIN", PIN)
     assert done.status_code == 200, done.text
     full = done.json()["session_id"]
     assert full not in (first, middle)
-    assert_error(api.get("/session/login", middle), 401, 1)
+    error(api.get("/session/login", middle), 401, 1)
     assert api.get("/profile", full).status_code == 200
 
 
@@ -188,7 +183,7 @@ def test_enrollment_with_pin_asks_pin_first_then_enrollment(api: Api, admin_toke
     assert step.status_code == 207, step.text
     assert step.headers["Mfa-Code"] == "3"
     enrolling = step.json()["session_id"]
-    assert_error(api.get("/session/login", first), 401, 1)
+    error(api.get("/session/login", first), 401, 1)
     generated = api.get("/profile/2fa/generate", enrolling)
     assert generated.status_code == 200, generated.text
     secret = generated.json()["secret"]
@@ -197,7 +192,7 @@ def test_enrollment_with_pin_asks_pin_first_then_enrollment(api: Api, admin_toke
     full = done.json()["session_ids"]
     assert done.headers["X-Auth-Token"] == full
     assert len(done.json()["recovery_codes"]) == 10
-    assert_error(api.get("/session/login", enrolling), 401, 1)
+    error(api.get("/session/login", enrolling), 401, 1)
     assert api.get("/profile", full).status_code == 200
 
 
@@ -207,12 +202,10 @@ def test_pending_enrollment_session_enrolls_and_gets_full_session(
     user_id = api.create_user(admin_token, "eve@example.com", PASSWORD)
     admin_set_mfa(api, admin_token, user_id, "2FA", "unused")
     enrolling = start(api, "eve@example.com", PASSWORD, "3")
-    assert_error(api.get("/profile", enrolling), 401, 10)
-    assert_error(
-        api.post("/profile/set-mfa", {"auth_type": "PIN", "code": PIN}, enrolling), 401, 10
-    )
+    error(api.get("/profile", enrolling), 401, 10)
+    error(api.post("/profile/set-mfa", {"auth_type": "PIN", "code": PIN}, enrolling), 401, 10)
     secret = api.get("/profile/2fa/generate", enrolling).json()["secret"]
-    assert_error(
+    error(
         api.post(
             "/profile/set-mfa", {"auth_type": "2FA", "code": wrong_code(api, secret)}, enrolling
         ),
@@ -221,7 +214,7 @@ def test_pending_enrollment_session_enrolls_and_gets_full_session(
     )
     done = api.post("/profile/set-mfa", {"auth_type": "2FA", "code": api.code(secret)}, enrolling)
     assert done.status_code == 200, done.text
-    assert_error(api.get("/session/login", enrolling), 401, 1)
+    error(api.get("/session/login", enrolling), 401, 1)
     assert api.get("/profile", done.json()["session_ids"]).status_code == 200
     api.clock.advance(30)
     pending = start(api, "eve@example.com", PASSWORD, "1")
@@ -241,15 +234,15 @@ def test_right_code_gives_new_full_session_and_ends_pending(api: Api, admin_toke
     assert response.headers["X-Auth-Token"] == full
     assert "Mfa-Code" not in response.headers
     assert api.get("/profile", full).status_code == 200
-    assert_error(api.get("/session/login", pending), 401, 1)
-    assert_error(second(api, pending, "2FA", api.code(secret, 1)), 401, 1)
+    error(api.get("/session/login", pending), 401, 1)
+    error(second(api, pending, "2FA", api.code(secret, 1)), 401, 1)
 
 
 def test_wrong_code_is_refused_and_pending_session_survives(api: Api, admin_token: str) -> None:
     _, secret, _ = totp_user(api, admin_token)
     pending = start(api, "tina@example.com", PASSWORD, "1")
-    assert_error(second(api, pending, "2FA", wrong_code(api, secret)), 401, 11)
-    assert_error(second(api, pending, "2FA", "12ab56"), 401, 11)
+    error(second(api, pending, "2FA", wrong_code(api, secret)), 401, 11)
+    error(second(api, pending, "2FA", "12ab56"), 401, 11)
     assert api.get("/session/login", pending).status_code == 207
     assert second(api, pending, "2FA", api.code(secret)).status_code == 200
 
@@ -259,11 +252,11 @@ def test_five_wrong_codes_close_the_pending_session(api: Api, admin_token: str) 
     pending = start(api, "tina@example.com", PASSWORD, "1")
     bad = wrong_code(api, secret)
     for _ in range(4):
-        assert_error(second(api, pending, "2FA", bad), 401, 11)
+        error(second(api, pending, "2FA", bad), 401, 11)
     assert api.get("/session/login", pending).status_code == 207
-    assert_error(second(api, pending, "2FA", bad), 401, 11)
-    assert_error(second(api, pending, "2FA", api.code(secret)), 401, 1)
-    assert_error(api.get("/session/login", pending), 401, 1)
+    error(second(api, pending, "2FA", bad), 401, 11)
+    error(second(api, pending, "2FA", api.code(secret)), 401, 1)
+    error(api.get("/session/login", pending), 401, 1)
 
 
 def test_replayed_code_is_refused(api: Api, admin_token: str) -> None:
@@ -272,7 +265,7 @@ def test_replayed_code_is_refused(api: Api, admin_token: str) -> None:
     first = start(api, "tina@example.com", PASSWORD, "1")
     assert second(api, first, "2FA", code).status_code == 200
     again = start(api, "tina@example.com", PASSWORD, "1")
-    assert_error(second(api, again, "2FA", code), 401, 11)
+    error(second(api, again, "2FA", code), 401, 11)
     api.clock.advance(30)
     assert second(api, again, "2FA", api.code(secret)).status_code == 200
 
@@ -293,7 +286,7 @@ def test_two_steps_of_drift_are_refused(api: Api, admin_token: str, offset: int)
     pending = start(api, "tina@example.com", PASSWORD, "1")
     code = api.code(secret, offset_steps=offset)
     assert code not in {api.code(secret, k) for k in (-1, 0, 1)}
-    assert_error(second(api, pending, "2FA", code), 401, 11)
+    error(second(api, pending, "2FA", code), 401, 11)
 
 
 def test_recovery_code_is_accepted_once(api: Api, admin_token: str) -> None:
@@ -303,7 +296,7 @@ def test_recovery_code_is_accepted_once(api: Api, admin_token: str) -> None:
     assert response.status_code == 200, response.text
     assert api.get("/profile", response.json()["session_id"]).status_code == 200
     again = start(api, "tina@example.com", PASSWORD, "1")
-    assert_error(second(api, again, "2FA", codes[0]), 401, 11)
+    error(second(api, again, "2FA", codes[0]), 401, 11)
     relaxed = codes[1].replace("-", "").lower()
     assert second(api, again, "2FA", relaxed).status_code == 200
 
@@ -313,7 +306,7 @@ def test_recovery_code_is_not_a_pin(api: Api, admin_token: str) -> None:
     admin_set_mfa(api, admin_token, user_id, "PIN", PIN)
     first = start(api, "tina@example.com", PASSWORD, "1")
     middle = second(api, first, "2FA", codes[0]).json()["session_id"]
-    assert_error(second(api, middle, "PIN", codes[1]), 401, 11)
+    error(second(api, middle, "PIN", codes[1]), 401, 11)
 
 
 def test_wrong_auth_type_for_step_is_a_parameter_error_not_a_wrong_code(
@@ -323,13 +316,13 @@ def test_wrong_auth_type_for_step_is_a_parameter_error_not_a_wrong_code(
     pending = start(api, "tina@example.com", PASSWORD, "1")
     for _ in range(6):
         response = second(api, pending, "PIN", PIN)
-        assert_error(response, 400, 2)
+        error(response, 400, 2)
         assert "auth_type" in response.json()["details"]
     assert second(api, pending, "2FA", api.code(secret)).status_code == 200
 
 
 def test_second_factor_on_full_session_is_a_parameter_error(api: Api, admin_token: str) -> None:
-    assert_error(second(api, admin_token, "2FA", "123456"), 400, 2)
+    error(second(api, admin_token, "2FA", "123456"), 400, 2)
     assert api.get("/profile", admin_token).status_code == 200
 
 
@@ -337,7 +330,7 @@ def test_second_factor_on_enrollment_session_says_enroll_first(api: Api, admin_t
     user_id = api.create_user(admin_token, "eve@example.com", PASSWORD)
     admin_set_mfa(api, admin_token, user_id, "2FA", "unused")
     enrolling = start(api, "eve@example.com", PASSWORD, "3")
-    assert_error(second(api, enrolling, "2FA", "123456"), 401, 10)
+    error(second(api, enrolling, "2FA", "123456"), 401, 10)
 
 
 @pytest.mark.parametrize(
@@ -354,7 +347,7 @@ def test_malformed_second_factor_body_is_a_parameter_error(
 ) -> None:
     _, secret, _ = totp_user(api, admin_token)
     pending = start(api, "tina@example.com", PASSWORD, "1")
-    assert_error(api.post("/session/login", body, pending), 400, 2)
+    error(api.post("/session/login", body, pending), 400, 2)
     assert second(api, pending, "2FA", api.code(secret)).status_code == 200
 
 
@@ -370,7 +363,7 @@ def test_login_success_and_failure_are_audited_without_secrets(api: Api, admin_t
     _, secret, _ = totp_user(api, admin_token)
     before = len(audit_rows(api))
     secret_password = "Hunter2-Never-Logged-Anywhere"
-    assert_error(api.login("tina@example.com", secret_password), 401, 1)
+    error(api.login("tina@example.com", secret_password), 401, 1)
     rows = audit_rows(api)
     assert len(rows) == before + 1
     assert (rows[-1].event, rows[-1].outcome) == ("login.password", "failure")
@@ -382,7 +375,7 @@ def test_login_success_and_failure_are_audited_without_secrets(api: Api, admin_t
     assert (rows[-1].event, rows[-1].outcome) == ("login.password", "success")
 
     bad = wrong_code(api, secret)
-    assert_error(second(api, pending, "2FA", bad), 401, 11)
+    error(second(api, pending, "2FA", bad), 401, 11)
     rows = audit_rows(api)
     assert len(rows) == before + 3
     assert (rows[-1].event, rows[-1].outcome) == ("login.second_factor", "failure")

@@ -10,23 +10,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
 OTHER_EMAIL = "second@example.com"
 _RECOVERY = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}")
-
-
-def alive(api: Api, token: str) -> bool:
-    return api.get("/session/login", token).status_code in (200, 207)
-
-
-def error(response: object, status: int, code: int) -> dict[str, object]:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
-    assert body["code"] == code, body
-    return body
 
 
 def login_step(api: Api, email: str = EMAIL, password: str = PASSWORD) -> tuple[int, str | None]:

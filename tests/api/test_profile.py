@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import segno
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive
 
 NEW_PASSWORD = "a brand new passphrase é✓"
 USER_EMAIL = "member@example.com"
@@ -20,10 +20,6 @@ USER_PASSWORD = "member password 123"
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def alive(api: Api, token: str) -> bool:
-    return api.get("/session/login", token).status_code in (200, 207)
 
 
 def change_password(api: Api, token: str, current: str, new: str) -> object:

@@ -9,17 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
 
 PASSWORD = "velvet otter marmalade 42"
 IDLE = 900
 MAX_AGE = 12 * 3600
 PENDING = 300
-
-
-def assert_error(response: Any, status: int, code: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
 
 
 def admin_with_totp(api: Api, admin_token: str) -> str:
@@ -67,7 +62,7 @@ def test_pending_session_is_refused_elsewhere(
     admin_with_totp(api, admin_token)
     pending = pending_admin(api)
     response = api.get(path, pending) if method == "GET" else api.post(path, body, pending)
-    assert_error(response, 401, 10)
+    error(response, 401, 10)
     assert api.get("/session/login", pending).status_code == 207
     assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 207  # password unchanged
 
@@ -76,8 +71,8 @@ def test_logout_works_on_a_pending_session(api: Api, admin_token: str) -> None:
     secret = admin_with_totp(api, admin_token)
     pending = pending_admin(api)
     assert api.get("/session/logout", pending).status_code == 200
-    assert_error(api.get("/session/login", pending), 401, 1)
-    assert_error(
+    error(api.get("/session/login", pending), 401, 1)
+    error(
         api.post("/session/login", {"auth_type": "2FA", "code": api.code(secret)}, pending), 401, 1
     )
 
@@ -104,7 +99,7 @@ def test_token_status_of_pending_session_is_207_with_mfa_code(api: Api, admin_to
 
 def test_token_status_of_dead_token_is_401(api: Api, admin_token: str) -> None:
     assert api.get("/session/logout", admin_token).status_code == 200
-    assert_error(api.get("/session/login", admin_token), 401, 1)
+    error(api.get("/session/login", admin_token), 401, 1)
 
 
 # Keepalive, logout, forged tokens ------------------------------------------
@@ -117,11 +112,11 @@ def test_keepalive_answers_200(api: Api, admin_token: str) -> None:
 def test_logout_closes_the_session_everywhere(api: Api, admin_token: str) -> None:
     other = api.full_session()
     assert api.get("/session/logout", admin_token).status_code == 200
-    assert_error(api.get("/profile", admin_token), 401, 1)
-    assert_error(api.get("/session/keepalive", admin_token), 401, 1)
-    assert_error(api.get("/session/login", admin_token), 401, 1)
-    assert_error(api.get("/user", admin_token), 401, 1)
-    assert_error(api.get("/session/logout", admin_token), 401, 1)
+    error(api.get("/profile", admin_token), 401, 1)
+    error(api.get("/session/keepalive", admin_token), 401, 1)
+    error(api.get("/session/login", admin_token), 401, 1)
+    error(api.get("/user", admin_token), 401, 1)
+    error(api.get("/session/logout", admin_token), 401, 1)
     assert api.get("/profile", other).status_code == 200  # only that session closed
 
 
@@ -137,21 +132,21 @@ def test_logout_closes_the_session_everywhere(api: Api, admin_token: str) -> Non
     ],
 )
 def test_forged_tokens_are_not_authenticated(api: Api, token: str) -> None:
-    assert_error(api.get("/profile", token), 401, 1)
-    assert_error(api.get("/session/keepalive", token), 401, 1)
-    assert_error(api.get("/session/login", token), 401, 1)
+    error(api.get("/profile", token), 401, 1)
+    error(api.get("/session/keepalive", token), 401, 1)
+    error(api.get("/session/login", token), 401, 1)
 
 
 def test_altered_real_token_is_not_authenticated(api: Api, admin_token: str) -> None:
     last = "0" if admin_token[-1] != "0" else "1"
-    assert_error(api.get("/profile", admin_token[:-1] + last), 401, 1)
+    error(api.get("/profile", admin_token[:-1] + last), 401, 1)
     assert api.get("/profile", admin_token).status_code == 200
 
 
 def test_missing_token_is_not_authenticated(api: Api) -> None:
-    assert_error(api.get("/profile"), 401, 1)
-    assert_error(api.get("/session/keepalive"), 401, 1)
-    assert_error(api.get("/session/logout"), 401, 1)
+    error(api.get("/profile"), 401, 1)
+    error(api.get("/session/keepalive"), 401, 1)
+    error(api.get("/session/logout"), 401, 1)
 
 
 # Expiry on the fake clock ---------------------------------------------------
@@ -162,8 +157,8 @@ def test_full_session_idles_out_after_15_minutes(api: Api) -> None:
     api.clock.advance(IDLE - 1)
     assert api.get("/profile", alive).status_code == 200
     api.clock.advance(1)
-    assert_error(api.get("/profile", dead), 401, 1)
-    assert_error(api.get("/session/keepalive", dead), 401, 1)
+    error(api.get("/profile", dead), 401, 1)
+    error(api.get("/session/keepalive", dead), 401, 1)
 
 
 def test_idle_timeout_is_configurable(api: Api, make_api: Any) -> None:
@@ -172,7 +167,7 @@ def test_idle_timeout_is_configurable(api: Api, make_api: Any) -> None:
     api.clock.advance(119)
     assert short.get("/profile", token).status_code == 200
     api.clock.advance(120)
-    assert_error(short.get("/profile", token), 401, 1)
+    error(short.get("/profile", token), 401, 1)
 
 
 def test_keepalive_extends_an_idle_session(api: Api, admin_token: str) -> None:
@@ -192,8 +187,8 @@ def test_session_dies_after_12_hours_even_with_keepalives(api: Api, admin_token:
     api.clock.advance(MAX_AGE - 1 - elapsed)
     assert api.get("/session/keepalive", admin_token).status_code == 200
     api.clock.advance(1)
-    assert_error(api.get("/session/keepalive", admin_token), 401, 1)
-    assert_error(api.get("/profile", admin_token), 401, 1)
+    error(api.get("/session/keepalive", admin_token), 401, 1)
+    error(api.get("/profile", admin_token), 401, 1)
 
 
 def test_pending_session_dies_after_5_minutes(api: Api, admin_token: str) -> None:
@@ -202,10 +197,10 @@ def test_pending_session_dies_after_5_minutes(api: Api, admin_token: str) -> Non
     api.clock.advance(PENDING - 1)
     assert api.get("/session/login", pending).status_code == 207
     api.clock.advance(1)
-    assert_error(
+    error(
         api.post("/session/login", {"auth_type": "2FA", "code": api.code(secret)}, pending), 401, 1
     )
-    assert_error(api.get("/session/login", pending), 401, 1)
+    error(api.get("/session/login", pending), 401, 1)
 
 
 def test_session_used_every_50_seconds_stays_alive(api: Api, admin_token: str) -> None:
@@ -213,14 +208,14 @@ def test_session_used_every_50_seconds_stays_alive(api: Api, admin_token: str) -
         api.clock.advance(50)
         assert api.get("/profile", admin_token).status_code == 200
     api.clock.advance(IDLE)  # never outlives the idle limit after its last use
-    assert_error(api.get("/profile", admin_token), 401, 1)
+    error(api.get("/profile", admin_token), 401, 1)
 
 
 def test_keepalive_does_not_revive_an_expired_session(api: Api, admin_token: str) -> None:
     api.clock.advance(IDLE)
-    assert_error(api.get("/session/keepalive", admin_token), 401, 1)
+    error(api.get("/session/keepalive", admin_token), 401, 1)
     api.clock.advance(-IDLE)
-    assert_error(api.get("/profile", admin_token), 401, 1)
+    error(api.get("/profile", admin_token), 401, 1)
 
 
 # IP allow-list --------------------------------------------------------------
@@ -254,7 +249,7 @@ def proxied(api: Api, make_api: Any) -> Api:
 
 def test_login_from_outside_the_allow_list_is_forbidden(proxied: Api) -> None:
     response = login_from(proxied, OUTSIDE)
-    assert_error(response, 403, 20)
+    error(response, 403, 20)
     assert "X-Auth-Token" not in response.headers
 
 
@@ -264,8 +259,8 @@ def test_login_from_inside_the_allow_list_works(proxied: Api) -> None:
 
 
 def test_wrong_password_from_outside_is_401_not_403(proxied: Api) -> None:
-    assert_error(login_from(proxied, OUTSIDE, ADMIN_EMAIL, "not the password"), 401, 1)
-    assert_error(login_from(proxied, OUTSIDE, "nobody@example.com", "not the password"), 401, 1)
+    error(login_from(proxied, OUTSIDE, ADMIN_EMAIL, "not the password"), 401, 1)
+    error(login_from(proxied, OUTSIDE, "nobody@example.com", "not the password"), 401, 1)
 
 
 @pytest.mark.parametrize(
@@ -281,14 +276,14 @@ def test_allow_list_formats(api: Api, make_api: Any, entry: str, inside: str, ou
     token = login_from(web, INSIDE).json()["session_id"]
     assert restrict(web, token, [entry], INSIDE).status_code == 200
     assert login_from(web, inside).status_code == 200
-    assert_error(login_from(web, outside), 403, 20)
+    error(login_from(web, outside), 403, 20)
 
 
 def test_allow_list_that_excludes_the_admin_is_refused(api: Api, make_api: Any) -> None:
     web: Api = make_api(trust_forwarded_for=True)
     token = login_from(web, INSIDE).json()["session_id"]
     response = restrict(web, token, ["192.0.2.0/24"], INSIDE)
-    assert_error(response, 400, 2)
+    error(response, 400, 2)
     assert "ip_whitelist" in response.json()["details"]
     assert "IP" not in web.get("/settings", token).json().get("auth_methods", [])
     assert login_from(web, INSIDE).status_code == 200
@@ -302,7 +297,7 @@ def test_allow_list_is_refused_when_the_client_address_is_not_an_ip(
     # guard refuses it and logins keep working.
     for whitelist in (["0.0.0.0/0"], ["::/0"], ["10.0.0.0/8"]):
         response = restrict(api, admin_token, whitelist, "10.0.0.5")
-        assert_error(response, 400, 2)
+        error(response, 400, 2)
         assert "ip_whitelist" in response.json()["details"]
     assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 200
 
@@ -310,7 +305,7 @@ def test_allow_list_is_refused_when_the_client_address_is_not_an_ip(
 def test_non_ip_client_address_is_never_inside_the_allow_list(api: Api, proxied: Api) -> None:
     # What the guard above prevents: once an allow-list is on, a client whose
     # address is not an IP ("testclient", no trusted proxy) cannot log in.
-    assert_error(api.login(ADMIN_EMAIL, ADMIN_PASSWORD), 403, 20)
+    error(api.login(ADMIN_EMAIL, ADMIN_PASSWORD), 403, 20)
     assert login_from(proxied, INSIDE).status_code == 200
 
 

@@ -10,23 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, basic, error
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
 ENROLLED_EMAIL = "enrolled@example.com"
 ADMIN_IP = "10.0.0.1"
-
-
-def alive(api: Api, token: str) -> bool:
-    return api.get("/session/login", token).status_code in (200, 207)
-
-
-def error(response: Any, status: int, code: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 def from_ip(ip: str) -> dict[str, str]:

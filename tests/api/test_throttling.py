@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
 
 PASSWORD = "velvet otter marmalade 42"
 WRONG = "not the password at all"
 
 
-def assert_error(response: Any, status: int, code: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
-
-
 def assert_throttled(response: Any, retry_after: int) -> None:
-    assert_error(response, 429, 13)
+    error(response, 429, 13)
     assert response.headers["Retry-After"] == str(retry_after)
     assert "X-Auth-Token" not in response.headers
 
@@ -31,7 +26,7 @@ def login_from(
 
 def fail(api: Api, email: str = ADMIN_EMAIL, times: int = 1) -> None:
     for _ in range(times):
-        assert_error(api.login(email, WRONG), 401, 1)
+        error(api.login(email, WRONG), 401, 1)
 
 
 def audit_rows(api: Api) -> list[Any]:
@@ -137,9 +132,7 @@ def test_second_factor_failures_count_toward_the_email_count(api: Api, admin_tok
     for _ in range(2):
         pending = api.login("tina@example.com", PASSWORD).json()["session_id"]
         for _ in range(2):
-            assert_error(
-                api.post("/session/login", {"auth_type": "2FA", "code": bad}, pending), 401, 11
-            )
+            error(api.post("/session/login", {"auth_type": "2FA", "code": bad}, pending), 401, 11)
     right = {"auth_type": "2FA", "code": api.code(secret)}
     assert_throttled(api.post("/session/login", right, pending), 30)
     assert_throttled(api.login("tina@example.com", PASSWORD), 30)
@@ -169,7 +162,7 @@ def test_throttled_attempt_is_audited(api: Api) -> None:
 def test_address_limit_blocks_every_email_from_that_address_only(api: Api, make_api: Any) -> None:
     web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(5):
-        assert_error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "198.51.100.1"), 30)
     assert login_from(web, "198.51.100.2").status_code == 200
 
@@ -177,7 +170,7 @@ def test_address_limit_blocks_every_email_from_that_address_only(api: Api, make_
 def test_default_address_limit_is_100_failures(api: Api, make_api: Any) -> None:
     web: Api = make_api(trust_forwarded_for=True)
     for i in range(100):
-        assert_error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "198.51.100.1"), 30)
     assert login_from(web, "198.51.100.2").status_code == 200
 
@@ -185,25 +178,25 @@ def test_default_address_limit_is_100_failures(api: Api, make_api: Any) -> None:
 def test_address_count_is_not_reset_by_a_success(api: Api, make_api: Any) -> None:
     web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(4):
-        assert_error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert login_from(web, "198.51.100.1").status_code == 200
-    assert_error(login_from(web, "198.51.100.1", "guess9@example.com", WRONG), 401, 1)
+    error(login_from(web, "198.51.100.1", "guess9@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "198.51.100.1"), 30)
 
 
 def test_address_count_decays_after_15_quiet_minutes(api: Api, make_api: Any) -> None:
     web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(4):
-        assert_error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     api.clock.advance(901)
-    assert_error(login_from(web, "198.51.100.1", "guess9@example.com", WRONG), 401, 1)
+    error(login_from(web, "198.51.100.1", "guess9@example.com", WRONG), 401, 1)
     assert login_from(web, "198.51.100.1").status_code == 200
 
 
 def test_forwarded_for_is_ignored_when_not_trusted(api: Api, make_api: Any) -> None:
     web: Api = make_api(address_failure_threshold=3)
     for i, addr in enumerate(("192.0.2.1", "192.0.2.2", "192.0.2.3")):
-        assert_error(login_from(web, addr, f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, addr, f"guess{i}@example.com", WRONG), 401, 1)
     assert audit_rows(api)[-1].client_addr == "testclient"
     assert_throttled(login_from(web, "192.0.2.4"), 30)
 
@@ -212,7 +205,7 @@ def test_last_forwarded_for_entry_is_used_when_trusted(api: Api, make_api: Any) 
     web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=3)
     for i in range(3):
         chain = f"203.0.113.{i}, 10.0.0.1"  # the client chose the first entry, our proxy the last
-        assert_error(login_from(web, chain, f"guess{i}@example.com", WRONG), 401, 1)
+        error(login_from(web, chain, f"guess{i}@example.com", WRONG), 401, 1)
     assert audit_rows(api)[-1].client_addr == "10.0.0.1"
     assert_throttled(login_from(web, "10.0.0.1"), 30)
     assert_throttled(login_from(web, "203.0.113.0, 10.0.0.1"), 30)

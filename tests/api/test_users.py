@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from quatrix_mfa.core.model import Account, User
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
@@ -20,17 +20,6 @@ OTHER_EMAIL = "second@example.com"
 FOREIGN_EMAIL = "outsider@elsewhere.example"
 FOREIGN_PASSWORD = "outsider password 9"
 _LINK = re.compile(r"https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
-
-
-def alive(api: Api, token: str) -> bool:
-    return api.get("/session/login", token).status_code in (200, 207)
-
-
-def error(response: Any, status: int, code: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 def mails(api: Api, to: str) -> list[str]:
