@@ -72,10 +72,11 @@ def database_template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) ->
     admin.dispose()
 
 
-@pytest.fixture
-def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
+def fresh_database(db_kind: str, database_template: str, folder: Path) -> str:
+    """A migrated, empty database: a copy of the SQLite template, or the run's
+    PostgreSQL database with every table emptied."""
     if db_kind == "sqlite":
-        path = tmp_path / "quatrix-mfa.db"
+        path = folder / "quatrix-mfa.db"
         shutil.copy(database_template, path)
         return f"sqlite:///{path}"
     engine = create_engine(database_template)
@@ -84,6 +85,11 @@ def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return database_template
+
+
+@pytest.fixture
+def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
+    return fresh_database(db_kind, database_template, tmp_path)
 
 
 @pytest.fixture

@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
 from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.clock import SystemClock
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.settings import Settings
-from quatrix_mfa.storage.tables import metadata
 from tests import spec
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, latest_link
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, fresh_database, latest_link
 from tests.test_races import free_port, wait_healthy
 
 PASSWORD = "a good long password"
@@ -145,30 +143,11 @@ def next_code(secret: bytes) -> str:
     return totp.code_at(secret, time.time() + totp.PERIOD)
 
 
-def assert_error(response: httpx.Response, status: int, code: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
-
-
-def shared_database(db_kind: str, database_template: str, folder: Path) -> str:
-    """Like conftest's ``database_url`` (a migrated, empty database), for a whole module."""
-    if db_kind == "sqlite":
-        path = folder / "shared.db"
-        shutil.copy(database_template, path)
-        return f"sqlite:///{path}"
-    engine = create_engine(database_template)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return database_template
-
-
 @contextmanager
 def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterator[Cluster]:
     """Bootstrap a shared database with ``init`` on host A, copy the key to host B,
     start both nodes; kill them on the way out."""
-    url = shared_database(db_kind, database_template, folder)
+    url = fresh_database(db_kind, database_template, folder)
     base = {k: v for k, v in os.environ.items() if not k.startswith("QUATRIX_MFA_")}
     base.update(
         {

@@ -21,12 +21,11 @@ import pytest
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
-from tests.conftest import basic
+from tests.conftest import basic, error
 from tests.multinode_support import (
     PASSWORD,
     Cluster,
     Node,
-    assert_error,
     client,
     next_code,
     start_cluster,
@@ -67,7 +66,7 @@ def test_second_factor_started_on_one_node_finishes_on_the_other(nodes: Cluster)
         assert profile.status_code == 200, profile.text
         assert profile.json()["email"] == email
     # The pending session is gone on both nodes.
-    assert_error(nodes.get(nodes.a, "/session/login", pending_token), 401, 1)
+    error(nodes.get(nodes.a, "/session/login", pending_token), 401, 1)
 
 
 def test_code_accepted_on_one_node_is_refused_on_the_other(nodes: Cluster) -> None:
@@ -80,7 +79,7 @@ def test_code_accepted_on_one_node_is_refused_on_the_other(nodes: Cluster) -> No
     second = nodes.login(nodes.a, email)
     assert second.status_code == 207, second.text
     replayed = nodes.post(nodes.a, "/session/login", body, second.json()["session_id"])
-    assert_error(replayed, 401, 11)
+    error(replayed, 401, 11)
 
 
 def test_logout_on_one_node_closes_the_session_on_the_other(nodes: Cluster) -> None:
@@ -88,8 +87,8 @@ def test_logout_on_one_node_closes_the_session_on_the_other(nodes: Cluster) -> N
     token = nodes.full_session(nodes.a, email)
     assert nodes.get(nodes.a, "/profile", token).status_code == 200
     assert nodes.get(nodes.b, "/session/logout", token).status_code == 200
-    assert_error(nodes.get(nodes.a, "/profile", token), 401, 1)
-    assert_error(nodes.get(nodes.a, "/session/keepalive", token), 401, 1)
+    error(nodes.get(nodes.a, "/profile", token), 401, 1)
+    error(nodes.get(nodes.a, "/session/keepalive", token), 401, 1)
 
 
 def test_admin_reset_mfa_on_one_node_closes_sessions_on_the_other(nodes: Cluster) -> None:
@@ -99,7 +98,7 @@ def test_admin_reset_mfa_on_one_node_closes_sessions_on_the_other(nodes: Cluster
     body = {"ids": [user_id], "auth_type": "2FA"}
     reset = nodes.post(nodes.b, "/user/reset-mfa", body, nodes.admin_token)
     assert reset.status_code == 200, reset.text
-    assert_error(nodes.get(nodes.a, "/profile", token), 401, 1)
+    error(nodes.get(nodes.a, "/profile", token), 401, 1)
     again = nodes.login(nodes.a, email)
     assert again.status_code == 207, again.text
     assert again.headers["Mfa-Code"] == "3"  # must enroll again: the secret is gone
@@ -119,9 +118,9 @@ def test_password_change_on_one_node_closes_other_sessions_on_the_other(
     changed = nodes.post(nodes.b, "/profile/set-password", body, mine)
     assert changed.status_code == 200, changed.text
     for token in others:
-        assert_error(nodes.get(nodes.a, "/profile", token), 401, 1)
+        error(nodes.get(nodes.a, "/profile", token), 401, 1)
     assert nodes.get(nodes.a, "/profile", mine).status_code == 200
-    assert_error(nodes.login(nodes.a, email), 401, 1)
+    error(nodes.login(nodes.a, email), 401, 1)
     assert nodes.login(nodes.a, email, new).status_code == 200
 
 
@@ -129,11 +128,11 @@ def test_failures_on_one_node_throttle_the_email_on_the_other(nodes: Cluster) ->
     _, email = nodes.create_user("throttled")
     _, bystander = nodes.create_user("bystander")
     for _ in range(10):
-        assert_error(nodes.login(nodes.a, email, "not the password"), 401, 1)
+        error(nodes.login(nodes.a, email, "not the password"), 401, 1)
     blocked = nodes.login(nodes.b, email)  # even the right password waits
-    assert_error(blocked, 429, 13)
+    error(blocked, 429, 13)
     assert 0 < int(blocked.headers["Retry-After"]) <= 30
-    assert_error(nodes.login(nodes.a, email), 429, 13)
+    error(nodes.login(nodes.a, email), 429, 13)
     # Per email, not per (shared) client address: another user logs in on B.
     assert nodes.login(nodes.b, bystander).status_code == 200
 
@@ -166,8 +165,8 @@ def keep_logging_in(node: Node, email: str, burst: Burst) -> None:
                 response = http.get(
                     f"{node.api}/session/login", headers={"Authorization": basic(email, PASSWORD)}
                 )
-            except httpx.TransportError as error:
-                burst.cut.append(error)
+            except httpx.TransportError as exc:
+                burst.cut.append(exc)
                 return
             assert response.status_code == 200, response.text
             burst.logins.append((email, response.json()["session_id"]))
@@ -187,8 +186,8 @@ def keep_using_recovery_codes(node: Node, email: str, codes: list[str], burst: B
                     headers={"X-Auth-Token": pending.json()["session_id"]},
                     json={"auth_type": "2FA", "code": code},
                 )
-            except httpx.TransportError as error:
-                burst.cut.append(error)
+            except httpx.TransportError as exc:
+                burst.cut.append(exc)
                 return
             assert finished.status_code == 200, finished.text
             burst.recovered.append((email, code, finished.json()["session_id"]))
@@ -214,8 +213,8 @@ def set_2fa(
             burst.set_mfa[email] = http.post(
                 f"{node.api}/profile/set-mfa", headers={"X-Auth-Token": token}, json=body
             )
-        except httpx.TransportError as error:
-            burst.set_mfa[email] = error
+        except httpx.TransportError as exc:
+            burst.set_mfa[email] = exc
 
 
 def watch(node: Node, admin_token: str, stop: threading.Event, burst: Burst) -> None:
@@ -317,7 +316,7 @@ def test_killing_a_node_mid_burst_loses_nothing_it_acknowledged(nodes: Cluster) 
     pending = nodes.login(b, spent_email)
     assert pending.status_code == 207, pending.text
     body = {"auth_type": "2FA", "code": spent_code}
-    assert_error(nodes.post(b, "/session/login", body, pending.json()["session_id"]), 401, 11)
+    error(nodes.post(b, "/session/login", body, pending.json()["session_id"]), 401, 11)
 
     # set-mfa: all or nothing, and everything A acknowledged holds on B.
     acknowledged = 0
@@ -329,7 +328,7 @@ def test_killing_a_node_mid_burst_loses_nothing_it_acknowledged(nodes: Cluster) 
             assert outcome.status_code == 200, outcome.text
             acknowledged += 1
             assert state == (True, True, 10, False), state
-            assert_error(old_session, 401, 1)
+            error(old_session, 401, 1)
             assert nodes.get(b, "/profile", outcome.json()["session_ids"]).status_code == 200
             pending = nodes.login(b, email)
             assert pending.status_code == 207 and pending.headers["Mfa-Code"] == "1"
@@ -338,7 +337,7 @@ def test_killing_a_node_mid_burst_loses_nothing_it_acknowledged(nodes: Cluster) 
             assert finished.status_code == 200, finished.text
         elif state[0]:  # not answered, but committed before the kill: complete
             assert state == (True, True, 10, False), state
-            assert_error(old_session, 401, 1)
+            error(old_session, 401, 1)
         else:  # not answered and not committed: untouched
             assert state == (False, False, 0, True), state
             assert old_session.status_code == 200, old_session.text
