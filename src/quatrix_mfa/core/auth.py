@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from quatrix_mfa.core import audit, ipallow, policy
 from quatrix_mfa.core.context import Core
@@ -126,12 +127,10 @@ def second_factor(
     factor = _factor_for(core, step, code)
     with core.store.transaction(write=False) as tx:
         blocked = _blocked(core, tx, user_key, addr_key, now)
-        credential = factor.load(tx, user) if factor else None
+        credential = factor.load(tx, user)
     if blocked:
         raise _refuse_throttled(core, blocked, now, addr, user.id)
-    match = (
-        factor.verify(credential, user, code, now) if factor and credential is not None else None
-    )
+    match = None if credential is None else factor.verify(credential, user, code, now)
     try:
         if match is None:  # nothing to redeem: skip the (write-locking) transaction
             raise _Lost()
@@ -149,7 +148,7 @@ def second_factor(
                 audit.LOGIN_FACTOR,
                 audit.SUCCESS,
                 target=user.id,
-                factor=match.factor if match else None,
+                factor=match.factor,
             )
         return LoginResult(token, remaining[0] if remaining else None)
     except _Lost:
@@ -164,26 +163,25 @@ def second_factor(
     raise WrongCode()
 
 
-def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[object] | None:
+def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[Any]:
+    """The factor that checks ``code`` at ``step``: a recovery code stands in for TOTP."""
     if step is Step.PIN:
-        return core.pin  # type: ignore[return-value]
+        return core.pin
     if looks_like_recovery_code(code):
-        return core.recovery  # type: ignore[return-value]
-    return core.totp  # type: ignore[return-value]
+        return core.recovery
+    return core.totp
 
 
 def _redeem(
     tx: Transaction,
     core: Core,
     caller: Caller,
-    factor: SecondFactor[object] | None,
-    match: Match | None,
+    factor: SecondFactor[Any],
+    match: Match,
     now: float,
 ) -> bool:
     # The code and the pending session are both single-use; both must be won
     # inside this one transaction or neither is spent.
-    if factor is None or match is None:
-        return False
     return factor.redeem(tx, caller.user, match, now) and tx.sessions.delete(caller.token_hash)
 
 
