@@ -27,7 +27,7 @@ from quatrix_mfa.core.factors import totp
 from quatrix_mfa.settings import Settings
 from tests import spec
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, fresh_database, latest_link
-from tests.test_races import free_port, wait_healthy
+from tests.test_races import free_port, init_admin, wait_healthy
 
 PASSWORD = "a good long password"
 
@@ -159,23 +159,7 @@ def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterato
     data_a, data_b = folder / "host-a", folder / "host-b"
     env_a = {**base, "QUATRIX_MFA_DATA_DIR": str(data_a)}
     env_b = {**base, "QUATRIX_MFA_DATA_DIR": str(data_b)}
-    init = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "quatrix_mfa.cli",
-            "init",
-            "--email",
-            ADMIN_EMAIL,
-            "--password-stdin",
-        ],
-        input=ADMIN_PASSWORD + "\n",
-        env=env_a,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert init.returncode == 0, init.stderr
+    init_admin(env_a)
     data_b.mkdir(mode=0o700)
     shutil.copy(data_a / "keys.json", data_b / "keys.json")  # the one secret besides the db
     (data_b / "keys.json").chmod(0o600)

@@ -176,22 +176,8 @@ def server_env(tmp_path: Path, db_kind: str, database_url: str) -> dict[str, str
     return env
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not healthy after {timeout} s")
-
-
-@pytest.fixture
-def two_servers(tmp_path: Path, db_kind: str, database_url: str) -> Iterator[list[str]]:
-    env = server_env(tmp_path, db_kind, database_url)
+def init_admin(env: dict[str, str]) -> None:
+    """``quatrix-mfa init`` with the test admin's password, as a real process."""
     init = subprocess.run(
         [
             sys.executable,
@@ -209,6 +195,25 @@ def two_servers(tmp_path: Path, db_kind: str, database_url: str) -> Iterator[lis
         timeout=60,
     )
     assert init.returncode == 0, init.stderr
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited with {process.returncode}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not healthy after {timeout} s")
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path, db_kind: str, database_url: str) -> Iterator[list[str]]:
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         urls = []

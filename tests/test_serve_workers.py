@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
-from tests.test_races import free_port, server_env, wait_healthy
+from tests.test_races import free_port, init_admin, server_env, wait_healthy
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -37,15 +37,7 @@ def test_serve_with_two_workers_runs_two_processes_serving_one_database(
 ) -> None:
     env = server_env(tmp_path, db_kind, database_url)
     cli = [sys.executable, "-m", "quatrix_mfa.cli"]
-    init = subprocess.run(
-        [*cli, "init", "--email", ADMIN_EMAIL, "--password-stdin"],
-        input=ADMIN_PASSWORD + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert init.returncode == 0, init.stderr
+    init_admin(env)
     port = free_port()
     server = subprocess.Popen(
         [*cli, "serve", "--port", str(port), "--workers", "2"],
