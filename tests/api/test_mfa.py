@@ -145,7 +145,7 @@ def test_removing_2fa_turns_it_off_and_mails_a_notice(api: Api, member: str) -> 
     assert response.status_code == 200 and response.json()["status"] == "success"
     assert login_step(api) == (200, None)
     assert api.get("/profile", token).json()["auth_methods"] == []
-    assert any("2FA" in mail for mail in outbox(api, EMAIL))
+    assert any("Your 2FA was turned off" in mail for mail in outbox(api, EMAIL))
 
 
 def test_removing_a_pin_turns_it_off_and_mails_a_notice(api: Api, member: str) -> None:
@@ -156,7 +156,7 @@ def test_removing_a_pin_turns_it_off_and_mails_a_notice(api: Api, member: str) -
     assert login_step(api) == (207, "2")
     assert api.post("/profile/remove-mfa", {"auth_type": "PIN"}, token).status_code == 200
     assert login_step(api) == (200, None)
-    assert any("PIN" in mail for mail in outbox(api, EMAIL))
+    assert any("Your PIN was turned off" in mail for mail in outbox(api, EMAIL))
 
 
 def test_2fa_forced_by_an_admin_cannot_be_removed(api: Api, admin_token: str, member: str) -> None:
@@ -169,7 +169,7 @@ def test_2fa_forced_by_an_admin_cannot_be_removed(api: Api, admin_token: str, me
     ).json()["session_id"]
     error(api.post("/profile/remove-mfa", {"auth_type": "2FA"}, token), 400, 12)
     assert login_step(api) == (207, "1")
-    assert len(outbox(api, EMAIL)) == 1  # only the password-set mail, no "turned off" notice
+    assert not any("turned off" in mail for mail in outbox(api, EMAIL))
 
 
 def test_a_pin_forced_by_an_admin_cannot_be_removed(
@@ -322,7 +322,7 @@ def test_admin_remove_mfa_lifts_forcing_and_turns_the_factor_off(
     user = api.get(f"/user/metadata/{member}", admin_token).json()
     assert user["auth_methods"] == [] and user["forced_auth"] == []
     assert login_step(api) == (200, None)
-    notices = outbox(api, EMAIL)[1:]  # after the password-set mail
+    notices = [mail for mail in outbox(api, EMAIL) if "turned off" in mail]
     assert any("2FA" in n for n in notices) and any("PIN" in n for n in notices)
     error(api.post("/user/remove-mfa", {"ids": [member], "auth_type": "PIN"}, admin_token), 400, 15)
 
@@ -405,3 +405,28 @@ def test_factor_changes_are_audited_without_secrets(
     for leaked in (secret, "73195", "246813579", PASSWORD, token, admin_token, *codes):
         assert leaked not in text
         assert leaked.replace("-", "") not in text
+
+
+def test_every_factor_change_mails_the_user_a_notice_without_secrets(
+    api: Api, admin_token: str, member: str
+) -> None:
+    """OWASP ASVS 4.0.3 2.2.3 and 2.5.5: the holder hears of every factor change."""
+    token, secret, codes = api.enroll_totp(api.full_session(EMAIL, PASSWORD))
+    api.post("/profile/set-mfa", {"auth_type": "PIN", "code": "73195"}, token)
+    for auth_type, code in (("PIN", "246813579"), ("2FA", "")):
+        body = {"ids": [member], "auth_type": auth_type, "code": code}
+        assert api.post("/user/set-mfa", body, admin_token).status_code == 200
+    reset = {"ids": [member], "auth_type": "2FA"}
+    assert api.post("/user/reset-mfa", reset, admin_token).status_code == 200
+
+    subjects = [mail.split("\n", 1)[0] for mail in outbox(api, EMAIL)]
+    assert subjects[1:] == [
+        "Your Quatrix 2FA was set",
+        "Your Quatrix PIN was set",
+        "Your Quatrix PIN was set by an administrator",
+        "Your Quatrix 2FA was set by an administrator",
+        "Your Quatrix 2FA was reset by an administrator",
+    ]
+    text = "\n".join(outbox(api, EMAIL))
+    for leaked in (secret, "73195", "246813579", PASSWORD, token, *codes):
+        assert leaked not in text

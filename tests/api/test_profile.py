@@ -104,6 +104,14 @@ def test_set_password_keeps_the_caller_and_closes_other_sessions(
     assert api.login(ADMIN_EMAIL, NEW_PASSWORD).status_code == 200
 
 
+def test_set_password_mails_the_user_a_notice(api: Api, admin_token: str) -> None:
+    change_password(api, admin_token, ADMIN_PASSWORD, NEW_PASSWORD)
+    with api.core.store.transaction(write=False) as tx:
+        mails = [m for m in tx.outbox.list() if m.to == ADMIN_EMAIL]
+    assert [m.subject for m in mails] == ["Your Quatrix password was changed"]
+    assert NEW_PASSWORD not in mails[0].body and ADMIN_PASSWORD not in mails[0].body
+
+
 def test_wrong_current_password_is_refused_and_changes_nothing(api: Api, admin_token: str) -> None:
     other = api.full_session()
     response = change_password(api, admin_token, "not my password", NEW_PASSWORD)

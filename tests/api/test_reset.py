@@ -178,6 +178,17 @@ def test_reset_sets_the_new_password(api: Api, admin_token: str) -> None:
     _assert_error(api.login(USER, PASSWORD), 401, 1)
 
 
+def test_a_reset_mails_a_notice_but_the_first_password_does_not(api: Api, admin_token: str) -> None:
+    api.create_user(admin_token, USER, PASSWORD)
+    assert [m.subject for m in _mails(api.core, USER)] == ["Set your Quatrix password"]
+    api.clock.advance(120)
+    reset_id = _request(api, USER)
+    api.post(f"/reset-password/reset/{reset_id}", {"password": NEW_PASSWORD})
+    mails = _mails(api.core, USER)
+    assert mails[-1].subject == "Your Quatrix password was reset"
+    assert NEW_PASSWORD not in mails[-1].body and reset_id not in mails[-1].body
+
+
 def test_weak_password_is_refused_and_the_link_stays_usable(api: Api, admin_token: str) -> None:
     api.create_user(admin_token, USER, PASSWORD)
     api.clock.advance(120)

@@ -233,6 +233,7 @@ def set_factor(
                 user.pin_hash, user.pin_forced = pin_hash, True
             user.modified = now
             tx.users.save(user)
+            mail.credential_changed(tx, user.email, auth_type, "set by an administrator", now)
             who.record(tx, now, audit.FACTOR_SET, target=user.id, factor=auth_type, forced=True)
         close_sessions(core, tx, [u.id for u in users], now, "factor_set_by_admin")
 
@@ -288,5 +289,6 @@ def reset_factor(core: Core, caller: Caller, ids: Sequence[str], addr: str | Non
             user.twofa_active = True
             user.modified = now
             tx.users.save(user)
+            mail.credential_changed(tx, user.email, TWO_FA, "reset by an administrator", now)
             who.record(tx, now, audit.FACTOR_RESET, target=user.id, factor=TWO_FA)
         close_sessions(core, tx, [u.id for u in users], now, "factor_reset_by_admin")

@@ -23,11 +23,28 @@ def password_link(tx: Transaction, to: str, link: str, now: float, *, first_time
 
 
 def factor_removed(tx: Transaction, to: str, factor: str, now: float) -> None:
+    _notice(
+        tx, to, f"The {factor} second factor", f"Your {factor} was turned off", "turned off", now
+    )
+
+
+def credential_changed(tx: Transaction, to: str, what: str, change: str, now: float) -> None:
+    """Tell the user that a credential of theirs changed (OWASP ASVS 4.0.3 2.2.3, 2.5.5).
+
+    ``what`` names the credential ("password", "2FA", "PIN"), ``change`` says
+    what happened to it; no secret is ever part of the message.
+    """
+    _notice(tx, to, f"The {what}", f"Your Quatrix {what} was {change}", change, now)
+
+
+def _notice(
+    tx: Transaction, to: str, subject_of: str, subject: str, change: str, now: float
+) -> None:
     body = (
-        f"The {factor} second factor of your Quatrix account was turned off.\n"
+        f"{subject_of} of your Quatrix account was {change}.\n"
         "If you did not do this, contact your administrator.\n"
     )
-    queue(tx, to, f"Your {factor} was turned off", body, now)
+    queue(tx, to, subject, body, now)
 
 
 def email_changed(tx: Transaction, old: str, new: str, now: float) -> None:

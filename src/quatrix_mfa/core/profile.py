@@ -67,6 +67,7 @@ def change_password(
         fresh.modified = now
         tx.users.save(fresh)
         close_sessions(core, tx, [user.id], now, "password_changed", keep=caller.token_hash)
+        mail.credential_changed(tx, user.email, "password", "changed", now)
         who.record(tx, now, audit.PASSWORD_CHANGED, audit.SUCCESS, target=user.id)
     return user.email
 
@@ -152,6 +153,7 @@ def _reopen(
     who = caller.actor(addr)
     user = caller.user
     close_sessions(core, tx, [user.id], now, "factor_set")
+    mail.credential_changed(tx, user.email, factor, "set", now)
     token = open_session(core, tx, user, (), now)
     who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor)
     return token

@@ -86,9 +86,12 @@ def reset_password(core: Core, reset_id: str, password: str, addr: str | None) -
         fresh = tx.users.get(user.id)
         if fresh is None:
             raise NotAuthenticated("Unknown or expired password reset request")
+        had_password = bool(fresh.password_hash)
         fresh.password_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)
+        if had_password:  # a first password set through the welcome link is no news
+            mail.credential_changed(tx, user.email, "password", "reset", now)
         tx.resets.delete_for_user(user.id)
         close_sessions(core, tx, [user.id], now, "password_reset")
         core.throttle.succeeded(tx, core.throttle.user_key(user.email))
