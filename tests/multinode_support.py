@@ -8,17 +8,16 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.clock import SystemClock
@@ -27,7 +26,7 @@ from quatrix_mfa.core.factors import totp
 from quatrix_mfa.settings import Settings
 from tests import spec
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, fresh_database, latest_link
-from tests.test_races import free_port, init_admin, wait_healthy
+from tests.servers import Server, init_admin
 
 PASSWORD = "a good long password"
 
@@ -41,37 +40,7 @@ def client() -> httpx.Client:
     return httpx.Client(timeout=15.0, event_hooks={"response": [_check_spec]})
 
 
-@dataclass
-class Node:
-    name: str
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api(self) -> str:
-        return f"{self.root}/api/1.0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "quatrix_mfa.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait(timeout=10)
+Node = Server  # one host of the cluster
 
 
 @dataclass
@@ -88,8 +57,7 @@ class Cluster:
             node.stop()
             node.start()
         for node in dead:
-            assert node.process is not None
-            wait_healthy(node.root, node.process)
+            node.wait_healthy()
 
     def login(self, node: Node, email: str, password: str = PASSWORD) -> httpx.Response:
         return self.http.get(
@@ -144,9 +112,11 @@ def next_code(secret: bytes) -> str:
 
 
 @contextmanager
-def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterator[Cluster]:
+def start_cluster(
+    db_kind: str, database_template: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     """Bootstrap a shared database with ``init`` on host A, copy the key to host B,
-    start both nodes; kill them on the way out."""
+    start both nodes (with ``extra_env`` settings); kill them on the way out."""
     url = fresh_database(db_kind, database_template, folder)
     base = {k: v for k, v in os.environ.items() if not k.startswith("QUATRIX_MFA_")}
     base.update(
@@ -154,6 +124,7 @@ def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterato
             "QUATRIX_MFA_DATABASE_URL": url,
             "QUATRIX_MFA_ARGON2_MEMORY_KIB": "64",
             "QUATRIX_MFA_ARGON2_TIME_COST": "1",
+            **(extra_env or {}),
         }
     )
     data_a, data_b = folder / "host-a", folder / "host-b"
@@ -164,7 +135,7 @@ def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterato
     shutil.copy(data_a / "keys.json", data_b / "keys.json")  # the one secret besides the db
     (data_b / "keys.json").chmod(0o600)
     core = build_core(Settings(data_dir=data_a, database_url=url), SystemClock())
-    built = Cluster(Node("A", env_a), Node("B", env_b), core, client())
+    built = Cluster(Node(env_a, "A"), Node(env_b, "B"), core, client())
     try:
         built.ensure_running()
         built.admin_token = built.full_session(built.b, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -174,3 +145,25 @@ def start_cluster(db_kind: str, database_template: str, folder: Path) -> Iterato
         built.b.stop()
         built.http.close()
         core.store.dispose()  # type: ignore[attr-defined]
+
+
+def cluster_fixtures(label: str, extra_env: dict[str, str] | None = None) -> tuple[Any, Any]:
+    """A test module's fixtures: ``cluster``, started once for the module (in a
+    folder named ``label``, with ``extra_env`` settings), and ``nodes``, the same
+    cluster with any node a test killed started again. In the module:
+    ``cluster, nodes = cluster_fixtures("label")``."""
+
+    @pytest.fixture(scope="module")
+    def cluster(
+        db_kind: str, database_template: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Cluster]:
+        folder = tmp_path_factory.mktemp(label)
+        with start_cluster(db_kind, database_template, folder, extra_env) as built:
+            yield built
+
+    @pytest.fixture
+    def nodes(cluster: Cluster) -> Cluster:
+        cluster.ensure_running()  # a test may have killed a node
+        return cluster
+
+    return cluster, nodes

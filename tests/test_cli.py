@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.settings import Settings
 from tests import spec
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api, basic
+from tests.servers import free_port, wait_healthy
 
 LINK = re.compile(r"(https?://\S+/reset-password/([0-9a-f-]{36}))")
 
@@ -249,27 +249,9 @@ def test_bad_configuration_exits_with_one_line_naming_the_variable(
     assert result.stdout == ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(process: Any, url: str, seconds: float = 30.0) -> httpx.Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited {process.returncode}: {process.stderr.read()}")
-        try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {seconds} s")
-
-
 def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
     cli.init()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "quatrix_mfa.cli", "serve", "--port", str(port)],
@@ -278,8 +260,7 @@ def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        health = _wait_until_up(process, f"{base}/healthz")
-        assert health.status_code == 200
+        wait_healthy(base, process)
         ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         login = httpx.get(

@@ -23,6 +23,7 @@ from quatrix_mfa.core.model import Mail
 from quatrix_mfa.mailer import OutboxSender, retry_delay
 from quatrix_mfa.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, latest_link
+from tests.servers import free_port
 
 SENDER = "noreply@mfa.example.com"
 CAROL = "carol@example.com"
@@ -44,12 +45,6 @@ class Collector:
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [m for _, rcpt, m in self.messages if address in rcpt]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

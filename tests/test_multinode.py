@@ -12,12 +12,10 @@ import base64
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
@@ -27,23 +25,11 @@ from tests.multinode_support import (
     Cluster,
     Node,
     client,
+    cluster_fixtures,
     next_code,
-    start_cluster,
 )
 
-
-@pytest.fixture(scope="module")
-def cluster(
-    db_kind: str, database_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
-    with start_cluster(db_kind, database_template, tmp_path_factory.mktemp("multinode")) as built:
-        yield built
-
-
-@pytest.fixture
-def nodes(cluster: Cluster) -> Cluster:
-    cluster.ensure_running()  # a test may have killed a node
-    return cluster
+cluster, nodes = cluster_fixtures("multinode")
 
 
 # -- sessions, replay, revocation and throttle across nodes --------------------

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
-from tests.test_races import free_port, init_admin, server_env, wait_healthy
+from tests.servers import free_port, init_admin, serve, server_env, wait_healthy
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -36,16 +34,9 @@ def test_serve_with_two_workers_runs_two_processes_serving_one_database(
     tmp_path: Path, db_kind: str, database_url: str
 ) -> None:
     env = server_env(tmp_path, db_kind, database_url)
-    cli = [sys.executable, "-m", "quatrix_mfa.cli"]
     init_admin(env)
     port = free_port()
-    server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = serve(env, port, "--workers", "2", start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, server)
