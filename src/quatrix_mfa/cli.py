@@ -67,8 +67,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         proxy_headers=False,
+        http=_http_protocol(),
     )
     return 0
+
+
+def _http_protocol() -> str:
+    """httptools with a bound on request heads; h11 (16 KiB bound) without httptools."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
+        return "h11"
+    return "quatrix_mfa.api.http_protocol:LimitedHttpToolsProtocol"
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Request body limits, before any parsing: size (413) and JSON nesting depth (400)."""
+"""Request limits, before any parsing: header size and count (431), body size
+(413), a body that is not UTF-8 or nests JSON too deep (400)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 32
+MAX_HEADERS = 100  # header fields, like Apache's LimitRequestFields
+MAX_HEADER_BYTES = 32 * 1024  # all of them, like nginx's large_client_header_buffers
+
+
+def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    size = sum(len(name) + len(value) + 4 for name, value in headers)  # "name: value\r\n"
+    return len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES
+
+
+def error_body(msg: str, details: dict[str, Any] | None = None) -> bytes:
+    """A parameter-error ErrorModel (code 2), for answers sent before the app runs."""
+    return json.dumps({"code": 2, "msg": msg, **({"details": details} if details else {})}).encode()
 
 
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -35,14 +48,22 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
 
 
 class BodyLimit:
-    """Buffer at most ``MAX_BODY`` bytes of a request; refuse more, or too deep JSON."""
+    """Refuse too many or too large headers; buffer at most ``MAX_BODY`` bytes of a
+    request body and refuse more, a body that is not UTF-8, or too deep JSON."""
 
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY) -> None:
         self.app = app
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if headers_too_large(scope["headers"]):
+            limit = f"at most {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes"
+            await _refuse(send, 431, "Request headers too large", {"headers": limit})
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -68,6 +89,11 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        try:  # JSON is UTF-8 (RFC 8259); UTF-16 would also slip past ``too_deep``
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            await _refuse(send, 400, "Parameter error", {"body": "not UTF-8"})
+            return
         if too_deep(body):
             await _refuse(
                 send, 400, "Parameter error", {"body": f"JSON nested deeper than {MAX_DEPTH}"}
@@ -86,7 +112,7 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, status: int, msg: str, details: dict[str, Any]) -> None:
-    payload = json.dumps({"code": 2, "msg": msg, "details": details}).encode()
+    payload = error_body(msg, details)
     await send(
         {
             "type": "http.response.start",

@@ -1,7 +1,9 @@
 """Request and response bodies, named and shaped as the upstream spec's definitions.
 
 Unknown request fields are ignored (the spec's clients may send more than we
-read); every string refuses control characters and lone surrogates.
+read); types are strict (no "yes" for a boolean, no "5" or NaN for a number);
+every string refuses control characters, lone surrogates, bidi controls and
+invisible zero-width characters (joiners, used by emoji, are fine).
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 MAX_TEXT = 255
 
 
+# Bidi controls (Trojan Source: text that shows in another order than it is)
+# and invisible characters that make look-alike names and emails. Not ZWNJ and
+# ZWJ (U+200C, U+200D): scripts and emoji sequences need them.
+_INVISIBLE = frozenset(
+    "\u061c\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
 def _clean(value: str, allowed: str = "") -> str:
     for char in value:
         code = ord(char)  # C0 and C1 controls (Unicode Cc), DEL, surrogates
@@ -20,6 +31,8 @@ def _clean(value: str, allowed: str = "") -> str:
             code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF
         ) and char not in allowed:
             raise ValueError("contains a control character or an unpaired surrogate")
+        if char in _INVISIBLE:
+            raise ValueError("contains a bidi control or an invisible character")
     return value
 
 
@@ -39,8 +52,11 @@ Ids = Annotated[list[Id], Field(max_length=1000)]
 AuthType = Literal["2FA", "PIN"]
 
 
+STRICT = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
 class Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
 
 # Requests ---------------------------------------------------------------
@@ -114,6 +130,8 @@ class UserResetMfaReq(Request):
 
 
 class ShareTypes(BaseModel):
+    model_config = STRICT
+
     public_share: bool | None = None
     tracked_share: bool | None = None
     restricted_share: bool | None = None
@@ -129,7 +147,11 @@ class SettingsSetReq(Request):
     share_types: ShareTypes | None = None
     auth_methods: Annotated[list[Literal["IP", "2FA"]], Field(max_length=2)] | None = None
     ip_whitelist: (
-        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=1000)] | None
+        Annotated[
+            list[Annotated[str, Field(max_length=64), AfterValidator(_clean)]],
+            Field(max_length=1000),
+        ]
+        | None
     ) = None
 
 
