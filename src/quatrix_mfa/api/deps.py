@@ -54,6 +54,8 @@ CoreDep = Annotated[Core, Depends(get_core)]
 AddrDep = Annotated[str | None, Depends(client_addr)]
 SessionDep = Annotated[Caller, Depends(session_caller)]
 FullDep = Annotated[Caller, Depends(full_caller)]
+# The raw X-Auth-Token, for a route that authenticates itself (declared in the OpenAPI).
+TokenDep = Annotated[str | None, Depends(_token_header)]
 
 
 def reply(

@@ -89,7 +89,11 @@ def install(app: FastAPI) -> None:
 
 
 def _document_400_not_422(app: FastAPI) -> None:
-    """Bad input answers 400 (``_validation``); FastAPI would document a 422."""
+    """Bad input answers 400 (``_validation``); FastAPI would document a 422.
+
+    A body over the limit answers 413 (``api.limits.BodyLimit``, every method
+    but GET, HEAD and OPTIONS), so that is documented too.
+    """
     build = app.openapi
     error_model = {"$ref": "#/components/schemas/ErrorModel"}
 
@@ -98,8 +102,16 @@ def _document_400_not_422(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()  # FastAPI caches it in app.openapi_schema; edited in place
         for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 responses = operation.get("responses", {})
+                if method not in ("get", "head", "options"):
+                    responses.setdefault(
+                        "413",
+                        {
+                            "description": "Request body too large",
+                            "content": {"application/json": {"schema": error_model}},
+                        },
+                    )
                 if responses.pop("422", None) is not None:
                     responses.setdefault(
                         "400",

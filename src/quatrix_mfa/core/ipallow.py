@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from quatrix_mfa.core.errors import ParameterError
 
-_RANGE = re.compile(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})")
+# ASCII digits only (``\d`` would take any Unicode digit), and no zero-padded
+# end: ipaddress refuses "010" as an octet (octal to some readers), so do we.
+_RANGE = re.compile(r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)([0-9]{1,3})-(0|[1-9][0-9]{0,2})")
 MAX_ENTRIES = 1000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,6 +46,8 @@ def parse_rule(text: str) -> Rule:
         if last_octet > 255 or last_octet < int(match.group(2)):
             raise ValueError("bad range")
         return AddressRange(first, ipaddress.IPv4Address(match.group(1) + str(last_octet)))
+    if "%" in entry:  # an IPv6 zone id is free text ("fe80::1%<anything>") and local
+        raise ValueError("zone ids are not allowed")
     return ipaddress.ip_network(entry.replace("\\", "/"), strict=False)
 
 
@@ -66,7 +70,11 @@ def normalize(entries: list[str]) -> list[str]:
 
 
 def allows(entries: list[str], client: str | None) -> bool:
-    """True if ``client`` falls in any entry (an unparsable client never does)."""
+    """True if ``client`` falls in any entry (an unparsable client never does).
+
+    An entry stored before the rules tightened that no longer parses admits
+    nobody, rather than failing every login of the account.
+    """
     if client is None:
         return False
     try:
@@ -76,7 +84,10 @@ def allows(entries: list[str], client: str | None) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     for entry in entries:
-        rule = parse_rule(entry)
+        try:
+            rule = parse_rule(entry)
+        except ValueError:
+            continue
         if isinstance(rule, AddressRange):
             if addr in rule:
                 return True

@@ -6,6 +6,7 @@ copy of the database holds no usable session.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.errors import NotAuthenticated, PendingSession
 from quatrix_mfa.core.model import Account, SessionRecord, Step, User
 from quatrix_mfa.core.ports import Transaction
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass
@@ -40,13 +43,13 @@ class Caller:
 
 
 def canonical_token(token: str | None) -> str | None:
-    """A token is a UUID; anything else cannot be a session."""
-    if not token or len(token) > 64:
+    """A token (or any id we issue) is a UUID in its hyphenated hex form, in
+    either case; anything else cannot be one. ``uuid.UUID`` alone would also
+    take braces, "urn:uuid:", stray dashes, and whatever ``int(x, 16)``
+    takes: "0x", "_", "+", spaces, and other scripts' digits."""
+    if not token or not _UUID.fullmatch(token):
         return None
-    try:
-        return str(uuid.UUID(token))
-    except ValueError:
-        return None
+    return token.lower()
 
 
 def token_hash(core: Core, token: str) -> str:
@@ -81,7 +84,9 @@ def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
 def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) -> Caller:
     """Resolve ``X-Auth-Token`` to a live session, or raise NotAuthenticated (code 1)."""
     token = canonical_token(raw_token)
-    if token is None:
+    # Only the exact id we issued: no other spelling (upper case, no dashes,
+    # braces, urn:uuid:) of it is a session, so an altered token never works.
+    if token is None or token != raw_token:
         raise NotAuthenticated()
     hashed = token_hash(core, token)
     now = core.clock.now()

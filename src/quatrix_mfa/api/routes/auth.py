@@ -8,7 +8,7 @@ import binascii
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from quatrix_mfa.api.deps import AddrDep, CoreDep, SessionDep, error_responses, reply
+from quatrix_mfa.api.deps import AddrDep, CoreDep, SessionDep, TokenDep, error_responses, reply
 from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
 from quatrix_mfa.core import auth, sessions
 from quatrix_mfa.core.auth import LoginResult
@@ -36,7 +36,9 @@ def parse_basic(header: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise NotAuthenticated("Malformed Basic credentials") from None
     email, colon, password = decoded.partition(":")
-    if not colon or not email:
+    # RFC 7617 §2: no control characters in the user-id. No stored email has
+    # one, and a NUL must not reach the database (PostgreSQL refuses it: 500).
+    if not colon or not email or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in email):
         raise NotAuthenticated("Malformed Basic credentials")
     return email, password
 
@@ -77,8 +79,8 @@ def login_second_factor(
 
 
 @router.get("/session/keepalive", responses=ERRORS)
-def keepalive(request: Request, core: CoreDep) -> JSONResponse:
-    caller = sessions.authenticate(core, request.headers.get("x-auth-token"), keepalive=True)
+def keepalive(token: TokenDep, core: CoreDep) -> JSONResponse:
+    caller = sessions.authenticate(core, token, keepalive=True)
     caller.require_full()
     return JSONResponse({})
 

@@ -25,8 +25,12 @@ def new_code() -> str:
 
 
 def normalize(code: str) -> str | None:
-    """Upper-case, drop separators, fold confusable letters; None if not a code."""
-    if len(code) > 64:
+    """Upper-case, drop separators, fold confusable letters; None if not a code.
+
+    ASCII only: ``str.upper`` turns some other letters into ASCII ones
+    ("\u017f" into "S", "\u0131" into "I"), and no code is spelled that way.
+    """
+    if len(code) > 64 or not code.isascii():
         return None
     cleaned = code.upper().replace("-", "").replace(" ", "").translate(_CONFUSABLE)
     return cleaned if _SHAPE.fullmatch(cleaned) else None

@@ -133,6 +133,16 @@ class TotpFactor:
         secret = self._box.open(enrollment.ciphertext, enrollment.key_id, user.id)
         return matching_step(secret, code, now, None)
 
+    def same_seed(self, first: TotpEnrollment, second: TotpEnrollment, user: User) -> bool:
+        """Whether two reads of a pending seed are one seed: ``rotate-key`` may have
+        re-encrypted it (a new ciphertext under a new key) between them."""
+        if first.ciphertext == second.ciphertext:
+            return True
+        return hmac.compare_digest(
+            self._box.open(first.ciphertext, first.key_id, user.id),
+            self._box.open(second.ciphertext, second.key_id, user.id),
+        )
+
     def activate(
         self, tx: Transaction, user: User, enrollment: TotpEnrollment, step: int, now: float
     ) -> None:
