@@ -102,20 +102,32 @@ def test_throttle_blocks_after_the_threshold_and_success_clears_the_user(core: C
     assert "someone" not in user_key  # the email is not readable from the key
     now = core.clock.now()
     with core.store.transaction() as tx:
-        for _ in range(core.throttle_policy.user_threshold - 1):
-            throttle.failed(tx, user_key, address_key, now)
-        throttle.check(tx, user_key, address_key, now)  # not blocked yet
-        throttle.failed(tx, user_key, address_key, now)
+        # Each admitted attempt counts as a failure until it is forgiven.
+        for _ in range(core.throttle_policy.user_threshold):
+            throttle.admit(tx, user_key, address_key, now)
         with pytest.raises(TooManyAttempts) as caught:
-            throttle.check(tx, user_key, address_key, now)
+            throttle.admit(tx, user_key, address_key, now)
         assert caught.value.retry_after == 30
-        throttle.check(tx, user_key, address_key, now + 30)  # the delay has passed
-        throttle.failed(tx, user_key, address_key, now + 30)
+        throttle.admit(tx, user_key, address_key, now + 30)  # the delay has passed
         with pytest.raises(TooManyAttempts) as caught:
-            throttle.check(tx, user_key, address_key, now + 30)
+            throttle.admit(tx, user_key, address_key, now + 30)
         assert caught.value.retry_after == 60
         throttle.succeeded(tx, user_key)
         assert [s.key for s in tx.throttle.states([user_key, address_key])] == [address_key]
+
+
+def test_a_forgiven_attempt_leaves_no_count_and_no_block(core: Core) -> None:
+    throttle = core.throttle
+    user_key, address_key = throttle.user_key("a@example.com"), throttle.address_key("192.0.2.9")
+    now = core.clock.now()
+    with core.store.transaction() as tx:
+        for _ in range(core.throttle_policy.user_threshold - 1):
+            throttle.admit(tx, user_key, address_key, now)
+        last = throttle.admit(tx, user_key, address_key, now)  # this one sets the block
+        throttle.forgive(tx, last)
+        throttle.admit(tx, user_key, address_key, now)  # so the next is let in
+        states = {s.key: s for s in tx.throttle.states([user_key, address_key])}
+    assert states[user_key].failures == core.throttle_policy.user_threshold
 
 
 # Which steps a login needs

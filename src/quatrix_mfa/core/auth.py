@@ -47,16 +47,17 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
     email = normalize_email(email)
     user_key = core.throttle.user_key(email)
     addr_key = core.throttle.address_key(addr)
-    with core.store.transaction(write=False) as tx:
-        blocked = _blocked(core, tx, user_key, addr_key, now)
-        user = tx.users.by_email(email)
-    if blocked:
+    try:
+        with core.store.transaction() as tx:
+            # Counted as a failure from here on, until a success takes it back.
+            admission = core.throttle.admit(tx, user_key, addr_key, now)
+            user = tx.users.by_email(email)
+    except TooManyAttempts as refusal:
         # No target: whether the email exists must not show, even here.
-        raise _refuse_throttled(core, blocked, now, addr, None)
+        raise _refuse_throttled(core, refusal, now, addr, None) from None
     ok = core.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         with core.store.transaction() as tx:
-            core.throttle.failed(tx, user_key, addr_key, now)
             audit.record(
                 tx,
                 now,
@@ -74,6 +75,7 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
         account = tx.accounts.get(user.account_id)
         assert account is not None
         seen = audit.Actor(None, account.id, addr)
+        core.throttle.forgive(tx, admission)
         if account.ip_restricted and not ipallow.allows(account.ip_whitelist, addr):
             denied = True
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
@@ -125,11 +127,12 @@ def second_factor(
     user_key = core.throttle.user_key(user.email)
     addr_key = core.throttle.address_key(addr)
     factor = _factor_for(core, step, code)
-    with core.store.transaction(write=False) as tx:
-        blocked = _blocked(core, tx, user_key, addr_key, now)
-        credential = factor.load(tx, user)
-    if blocked:
-        raise _refuse_throttled(core, blocked, now, addr, user.id)
+    try:
+        with core.store.transaction() as tx:
+            admission = core.throttle.admit(tx, user_key, addr_key, now)
+            credential = factor.load(tx, user)
+    except TooManyAttempts as refusal:
+        raise _refuse_throttled(core, refusal, now, addr, user.id) from None
     match = None if credential is None else factor.verify(credential, user, code, now)
     try:
         if match is None:  # nothing to redeem: skip the (write-locking) transaction
@@ -139,6 +142,7 @@ def second_factor(
                 raise _Lost()
             remaining = caller.session.steps[1:]
             token = open_session(core, tx, user, remaining, now)
+            core.throttle.forgive(tx, admission)
             if not remaining:
                 core.throttle.succeeded(tx, user_key)
                 tx.users.record_login(user.id, now, None)
@@ -155,7 +159,6 @@ def second_factor(
         pass
     with core.store.transaction() as tx:
         failures = tx.sessions.add_failure(caller.token_hash)
-        core.throttle.failed(tx, user_key, addr_key, now)
         seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
         if failures >= core.sessions.max_code_failures:
             tx.sessions.delete(caller.token_hash)
@@ -183,16 +186,6 @@ def _redeem(
     # The code and the pending session are both single-use; both must be won
     # inside this one transaction or neither is spent.
     return factor.redeem(tx, caller.user, match, now) and tx.sessions.delete(caller.token_hash)
-
-
-def _blocked(
-    core: Core, tx: Transaction, user_key: str, addr_key: str, now: float
-) -> TooManyAttempts | None:
-    try:
-        core.throttle.check(tx, user_key, addr_key, now)
-    except TooManyAttempts as refusal:
-        return refusal
-    return None
 
 
 def _refuse_throttled(

@@ -12,6 +12,11 @@ def queue(tx: Transaction, to: str, subject: str, body: str, now: float) -> None
 
 
 def password_link(tx: Transaction, to: str, link: str, now: float, *, first_time: bool) -> None:
+    tx.outbox.enqueue(password_link_mail(to, link, now, first_time=first_time))
+
+
+def password_link_mail(to: str, link: str, now: float, *, first_time: bool) -> Mail:
+    """The message carrying a password (re)set ``link``, not yet queued."""
     if first_time:
         subject = "Set your Quatrix password"
         intro = "An account was created for you. Set your password here:"
@@ -19,7 +24,7 @@ def password_link(tx: Transaction, to: str, link: str, now: float, *, first_time
         subject = "Reset your Quatrix password"
         intro = "Someone asked to reset the password of this account. If it was you, go to:"
     body = f"{intro}\n\n{link}\n\nIf you did not expect this message, ignore it.\n"
-    queue(tx, to, subject, body, now)
+    return Mail(to=to, subject=subject, body=body, created=now, next_attempt_at=now)
 
 
 def factor_removed(tx: Transaction, to: str, factor: str, now: float) -> None:

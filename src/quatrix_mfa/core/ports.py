@@ -109,6 +109,16 @@ class ThrottleRepository(Protocol):
         """Raise ``blocked_until`` to ``until`` (never lowers it)."""
         ...
 
+    def attempt(self, key: str, now: float) -> ThrottleState:
+        """Atomically count one failure unless the key is blocked at ``now``, and
+        lock the key until the transaction ends; returns its state after that."""
+        ...
+
+    def take_back(self, key: str, blocked_until: float, before: float) -> None:
+        """Uncount one failure; if ``blocked_until`` is still as that failure set
+        it, put back ``before``."""
+        ...
+
     def clear(self, key: str) -> None: ...
     def purge_idle(self, before: float, now: float, limit: int) -> int:
         """Forget counters untouched since ``before`` and no longer blocking."""
@@ -131,6 +141,11 @@ class OutboxRepository(Protocol):
 
 class ResetRepository(Protocol):
     def add(self, reset: ResetRequest) -> None: ...
+    def add_if_user(self, reset: ResetRequest, mail: Mail) -> bool:
+        """Store ``reset`` and queue ``mail`` if ``reset.user_id`` names a user, else
+        write nothing; the same statements either way, so it takes the same time."""
+        ...
+
     def get(self, id_hash: str) -> ResetRequest | None: ...
     def consume(self, id_hash: str, now: float) -> bool:
         """Atomically mark used if unused and unexpired; True for exactly one caller."""

@@ -12,6 +12,7 @@ from quatrix_mfa.core.errors import (
     NoPendingEnrollment,
     ParameterError,
     PendingSession,
+    WeakPassword,
     WrongCode,
 )
 from quatrix_mfa.core.factors.pin import parse_pin
@@ -51,16 +52,23 @@ def change_password(
     now = core.clock.now()
     user_key = core.throttle.user_key(user.email)
     addr_key = core.throttle.address_key(addr)
-    with core.store.transaction(write=False) as tx:
-        core.throttle.check(tx, user_key, addr_key, now)
+    with core.store.transaction() as tx:
+        # Counted as a failure before the slow check, so parallel guesses cannot
+        # all pass the throttle; taken back below unless the password was wrong.
+        admission = core.throttle.admit(tx, user_key, addr_key, now)
     if not core.passwords.verify(user.password_hash, current):
         with core.store.transaction() as tx:
-            core.throttle.failed(tx, user_key, addr_key, now)
             who.record(tx, now, audit.PASSWORD_CHANGED, audit.FAILURE, target=user.id)
         raise ParameterError.field("password", "the current password is wrong")
-    passwords.check_strength(new, user.email)
+    try:
+        passwords.check_strength(new, user.email)
+    except WeakPassword:
+        with core.store.transaction() as tx:
+            core.throttle.forgive(tx, admission)
+        raise
     hashed = core.passwords.hash(new)
     with core.store.transaction() as tx:
+        core.throttle.forgive(tx, admission)
         fresh = tx.users.get(user.id)
         assert fresh is not None
         fresh.password_hash = hashed
@@ -104,23 +112,34 @@ def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> Factor
     user = caller.user
     user_key = core.throttle.user_key(user.email)
     addr_key = core.throttle.address_key(addr)
-    with core.store.transaction(write=False) as tx:
-        core.throttle.check(tx, user_key, addr_key, now)
+    with core.store.transaction() as tx:
+        admission = core.throttle.admit(tx, user_key, addr_key, now)  # as in change_password
         enrollment = tx.factors.enrollment(user.id)
     if enrollment is None or now >= enrollment.expires_at:
+        with core.store.transaction() as tx:
+            core.throttle.forgive(tx, admission)
         raise NoPendingEnrollment()
     step = core.totp.enrollment_step(enrollment, user, code, now)
     if step is not None:
         with core.store.transaction() as tx:
+            # Lock the user row first (PostgreSQL: SELECT ... FOR UPDATE), then
+            # re-read the pending secret: racing set-mfa calls with the same code
+            # queue on the lock, and each later one sees the secret already taken.
+            # Read before the lock, every racer saw it and all of them enrolled.
+            fresh = tx.users.get(user.id)
             current = tx.factors.enrollment(user.id)
-            if current is not None and current.ciphertext == enrollment.ciphertext:
-                fresh = tx.users.get(user.id)
-                assert fresh is not None
-                core.totp.activate(tx, fresh, enrollment, step, now)
+            if (
+                fresh is not None
+                and current is not None
+                and core.totp.same_seed(current, enrollment, user)
+            ):
+                # ``current``: rotate-key may have re-encrypted the seed meanwhile.
+                core.totp.activate(tx, fresh, current, step, now)
                 codes = core.recovery.issue(tx, fresh)
                 fresh.modified = now
                 tx.users.save(fresh)
                 token = _reopen(core, tx, caller, now, TWO_FA, addr)
+                core.throttle.forgive(tx, admission)
                 core.throttle.succeeded(tx, user_key)
                 return FactorSet(token, codes)
     with core.store.transaction() as tx:
@@ -129,7 +148,6 @@ def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> Factor
             and tx.sessions.add_failure(caller.token_hash) >= core.sessions.max_code_failures
         ):
             tx.sessions.delete(caller.token_hash)
-        core.throttle.failed(tx, user_key, addr_key, now)
         who.record(tx, now, audit.FACTOR_SET, audit.FAILURE, target=user.id, factor=TWO_FA)
     raise WrongCode()
 

@@ -5,16 +5,29 @@ failure doubles the delay from ``base_delay`` up to ``max_delay``. A
 complete login resets the user's count. The address count is not reset by
 success (an attacker's own account must not launder its guesses), it decays
 after a quiet ``address_window`` instead.
+
+Logins use :meth:`Throttle.admit`, which counts an attempt as a failure before
+the (slow) secret is checked, so guesses sent in parallel cannot all pass the
+check before the first of them is counted; a success takes its attempt back.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
 from quatrix_mfa.core.crypto import TokenHasher
 from quatrix_mfa.core.errors import TooManyAttempts
 from quatrix_mfa.core.ports import Transaction
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An attempt let in by :meth:`Throttle.admit`: for each key it counted on,
+    the ``blocked_until`` it set and the value before, to take it back."""
+
+    counted: tuple[tuple[str, float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -45,30 +58,60 @@ class Throttle:
 
     @staticmethod
     def address_key(addr: str | None) -> str:
-        return "a:" + (addr or "unknown")
+        return "a:" + (_client_network(addr) if addr else "unknown")
 
-    def check(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
-        """Raise TooManyAttempts (429, code 13) if either key is blocked."""
-        wait = 0.0
-        for state in tx.throttle.states([user_key, address_key]):
-            wait = max(wait, state.blocked_until - now)
-        if wait > 0:
-            raise TooManyAttempts(math.ceil(wait))
+    def admit(self, tx: Transaction, user_key: str, address_key: str, now: float) -> Admission:
+        """Let one attempt in, counted as a failure until :meth:`forgive`; or raise
+        TooManyAttempts (429, code 13) if either key is blocked.
 
-    def failed(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
-        """Count one failure against both keys; block the ones past threshold."""
-        for state in tx.throttle.states([address_key]):
-            quiet = now - state.updated > self.policy.address_window
-            if quiet and state.blocked_until <= now:
-                tx.throttle.clear(address_key)
+        Each key's check and count is one atomic statement in the caller's write
+        transaction, which holds the key until it commits: racing attempts queue
+        and each sees the ones before it. The caller lets the exception roll its
+        transaction back, so a refused attempt counts nowhere.
+        """
+        self._decay(tx, address_key, now)
+        wait, counted = 0.0, []
         for key, threshold in (
             (user_key, self.policy.user_threshold),
             (address_key, self.policy.address_threshold),
         ):
-            failures = tx.throttle.add_failure(key, now)
-            delay = self.policy.delay(failures, threshold)
+            state = tx.throttle.attempt(key, now)
+            if state.blocked_until > now:
+                wait = max(wait, state.blocked_until - now)
+                continue
+            delay = self.policy.delay(state.failures, threshold)
+            until = now + delay if delay else state.blocked_until
             if delay:
-                tx.throttle.block_until(key, now + delay)
+                tx.throttle.block_until(key, until)
+            counted.append((key, until, state.blocked_until))
+        if wait > 0:
+            raise TooManyAttempts(math.ceil(wait))
+        return Admission(tuple(counted))
+
+    def forgive(self, tx: Transaction, admission: Admission) -> None:
+        """The admitted attempt was no failure: take back its count and its block."""
+        for key, blocked_until, before in admission.counted:
+            tx.throttle.take_back(key, blocked_until, before)
+
+    def _decay(self, tx: Transaction, address_key: str, now: float) -> None:
+        for state in tx.throttle.states([address_key]):
+            quiet = now - state.updated > self.policy.address_window
+            if quiet and state.blocked_until <= now:
+                tx.throttle.clear(address_key)
 
     def succeeded(self, tx: Transaction, user_key: str) -> None:
         tx.throttle.clear(user_key)
+
+
+def _client_network(addr: str) -> str:
+    """What one client controls: an IPv6 host gets a whole /64 (usually more), so
+    counting single IPv6 addresses would give it a fresh budget for every guess."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

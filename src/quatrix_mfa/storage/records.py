@@ -162,6 +162,36 @@ class SqlThrottleRepository:
         ).returning(throttle.c.failures)
         return int(self.conn.execute(statement).scalar_one())
 
+    def attempt(self, key: str, now: float) -> ThrottleState:
+        # One upsert with RETURNING; PostgreSQL holds the row lock until commit, so
+        # racing attempts queue here and each sees the count and block before it.
+        blocked = throttle.c.blocked_until > now
+        statement: Any = self.insert(throttle).values(
+            key=key, failures=1, blocked_until=0.0, updated=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[throttle.c.key],
+            set_={
+                "failures": case((blocked, throttle.c.failures), else_=throttle.c.failures + 1),
+                "updated": case((blocked, throttle.c.updated), else_=now),
+            },
+        ).returning(throttle.c.failures, throttle.c.blocked_until, throttle.c.updated)
+        row = self.conn.execute(statement).one()
+        return ThrottleState(key, row.failures, row.blocked_until, row.updated)
+
+    def take_back(self, key: str, blocked_until: float, before: float) -> None:
+        self.conn.execute(
+            update(throttle)
+            .where(throttle.c.key == key)
+            .values(
+                failures=case((throttle.c.failures > 0, throttle.c.failures - 1), else_=0),
+                blocked_until=case(
+                    (throttle.c.blocked_until == blocked_until, before),
+                    else_=throttle.c.blocked_until,
+                ),
+            )
+        )
+
     def block_until(self, key: str, until: float) -> None:
         self.conn.execute(
             update(throttle)
@@ -311,6 +341,23 @@ class SqlResetRepository:
                 used_at=reset.used_at,
             )
         )
+
+    def add_if_user(self, reset: ResetRequest, mail: Mail) -> bool:
+        # INSERT ... SELECT FROM users: one statement per table whether or not the
+        # user exists, so a request for an unknown email costs what a known one does.
+        def values(table: Table, row: dict[str, Any]) -> Any:
+            columns = [bindparam(k, v, type_=table.c[k].type) for k, v in row.items()]
+            return insert(table).from_select(
+                list(row), select(*columns).where(users.c.id == reset.user_id)
+            )
+
+        link: dict[str, Any] = {"id_hash": reset.id_hash, "user_id": reset.user_id}
+        link |= {"created": reset.created, "expires_at": reset.expires_at}
+        added = self.conn.execute(values(password_resets, link)).rowcount == 1
+        letter: dict[str, Any] = {"to_addr": mail.to, "subject": mail.subject, "body": mail.body}
+        letter |= {"created": mail.created, "attempts": 0, "next_attempt_at": mail.next_attempt_at}
+        self.conn.execute(values(outbox, letter))
+        return added
 
     def get(self, id_hash: str) -> ResetRequest | None:
         row = self.conn.execute(
