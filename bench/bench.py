@@ -41,7 +41,6 @@ from config import (
     log,
 )
 from profiling import profile_run
-from servers import drop_pg, floor, fresh_pg, ours, pi_setup, privacyidea
 from statements import count_statements
 from workload import (
     Users,
@@ -54,6 +53,8 @@ from workload import (
     wrk,
     wrong_code,
 )
+
+from servers import drop_pg, floor, fresh_pg, ours, pi_setup, privacyidea
 
 # --- parts of the run -----------------------------------------------------------------
 

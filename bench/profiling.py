@@ -8,8 +8,9 @@ from pathlib import Path
 
 import config
 from config import OURS, WORK, Mode, log
-from servers import ours
 from workload import Users, profile_lines, seed_db, totp, verify_lines, write_requests, wrk
+
+from servers import ours
 
 
 def summarize_profile(raw: Path, top: int = 25) -> str:

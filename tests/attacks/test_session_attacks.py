@@ -459,3 +459,12 @@ def test_tokens_never_appear_in_logs_audit_rows_or_error_bodies(
 def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     assert not [r for r in caplog.get_records("call") if r.name == "quatrix_mfa.api.errors"]
+
+
+def test_a_token_in_the_url_authenticates_nothing(api: Api, admin_token: str) -> None:
+    """OWASP ASVS 4.0.3 3.1.1: URLs end up in proxy logs and browser history, so a
+    token is only ever read from the ``X-Auth-Token`` header."""
+    for name in ("X-Auth-Token", "x-auth-token", "session_id", "token", "auth_token"):
+        error(api.get("/profile", params={name: admin_token}), 401, 1)
+        error(api.get("/session/keepalive", params={name: admin_token}), 401, 1)
+    assert api.get("/profile", admin_token).status_code == 200
