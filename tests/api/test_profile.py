@@ -9,6 +9,7 @@ import uuid
 import zlib
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
 import segno
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive
@@ -144,6 +145,16 @@ def test_passwords_that_are_not_base64_are_refused(api: Api, admin_token: str) -
     not_utf8 = base64.b64encode(b"\xff\xfe\xfa").decode()
     raw = {"password": b64(ADMIN_PASSWORD), "new_password": not_utf8}
     assert api.post("/profile/set-password", raw, admin_token).status_code == 400
+    assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("control", ["\x00", "\n", "\x1b", "\x7f", "\x85"])
+def test_new_password_with_a_control_character_is_refused_as_in_a_reset(
+    api: Api, admin_token: str, control: str
+) -> None:
+    raw = {"password": b64(ADMIN_PASSWORD), "new_password": b64(f"a long pass{control}phrase")}
+    response = api.post("/profile/set-password", raw, admin_token)
+    assert response.status_code == 400 and "new_password" in response.json()["details"]
     assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD).status_code == 200
 
 

@@ -44,10 +44,17 @@ def check_strength(password: str, email: str | None = None) -> None:
         raise WeakPassword("Password too weak: same as the email")
 
 
-def decode_base64_password(value: str, field: str) -> str:
-    """The spec sends profile passwords base64-encoded; 400 if they are not."""
+def decode_base64_password(value: str, field: str, *, new: bool = False) -> str:
+    """The spec sends profile passwords base64-encoded; 400 if they are not.
+
+    A ``new`` password must also be free of control characters, like one sent
+    in plain JSON to ``/reset-password/reset`` (a current one is only compared).
+    """
     try:
         raw = base64.b64decode(value.encode("ascii"), validate=True)
-        return raw.decode("utf-8")
+        decoded = raw.decode("utf-8")
     except (UnicodeError, binascii.Error, ValueError):
         raise ParameterError.field(field, "must be base64 of a UTF-8 string") from None
+    if new and any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in decoded):
+        raise ParameterError.field(field, "contains a control character")
+    return decoded

@@ -47,7 +47,7 @@ def change_password(
     who = caller.actor(addr)
     caller.require_full()
     current = passwords.decode_base64_password(current_b64, "password")
-    new = passwords.decode_base64_password(new_b64, "new_password")
+    new = passwords.decode_base64_password(new_b64, "new_password", new=True)
     user = caller.user
     now = core.clock.now()
     user_key = core.throttle.user_key(user.email)
