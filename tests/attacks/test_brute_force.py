@@ -295,7 +295,7 @@ def in_parallel(calls: list[Callable[[], Any]]) -> list[int]:
     return statuses
 
 
-@pytest.mark.parametrize("factor", ["password", "PIN"])
+@pytest.mark.parametrize("factor", ["password", "PIN", "2FA", "recovery"])
 def test_parallel_guesses_get_no_more_than_ten(
     api: Api, admin_token: str, make_api: Any, factor: str
 ) -> None:
@@ -305,13 +305,20 @@ def test_parallel_guesses_get_no_more_than_ten(
     web: Api = make_api(argon2=SLOW_ARGON2)
     if factor == "password":
         calls = [lambda: web.login(ADMIN_EMAIL, WRONG)] * 30
+    elif factor in ("2FA", "recovery"):
+        # Checked inside one write transaction; parallel guesses queue on the user.
+        _, secret, _ = totp_user(web, admin_token, VICTIM)
+        tokens = [web.login(VICTIM, PASSWORD).json()["session_id"] for _ in range(30)]
+        guess = wrong_code(web, secret) if factor == "2FA" else "ABCD-EFGH-JKMN-PQRS"
+        body = {"auth_type": "2FA", "code": guess}
+        calls = [partial(web.post, "/session/login", body, token) for token in tokens]
     else:
         pin_users(web, admin_token, VICTIM)
         tokens = [web.login(VICTIM, PASSWORD).json()["session_id"] for _ in range(30)]
         body = {"auth_type": "PIN", "code": "0000"}
         calls = [partial(web.post, "/session/login", body, token) for token in tokens]
     statuses = in_parallel(calls)
-    assert sorted(statuses) == [401] * 10 + [429] * 20
+    assert sorted(statuses) == [401] * 10 + [429] * 20, sorted(statuses)
 
 
 @pytest.mark.parametrize("call", ["set-password", "set-mfa"])

@@ -134,3 +134,33 @@ def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account:
     with core.store.transaction(write=False) as tx:
         final = tx.users.get(user.id)
     assert final is not None and (final.name, final.language) == ("first", "deu")
+
+
+def test_a_writer_that_locks_a_user_holds_back_other_writers_of_that_user(
+    core: Core, account: Account
+) -> None:
+    """``lock`` without reading: what the second-factor check takes first."""
+    with core.store.transaction() as tx:
+        user = new_user(tx, account, "l@example.com")
+    locked = threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with core.store.transaction() as tx:
+            tx.users.lock(user.id)
+            locked.set()
+            time.sleep(0.5)
+            order.append("first done")
+
+    def second() -> None:
+        locked.wait(5)
+        with core.store.transaction() as tx:
+            tx.users.get(user.id)
+            order.append("second read")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first done", "second read"]

@@ -124,46 +124,124 @@ def second_factor(
     now = core.clock.now()
     user, account = caller.user, caller.account
     seen = audit.Actor(None, account.id, addr)
-    user_key = core.throttle.user_key(user.email)
-    addr_key = core.throttle.address_key(addr)
     factor = _factor_for(core, step, code)
+    keys = _Keys(core.throttle.user_key(user.email), core.throttle.address_key(addr))
     try:
-        with core.store.transaction() as tx:
-            admission = core.throttle.admit(tx, user_key, addr_key, now)
-            credential = factor.load(tx, user)
+        if factor.slow:
+            result = _check_outside(core, caller, factor, code, keys, seen, now)
+        else:
+            result = _check_inside(core, caller, factor, (auth_type, code), keys, seen, now)
     except TooManyAttempts as refusal:
         raise _refuse_throttled(core, refusal, now, addr, user.id) from None
-    match = None if credential is None else factor.verify(credential, user, code, now)
-    try:
-        if match is None:  # nothing to redeem: skip the (write-locking) transaction
-            raise _Lost()
-        with core.store.transaction() as tx:
-            if not _redeem(tx, core, caller, factor, match, now):
-                raise _Lost()
-            remaining = caller.session.steps[1:]
-            token = open_session(core, tx, user, remaining, now)
-            core.throttle.forgive(tx, admission)
-            if not remaining:
-                core.throttle.succeeded(tx, user_key)
-                tx.users.record_login(user.id, now, None)
-            seen.record(
-                tx,
-                now,
-                audit.LOGIN_FACTOR,
-                audit.SUCCESS,
-                target=user.id,
-                factor=match.factor,
-            )
-        return LoginResult(token, remaining[0] if remaining else None)
     except _Lost:
-        pass
+        with core.store.transaction() as tx:
+            _count_wrong_code(core, tx, caller, keys, seen, auth_type, now, counted=factor.slow)
+        raise WrongCode() from None
+    return result
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The throttle keys of one attempt: the user's email and the client address."""
+
+    user: str
+    address: str
+
+
+def _check_inside(
+    core: Core,
+    caller: Caller,
+    factor: SecondFactor[Any],
+    attempt: tuple[str, str],
+    keys: _Keys,
+    seen: audit.Actor,
+    now: float,
+) -> LoginResult:
+    """A fast factor (TOTP, recovery code): throttle check, code check, redemption
+    and the next session are one write transaction. On PostgreSQL the user's row
+    is locked first, so parallel guesses at one user queue and each sees the
+    failures counted before it."""
+    user = caller.user
+    auth_type, code = attempt
     with core.store.transaction() as tx:
-        failures = tx.sessions.add_failure(caller.token_hash)
-        seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
-        if failures >= core.sessions.max_code_failures:
-            tx.sessions.delete(caller.token_hash)
-            seen.record(tx, now, audit.SESSION_CLOSED, "too_many_wrong_codes", target=user.id)
+        tx.users.lock(user.id)
+        core.throttle.check(tx, keys.user, keys.address, now)
+        credential = factor.load(tx, user)
+        match = None if credential is None else factor.verify(credential, user, code, now)
+        if match is not None and factor.redeem(tx, user, match, now):
+            if not tx.sessions.delete(caller.token_hash):
+                raise _Lost()  # the session was used meanwhile: roll the code back too
+            return _open_next(core, tx, caller, match, keys, seen, now)
+        _count_wrong_code(core, tx, caller, keys, seen, auth_type, now)
     raise WrongCode()
+
+
+def _check_outside(
+    core: Core,
+    caller: Caller,
+    factor: SecondFactor[Any],
+    code: str,
+    keys: _Keys,
+    seen: audit.Actor,
+    now: float,
+) -> LoginResult:
+    """A slow factor (PIN, argon2): the attempt is counted before the hash is
+    checked outside any write transaction, and taken back if the code wins."""
+    user = caller.user
+    with core.store.transaction() as tx:
+        admission = core.throttle.admit(tx, keys.user, keys.address, now)
+        credential = factor.load(tx, user)
+    match = None if credential is None else factor.verify(credential, user, code, now)
+    if match is None:  # nothing to redeem: skip the (write-locking) transaction
+        raise _Lost()
+    with core.store.transaction() as tx:
+        if not _redeem(tx, core, caller, factor, match, now):
+            raise _Lost()
+        core.throttle.forgive(tx, admission)
+        return _open_next(core, tx, caller, match, keys, seen, now)
+
+
+def _open_next(
+    core: Core,
+    tx: Transaction,
+    caller: Caller,
+    match: Match,
+    keys: _Keys,
+    seen: audit.Actor,
+    now: float,
+) -> LoginResult:
+    """The code won: open the next session (pending for the next step, or full)."""
+    user = caller.user
+    remaining = caller.session.steps[1:]
+    token = open_session(core, tx, user, remaining, now)
+    if not remaining:
+        core.throttle.succeeded(tx, keys.user)
+        tx.users.record_login(user.id, now, None)
+    seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
+    return LoginResult(token, remaining[0] if remaining else None)
+
+
+def _count_wrong_code(
+    core: Core,
+    tx: Transaction,
+    caller: Caller,
+    keys: _Keys,
+    seen: audit.Actor,
+    auth_type: str,
+    now: float,
+    *,
+    counted: bool = False,
+) -> None:
+    """A wrong (or replayed) code: it counts against the session (five close it),
+    and against the user and the address unless :meth:`Throttle.admit` already did."""
+    user = caller.user
+    if not counted:
+        core.throttle.failed(tx, keys.user, keys.address, now)
+    failures = tx.sessions.add_failure(caller.token_hash)
+    seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
+    if failures >= core.sessions.max_code_failures:
+        tx.sessions.delete(caller.token_hash)
+        seen.record(tx, now, audit.SESSION_CLOSED, "too_many_wrong_codes", target=user.id)
 
 
 def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[Any]:

@@ -32,6 +32,11 @@ class AccountRepository(Protocol):
 
 class UserRepository(Protocol):
     def get(self, user_id: str) -> User | None: ...
+    def lock(self, user_id: str) -> None:
+        """Make other writers of this user wait until this transaction ends
+        (what ``get`` in a write transaction does too, without reading the row)."""
+        ...
+
     def by_email(self, email: str) -> User | None:
         """Case-insensitive lookup (``email`` is already lower-cased)."""
         ...

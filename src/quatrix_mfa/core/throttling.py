@@ -60,6 +60,30 @@ class Throttle:
     def address_key(addr: str | None) -> str:
         return "a:" + (_client_network(addr) if addr else "unknown")
 
+    def check(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
+        """Raise TooManyAttempts (429, code 13) if either key is blocked.
+
+        Only for checks that finish inside the caller's write transaction, with
+        :meth:`failed` in the same one; a check that runs outside uses :meth:`admit`.
+        """
+        wait = 0.0
+        for state in tx.throttle.states([user_key, address_key]):
+            wait = max(wait, state.blocked_until - now)
+        if wait > 0:
+            raise TooManyAttempts(math.ceil(wait))
+
+    def failed(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
+        """Count one failure against both keys; block the ones past threshold."""
+        self._decay(tx, address_key, now)
+        for key, threshold in (
+            (user_key, self.policy.user_threshold),
+            (address_key, self.policy.address_threshold),
+        ):
+            failures = tx.throttle.add_failure(key, now)
+            delay = self.policy.delay(failures, threshold)
+            if delay:
+                tx.throttle.block_until(key, now + delay)
+
     def admit(self, tx: Transaction, user_key: str, address_key: str, now: float) -> Admission:
         """Let one attempt in, counted as a failure until :meth:`forgive`; or raise
         TooManyAttempts (429, code 13) if either key is blocked.

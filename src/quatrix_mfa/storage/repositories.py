@@ -117,11 +117,11 @@ _USER_FIELDS = (
 class SqlUserRepository:
     def __init__(self, conn: Connection, lock: bool = False) -> None:
         self.conn = conn
-        self.lock = lock
+        self.lock_rows = lock
 
     def _select(self) -> Select[Any]:
         query = select(users)
-        return query.with_for_update() if self.lock else query
+        return query.with_for_update() if self.lock_rows else query
 
     @staticmethod
     def _row(row: Any) -> User:
@@ -136,6 +136,11 @@ class SqlUserRepository:
     def get(self, user_id: str) -> User | None:
         row = self.conn.execute(self._select().where(users.c.id == user_id)).first()
         return self._row(row) if row else None
+
+    def lock(self, user_id: str) -> None:
+        # SQLite needs nothing: its writers already run one at a time.
+        if self.lock_rows:
+            self.conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
 
     def by_email(self, email: str) -> User | None:
         row = self.conn.execute(self._select().where(users.c.email == email.lower())).first()

@@ -1,12 +1,15 @@
 """Second factors, one module each, all with the same small interface.
 
-A check is split in two so that CPU work never runs inside a write
-transaction and single use is enforced by the database:
+A check is split in three so that slow work (an argon2 hash) never runs
+inside a write transaction and single use is enforced by the database:
 
 * ``load(tx, user)``: read what a check needs (inside a transaction);
 * ``verify(credential, user, code, now)``: pure and constant-time, no I/O;
 * ``redeem(tx, user, match, now)``: the atomic check-and-set that makes the
   match single-use; False means someone else redeemed it first.
+
+A factor whose ``verify`` costs microseconds (``slow = False``) may run all
+three in one write transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class Match:
 
 class SecondFactor(Protocol, Generic[C]):
     name: str
+    # True when ``verify`` costs a password hash (argon2): it must then run
+    # outside any write transaction. False when it costs microseconds (HMAC).
+    slow: bool
 
     def load(self, tx: Transaction, user: User) -> C | None: ...
 

@@ -22,6 +22,7 @@ def parse_pin(code: str, field: str = "code") -> str:
 
 class PinFactor:
     name = "pin"
+    slow = True
 
     def __init__(self, hasher: PasswordHasher) -> None:
         self._hasher = hasher

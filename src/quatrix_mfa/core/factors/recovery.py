@@ -42,6 +42,7 @@ def looks_like_recovery_code(code: str) -> bool:
 
 class RecoveryCodes:
     name = "recovery"
+    slow = False
 
     def __init__(self, tokens: TokenHasher) -> None:
         self._tokens = tokens

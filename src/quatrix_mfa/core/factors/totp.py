@@ -93,6 +93,7 @@ class TotpFactor:
     """The active TOTP seed of a user."""
 
     name = "totp"
+    slow = False
 
     def __init__(self, box: SecretBox) -> None:
         self._box = box
