@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from quatrix_mfa.core.factors import totp
+from tests.api.test_login import wrong_code
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, latest_link
 from tests.servers import assert_one_winner, race
 
@@ -117,3 +118,38 @@ def test_same_reset_link_from_many_threads_sets_the_password_once(
     assert logins[won] == 200
     assert [p for p, status in logins.items() if status == 200] == [won]
     assert api.get(f"/reset-password/metadata/{reset_id}").status_code == 401
+
+
+def test_one_user_logging_in_from_many_threads_always_gets_in(
+    racing_api: Api, make_api: Any
+) -> None:
+    """Found on PostgreSQL: a successful login reset the throttle row by deleting
+    it while other logins of the same user upserted it, and they deadlocked (500)."""
+    clients = [make_api(**GENEROUS) for _ in range(4)]
+    calls = [
+        lambda c=clients[i % len(clients)]: c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        for i in range(RACERS)
+    ]
+    for _ in range(ROUNDS):
+        assert [r.status_code for r in race(calls)] == [200] * RACERS
+
+
+def test_logins_and_code_checks_of_one_user_at_once_never_fail(
+    racing_api: Api, make_api: Any
+) -> None:
+    """Every writer takes the user's row before the throttle rows, so password
+    logins and second-factor checks of one user, all at once, never deadlock."""
+    api = racing_api
+    _, secret, _ = api.enroll_totp(api.full_session())
+    tokens = pending_sessions(api, RACERS // 2)
+    clients = [make_api(**GENEROUS) for _ in range(4)]
+    wrong = {"auth_type": "2FA", "code": wrong_code(api, secret)}
+    calls = [
+        lambda c=clients[i % len(clients)]: c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        for i in range(RACERS // 2)
+    ] + [
+        lambda c=clients[i % len(clients)], t=t: c.post("/session/login", wrong, t)
+        for i, t in enumerate(tokens)
+    ]
+    statuses = [r.status_code for r in race(calls)]
+    assert statuses == [207] * (RACERS // 2) + [401] * (RACERS // 2)

@@ -45,6 +45,7 @@ def test_serve_with_two_workers_runs_two_processes_serving_one_database(
         def login(_: int) -> int:
             auth = {"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
             response = httpx.get(f"{url}/api/1.0/session/login", headers=auth, timeout=15)
+            assert response.status_code == 200, response.text
             token = response.json()["session_id"]
             profile = httpx.get(
                 f"{url}/api/1.0/profile", headers={"X-Auth-Token": token}, timeout=15

@@ -49,9 +49,11 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
     addr_key = core.throttle.address_key(addr)
     try:
         with core.store.transaction() as tx:
+            # Lock order of every writer on PostgreSQL: the user row, then the
+            # throttle rows (else a login and a code check of one user deadlock).
+            user = tx.users.by_email(email)
             # Counted as a failure from here on, until a success takes it back.
             admission = core.throttle.admit(tx, user_key, addr_key, now)
-            user = tx.users.by_email(email)
     except TooManyAttempts as refusal:
         # No target: whether the email exists must not show, even here.
         raise _refuse_throttled(core, refusal, now, addr, None) from None
@@ -72,6 +74,9 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
         core.passwords.hash(password) if core.passwords.needs_rehash(user.password_hash) else None
     )
     with core.store.transaction() as tx:
+        # Factors as they are now, not as read before the (slow) password check;
+        # read (and locked) before the throttle rows are touched.
+        user = tx.users.get(user.id) or user
         account = tx.accounts.get(user.account_id)
         assert account is not None
         seen = audit.Actor(None, account.id, addr)
@@ -81,8 +86,6 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
-            # Factors as they are now, not as read before the (slow) password check.
-            user = tx.users.get(user.id) or user
             steps = policy.login_steps(account, user, tx.factors.totp(user.id) is not None)
             token = open_session(core, tx, user, steps, now)
             if not steps:
@@ -195,6 +198,7 @@ def _check_outside(
     if match is None:  # nothing to redeem: skip the (write-locking) transaction
         raise _Lost()
     with core.store.transaction() as tx:
+        tx.users.lock(user.id)  # the user row before the throttle rows, as everywhere
         if not _redeem(tx, core, caller, factor, match, now):
             raise _Lost()
         core.throttle.forgive(tx, admission)

@@ -68,9 +68,9 @@ def change_password(
         raise
     hashed = core.passwords.hash(new)
     with core.store.transaction() as tx:
-        core.throttle.forgive(tx, admission)
-        fresh = tx.users.get(user.id)
+        fresh = tx.users.get(user.id)  # the user row before the throttle rows (see auth)
         assert fresh is not None
+        core.throttle.forgive(tx, admission)
         fresh.password_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)

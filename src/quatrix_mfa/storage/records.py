@@ -204,7 +204,12 @@ class SqlThrottleRepository:
         )
 
     def clear(self, key: str) -> None:
-        self.conn.execute(delete(throttle).where(throttle.c.key == key))
+        # Reset, not delete: on PostgreSQL a delete racing the upserts of
+        # ``attempt`` (insert, conflict, update) can deadlock; purge_idle
+        # removes the row once it has been quiet long enough.
+        self.conn.execute(
+            update(throttle).where(throttle.c.key == key).values(failures=0, blocked_until=0.0)
+        )
 
     def purge_idle(self, before: float, now: float, limit: int) -> int:
         idle = and_(throttle.c.updated < before, throttle.c.blocked_until <= now)
