@@ -57,30 +57,20 @@ def count_statements(data_dir: Path, database_url: str, users: Users) -> dict[st
             [lambda r=r: client.get("/profile", headers={"X-Auth-Token": r[3]}) for r in rows[:10]],
         )
         step = int(time.time() // 30)
-        measure(
-            "POST /session/login (valid TOTP)",
-            200,
-            [
+
+        def second_factor(rows: list[list[str]], code: Any) -> list[Any]:
+            """One POST /session/login per pending session, with ``code(secret, step)``."""
+            return [
                 lambda r=r: client.post(
                     "/session/login",
                     headers={"X-Auth-Token": r[2]},
-                    json={"auth_type": "2FA", "code": totp(r[1], step)},
+                    json={"auth_type": "2FA", "code": code(r[1], step)},
                 )
-                for r in rows[10:20]
-            ],
-        )
-        measure(
-            "POST /session/login (wrong code)",
-            401,
-            [
-                lambda r=r: client.post(
-                    "/session/login",
-                    headers={"X-Auth-Token": r[2]},
-                    json={"auth_type": "2FA", "code": wrong_code(r[1], step)},
-                )
-                for r in rows[20:30]
-            ],
-        )
+                for r in rows
+            ]
+
+        measure("POST /session/login (valid TOTP)", 200, second_factor(rows[10:20], totp))
+        measure("POST /session/login (wrong code)", 401, second_factor(rows[20:30], wrong_code))
         measure(
             "GET /session/login (password, 207)",
             207,

@@ -106,6 +106,21 @@ class Cluster:
         return secret, data["session_ids"], data["recovery_codes"]
 
 
+def login_with_code(
+    http: httpx.Client, api: str, email: str, code: str, attempted: list[tuple[str, str]]
+) -> httpx.Response:
+    """Password, then ``code`` on the pending session. The code goes into
+    ``attempted`` before it is sent: it may be spent even if no answer comes."""
+    pending = http.get(f"{api}/session/login", headers={"Authorization": basic(email, PASSWORD)})
+    assert pending.status_code == 207, pending.text
+    attempted.append((email, code))
+    return http.post(
+        f"{api}/session/login",
+        headers={"X-Auth-Token": pending.json()["session_id"]},
+        json={"auth_type": "2FA", "code": code},
+    )
+
+
 def next_code(secret: bytes) -> str:
     """The next step's code: the enrollment spent the current one; ±1 step is allowed."""
     return totp.code_at(secret, time.time() + totp.PERIOD)

@@ -26,6 +26,7 @@ from tests.multinode_support import (
     Node,
     client,
     cluster_fixtures,
+    login_with_code,
     next_code,
 )
 
@@ -162,16 +163,7 @@ def keep_using_recovery_codes(node: Node, email: str, codes: list[str], burst: B
     with client() as http:
         for code in codes:
             try:
-                pending = http.get(
-                    f"{node.api}/session/login", headers={"Authorization": basic(email, PASSWORD)}
-                )
-                assert pending.status_code == 207, pending.text
-                burst.attempted.append((email, code))
-                finished = http.post(
-                    f"{node.api}/session/login",
-                    headers={"X-Auth-Token": pending.json()["session_id"]},
-                    json={"auth_type": "2FA", "code": code},
-                )
+                finished = login_with_code(http, node.api, email, code, burst.attempted)
             except httpx.TransportError as exc:
                 burst.cut.append(exc)
                 return

@@ -49,7 +49,14 @@ from quatrix_mfa.core.factors import recovery, totp
 from quatrix_mfa.storage.store import SqlTransaction
 from quatrix_mfa.storage.tables import recovery_codes, sessions
 from tests.conftest import ADMIN_EMAIL, basic, error
-from tests.multinode_support import PASSWORD, Cluster, client, cluster_fixtures, next_code
+from tests.multinode_support import (
+    PASSWORD,
+    Cluster,
+    client,
+    cluster_fixtures,
+    login_with_code,
+    next_code,
+)
 from tests.servers import GENEROUS_ENV
 
 LOOPS = 5
@@ -234,20 +241,12 @@ def keep_logging_in(nodes: Cluster, burst: Burst, email: str) -> None:
 def keep_using_codes(nodes: Cluster, burst: Burst, email: str) -> None:
     """Log in with a second factor: a TOTP code first, then the recovery codes."""
     secret, codes = burst.with_2fa[email]
-    auth = {"Authorization": basic(email, PASSWORD)}
     with client() as http:
         connect_and_wait(http, nodes, burst)
         for i in range(len(codes) + 1):
             code = next_code(secret) if i == 0 else codes[i - 1]
             try:
-                pending = http.get(f"{nodes.a.api}/session/login", headers=auth)
-                assert pending.status_code == 207, pending.text
-                burst.attempted.append((email, code))
-                finished = http.post(
-                    f"{nodes.a.api}/session/login",
-                    headers={"X-Auth-Token": pending.json()["session_id"]},
-                    json={"auth_type": "2FA", "code": code},
-                )
+                finished = login_with_code(http, nodes.a.api, email, code, burst.attempted)
             except httpx.TransportError:
                 return
             assert finished.status_code == 200, finished.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.context import Core
@@ -100,6 +101,15 @@ def test_purge_works_through_a_backlog_in_batches(core: Core, account: Account) 
     assert maintenance.purge(core, NOW)["sessions"] == 0
 
 
+def run_together(*calls: Callable[[], None]) -> None:
+    """Each call in its own thread, all started at once; waits for all."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+
 def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account: Account) -> None:
     """Read-modify-write of a user row is never interleaved (no lost update)."""
     with core.store.transaction() as tx:
@@ -125,11 +135,7 @@ def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account:
             row.language = "deu"
             tx.users.save(row)
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    run_together(first, second)
     assert seen_by_second == ["first"]
     with core.store.transaction(write=False) as tx:
         final = tx.users.get(user.id)
@@ -158,9 +164,5 @@ def test_a_writer_that_locks_a_user_holds_back_other_writers_of_that_user(
             tx.users.get(user.id)
             order.append("second read")
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    run_together(first, second)
     assert order == ["first done", "second read"]

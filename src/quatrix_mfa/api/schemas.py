@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from quatrix_mfa.core.text import is_control
+
 MAX_TEXT = 255
 
 
@@ -26,10 +28,7 @@ _INVISIBLE = frozenset(
 
 def _clean(value: str, allowed: str = "") -> str:
     for char in value:
-        code = ord(char)  # C0 and C1 controls (Unicode Cc), DEL, surrogates
-        if (
-            code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF
-        ) and char not in allowed:
+        if (is_control(char) or 0xD800 <= ord(char) <= 0xDFFF) and char not in allowed:
             raise ValueError("contains a control character or an unpaired surrogate")
         if char in _INVISIBLE:
             raise ValueError("contains a bidi control or an invisible character")

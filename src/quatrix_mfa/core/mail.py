@@ -11,10 +11,6 @@ def queue(tx: Transaction, to: str, subject: str, body: str, now: float) -> None
     tx.outbox.enqueue(Mail(to=to, subject=subject, body=body, created=now, next_attempt_at=now))
 
 
-def password_link(tx: Transaction, to: str, link: str, now: float, *, first_time: bool) -> None:
-    tx.outbox.enqueue(password_link_mail(to, link, now, first_time=first_time))
-
-
 def password_link_mail(to: str, link: str, now: float, *, first_time: bool) -> Mail:
     """The message carrying a password (re)set ``link``, not yet queued."""
     if first_time:

@@ -7,6 +7,7 @@ import binascii
 import functools
 
 from quatrix_mfa.core.errors import ParameterError, WeakPassword
+from quatrix_mfa.core.text import has_control
 
 # OWASP ASVS 4.0.3 2.1.1 asks for 12 (NIST SP 800-63B allows 8); 2.1.2 for 64 and more.
 MIN_LENGTH = 12
@@ -55,6 +56,6 @@ def decode_base64_password(value: str, field: str, *, new: bool = False) -> str:
         decoded = raw.decode("utf-8")
     except (UnicodeError, binascii.Error, ValueError):
         raise ParameterError.field(field, "must be base64 of a UTF-8 string") from None
-    if new and any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in decoded):
+    if new and has_control(decoded):
         raise ParameterError.field(field, "contains a control character")
     return decoded

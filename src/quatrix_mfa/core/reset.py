@@ -7,7 +7,7 @@ import uuid
 from quatrix_mfa.core import audit, mail, passwords
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.errors import NotAuthenticated, ParameterError
-from quatrix_mfa.core.model import ResetRequest, User
+from quatrix_mfa.core.model import Mail, ResetRequest, User
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import canonical_token, close_sessions
 
@@ -17,12 +17,21 @@ NOBODY = ""  # a user id no user has
 
 def issue_link(core: Core, tx: Transaction, user: User, now: float, *, first_time: bool) -> str:
     """Store a new reset request for ``user``, queue its mail, return the link."""
+    request, message, link = _new_link(core, user.id, user.email, now, first_time=first_time)
+    tx.resets.add(request)
+    tx.outbox.enqueue(message)
+    return link
+
+
+def _new_link(
+    core: Core, user_id: str, email: str, now: float, *, first_time: bool
+) -> tuple[ResetRequest, Mail, str]:
+    """A fresh reset request for ``user_id``, the mail that carries it, and its link."""
     reset_id = str(uuid.uuid4())
     lifetime = core.links.set_password_seconds if first_time else core.links.reset_seconds
-    tx.resets.add(ResetRequest(_hash(core, reset_id), user.id, now, now + lifetime))
     link = core.links.link(reset_id)
-    mail.password_link(tx, user.email, link, now, first_time=first_time)
-    return link
+    request = ResetRequest(_hash(core, reset_id), user_id, now, now + lifetime)
+    return request, mail.password_link_mail(email, link, now, first_time=first_time), link
 
 
 def request_reset(core: Core, emails: list[str], addr: str | None) -> list[str]:
@@ -43,14 +52,10 @@ def request_reset(core: Core, emails: list[str], addr: str | None) -> list[str]:
             # Every email runs the same statements, so the time of the answer cannot
             # tell a registered email from an unknown one: an email that gets no
             # mail has its link offered to no user, and the database writes nothing.
-            reset_id = str(uuid.uuid4())
             owner = user.id if user is not None and send else NOBODY
-            tx.resets.add_if_user(
-                ResetRequest(_hash(core, reset_id), owner, now, now + core.links.reset_seconds),
-                mail.password_link_mail(
-                    user.email if user else email, core.links.link(reset_id), now, first_time=False
-                ),
-            )
+            to = user.email if user else email
+            request, message, _ = _new_link(core, owner, to, now, first_time=False)
+            tx.resets.add_if_user(request, message)
             audit.record(
                 tx,
                 now,

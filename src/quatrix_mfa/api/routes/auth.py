@@ -13,6 +13,7 @@ from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
 from quatrix_mfa.core import auth, sessions
 from quatrix_mfa.core.auth import LoginResult
 from quatrix_mfa.core.errors import NotAuthenticated
+from quatrix_mfa.core.text import has_control
 
 router = APIRouter(tags=["Auth"])
 ERRORS = error_responses(401, 429)
@@ -38,7 +39,7 @@ def parse_basic(header: str) -> tuple[str, str]:
     email, colon, password = decoded.partition(":")
     # RFC 7617 §2: no control characters in the user-id. No stored email has
     # one, and a NUL must not reach the database (PostgreSQL refuses it: 500).
-    if not colon or not email or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in email):
+    if not colon or not email or has_control(email):
         raise NotAuthenticated("Malformed Basic credentials")
     return email, password
 
