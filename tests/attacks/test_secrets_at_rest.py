@@ -278,7 +278,11 @@ def test_enrolment_finished_while_rotate_key_rewrites_it_still_succeeds(
 
 # rotate-key against a real server under load --------------------------------------
 
-SEEDED = 300  # users with a seed (and every other one a pending seed) under the old key
+# Users with a seed (and every other one a pending seed) under the old key: enough
+# that re-encrypting them takes seconds even on a fast machine, so the load and
+# the watcher surely see the rotation half done (300 was once over between two
+# looks of a starved watcher thread).
+SEEDED = 1500
 WORKERS = 4
 BULK_PASSWORD = "bulk user passphrase 77"
 
@@ -365,16 +369,21 @@ class Load:
                     self.reenrol(http, email, token)
 
 
-def watch_rotation(core: Core, key_file: Path, stop: threading.Event) -> list[float]:
-    """The moments when the new key is active and some seed is still under the old one."""
+def watch_rotation(core: Core, stop: threading.Event) -> list[float]:
+    """The moments when some secrets are under the new key and some still under the old.
+
+    Read from the database alone: a row can be under "k2" only once the
+    rotation has made it the active key, and rows under "k1" remain until the
+    rotation is done.
+    """
     halfway = []
     while not stop.is_set():
-        active = json.loads(key_file.read_text())["active"]
         with core.store.transaction(write=False) as tx:
-            left = tx.factors.encrypted_rows(active, 1)
-        if active != "k1" and left:
+            under_old = tx.factors.encrypted_rows("k2", 1)
+            under_new = tx.factors.encrypted_rows("k1", 1)
+        if under_old and under_new:
             halfway.append(time.monotonic())
-        time.sleep(0.01)
+        time.sleep(0.005)
     return halfway
 
 
@@ -417,7 +426,7 @@ def test_rotate_key_under_load_loses_nothing_and_leaks_nothing(
 
     with ThreadPoolExecutor(WORKERS + 1) as pool:
         workers = [pool.submit(load.run, busy, stop) for _ in range(WORKERS)]
-        watcher = pool.submit(watch_rotation, core, key_file, stop)
+        watcher = pool.submit(watch_rotation, core, stop)
         time.sleep(0.5)  # the load is running before the rotation starts
         rotation = subprocess.run(
             [*CLI, "rotate-key"], env=env, capture_output=True, text=True, timeout=120
