@@ -194,6 +194,24 @@ def test_two_verifications_of_one_code_only_redeem_once(core: Core, admin: User)
     assert wins == [True, False]
 
 
+def test_code_matched_on_a_replaced_seed_does_not_redeem(core: Core, admin: User) -> None:
+    seed = _enroll(core, admin)
+    core.clock.advance(totp.PERIOD)  # type: ignore[attr-defined]
+    now = core.clock.now()
+    with core.store.transaction(write=False) as tx:
+        credential = core.totp.load(tx, admin)
+    assert credential is not None
+    # The next step's code: its step is past the new seed's last one too, so
+    # only the credential check can refuse it.
+    match = core.totp.verify(credential, admin, totp.code_at(seed, now + totp.PERIOD), now)
+    assert match is not None and match.credential == credential.credential_id
+    _enroll(core, admin)  # a new seed lands between the check and the redemption
+    with core.store.transaction() as tx:
+        assert core.totp.redeem(tx, admin, match, now) is False
+        replaced = core.totp.load(tx, admin)
+    assert replaced is not None and replaced.last_step == totp.time_step(now)
+
+
 def test_totp_code_of_the_next_step_then_the_current_one_is_refused(
     core: Core, admin: User
 ) -> None:

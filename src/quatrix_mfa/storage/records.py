@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -68,6 +70,27 @@ _WITH_OWNER = (
     .where(sessions.c.token_hash == bindparam("token_hash"))
     .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
+# Built once, like the user and factor statements (see repositories.py).
+_ADD_SESSION = insert(sessions)
+_DELETE_SESSION = delete(sessions).where(sessions.c.token_hash == bindparam("b_token_hash"))
+_TOUCH_SESSION = (
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("b_token_hash"))
+    .values(last_seen=bindparam("b_now"))
+)
+_SESSION_FAILURE = (
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("b_token_hash"))
+    .values(failures=sessions.c.failures + 1)
+    .returning(sessions.c.failures)
+)
+_THROTTLE_STATES = select(throttle).where(throttle.c.key.in_(bindparam("b_keys", expanding=True)))
+_CLEAR_THROTTLE = (
+    update(throttle)
+    .where(throttle.c.key == bindparam("b_key"))
+    .values(failures=0, blocked_until=0.0)
+)
+_ADD_AUDIT = insert(audit_log)
 
 
 class SqlSessionRepository:
@@ -76,15 +99,16 @@ class SqlSessionRepository:
 
     def add(self, session: SessionRecord) -> None:
         self.conn.execute(
-            insert(sessions).values(
-                token_hash=session.token_hash,
-                user_id=session.user_id,
-                created=session.created,
-                last_seen=session.last_seen,
-                expires_at=session.expires_at,
-                steps=",".join(s.value for s in session.steps),
-                failures=session.failures,
-            )
+            _ADD_SESSION,
+            {
+                "token_hash": session.token_hash,
+                "user_id": session.user_id,
+                "created": session.created,
+                "last_seen": session.last_seen,
+                "expires_at": session.expires_at,
+                "steps": ",".join(s.value for s in session.steps),
+                "failures": session.failures,
+            },
         )
 
     def get(self, token_hash: str) -> SessionRecord | None:
@@ -108,23 +132,13 @@ class SqlSessionRepository:
         )
 
     def touch(self, token_hash: str, now: float) -> None:
-        self.conn.execute(
-            update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen=now)
-        )
+        self.conn.execute(_TOUCH_SESSION, {"b_token_hash": token_hash, "b_now": now})
 
     def delete(self, token_hash: str) -> bool:
-        return (
-            self.conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash)).rowcount
-            == 1
-        )
+        return self.conn.execute(_DELETE_SESSION, {"b_token_hash": token_hash}).rowcount == 1
 
     def add_failure(self, token_hash: str) -> int:
-        count = self.conn.execute(
-            update(sessions)
-            .where(sessions.c.token_hash == token_hash)
-            .values(failures=sessions.c.failures + 1)
-            .returning(sessions.c.failures)
-        ).scalar()
+        count = self.conn.execute(_SESSION_FAILURE, {"b_token_hash": token_hash}).scalar()
         return int(count or 0)
 
     def close_for_users(self, user_ids: Sequence[str], keep: str | None = None) -> int:
@@ -142,74 +156,95 @@ class SqlSessionRepository:
         return delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)
 
 
-class SqlThrottleRepository:
-    def __init__(self, conn: Connection, dialect: str) -> None:
-        self.conn = conn
-        self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+@dataclass(frozen=True)
+class _ThrottleStatements:
+    """The throttle's upserts, built once per dialect (``ON CONFLICT`` differs)."""
 
-    def states(self, keys: Sequence[str]) -> list[ThrottleState]:
-        rows = self.conn.execute(select(throttle).where(throttle.c.key.in_(list(keys))))
-        return [ThrottleState(r.key, r.failures, r.blocked_until, r.updated) for r in rows]
+    add_failure: Any
+    attempt: Any
 
-    def add_failure(self, key: str, now: float) -> int:
-        # One upsert with RETURNING: concurrent failures each see their own count.
-        statement: Any = self.insert(throttle).values(
-            key=key, failures=1, blocked_until=0.0, updated=now
+    @classmethod
+    @functools.cache
+    def of(cls, dialect: str) -> _ThrottleStatements:
+        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = bindparam("b_now", type_=throttle.c.updated.type)
+        fresh = insert_of(throttle).values(
+            key=bindparam("b_key"), failures=1, blocked_until=0.0, updated=now
         )
-        statement = statement.on_conflict_do_update(
+        # One upsert with RETURNING: concurrent failures each see their own count.
+        add_failure = fresh.on_conflict_do_update(
             index_elements=[throttle.c.key],
             set_={"failures": throttle.c.failures + 1, "updated": now},
         ).returning(throttle.c.failures)
-        return int(self.conn.execute(statement).scalar_one())
-
-    def attempt(self, key: str, now: float) -> ThrottleState:
-        # One upsert with RETURNING; PostgreSQL holds the row lock until commit, so
-        # racing attempts queue here and each sees the count and block before it.
+        # The same, but a blocked key is left as it is (the attempt is refused).
         blocked = throttle.c.blocked_until > now
-        statement: Any = self.insert(throttle).values(
-            key=key, failures=1, blocked_until=0.0, updated=now
-        )
-        statement = statement.on_conflict_do_update(
+        attempt = fresh.on_conflict_do_update(
             index_elements=[throttle.c.key],
             set_={
                 "failures": case((blocked, throttle.c.failures), else_=throttle.c.failures + 1),
                 "updated": case((blocked, throttle.c.updated), else_=now),
             },
         ).returning(throttle.c.failures, throttle.c.blocked_until, throttle.c.updated)
-        row = self.conn.execute(statement).one()
+        return cls(add_failure, attempt)
+
+
+_BEFORE = bindparam("b_before", type_=throttle.c.blocked_until.type)
+_UNTIL = bindparam("b_until", type_=throttle.c.blocked_until.type)
+_TAKE_BACK = (
+    update(throttle)
+    .where(throttle.c.key == bindparam("b_key"))
+    .values(
+        failures=case((throttle.c.failures > 0, throttle.c.failures - 1), else_=0),
+        blocked_until=case(
+            (throttle.c.blocked_until == bindparam("b_blocked_until"), _BEFORE),
+            else_=throttle.c.blocked_until,
+        ),
+    )
+)
+_BLOCK_UNTIL = (
+    update(throttle)
+    .where(throttle.c.key == bindparam("b_key"))
+    .values(
+        blocked_until=case(
+            (throttle.c.blocked_until < _UNTIL, _UNTIL),
+            else_=throttle.c.blocked_until,
+        )
+    )
+)
+
+
+class SqlThrottleRepository:
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.statements = _ThrottleStatements.of(dialect)
+
+    def states(self, keys: Sequence[str]) -> list[ThrottleState]:
+        rows = self.conn.execute(_THROTTLE_STATES, {"b_keys": list(keys)})
+        return [ThrottleState(r.key, r.failures, r.blocked_until, r.updated) for r in rows]
+
+    def add_failure(self, key: str, now: float) -> int:
+        params = {"b_key": key, "b_now": now}
+        return int(self.conn.execute(self.statements.add_failure, params).scalar_one())
+
+    def attempt(self, key: str, now: float) -> ThrottleState:
+        # PostgreSQL holds the upserted row's lock until commit, so racing
+        # attempts queue here and each sees the count and block before it.
+        params = {"b_key": key, "b_now": now}
+        row = self.conn.execute(self.statements.attempt, params).one()
         return ThrottleState(key, row.failures, row.blocked_until, row.updated)
 
     def take_back(self, key: str, blocked_until: float, before: float) -> None:
-        self.conn.execute(
-            update(throttle)
-            .where(throttle.c.key == key)
-            .values(
-                failures=case((throttle.c.failures > 0, throttle.c.failures - 1), else_=0),
-                blocked_until=case(
-                    (throttle.c.blocked_until == blocked_until, before),
-                    else_=throttle.c.blocked_until,
-                ),
-            )
-        )
+        params = {"b_key": key, "b_blocked_until": blocked_until, "b_before": before}
+        self.conn.execute(_TAKE_BACK, params)
 
     def block_until(self, key: str, until: float) -> None:
-        self.conn.execute(
-            update(throttle)
-            .where(throttle.c.key == key)
-            .values(
-                blocked_until=case(
-                    (throttle.c.blocked_until < until, until), else_=throttle.c.blocked_until
-                )
-            )
-        )
+        self.conn.execute(_BLOCK_UNTIL, {"b_key": key, "b_until": until})
 
     def clear(self, key: str) -> None:
         # Reset, not delete: on PostgreSQL a delete racing the upserts of
         # ``attempt`` (insert, conflict, update) can deadlock; purge_idle
         # removes the row once it has been quiet long enough.
-        self.conn.execute(
-            update(throttle).where(throttle.c.key == key).values(failures=0, blocked_until=0.0)
-        )
+        self.conn.execute(_CLEAR_THROTTLE, {"b_key": key})
 
     def purge_idle(self, before: float, now: float, limit: int) -> int:
         idle = and_(throttle.c.updated < before, throttle.c.blocked_until <= now)
@@ -222,16 +257,17 @@ class SqlAuditRepository:
 
     def append(self, event: AuditEvent) -> None:
         self.conn.execute(
-            insert(audit_log).values(
-                at=event.at,
-                event=event.event,
-                outcome=event.outcome,
-                actor_id=event.actor_id,
-                target_id=event.target_id,
-                account_id=event.account_id,
-                client_addr=event.client_addr,
-                detail=event.detail,
-            )
+            _ADD_AUDIT,
+            {
+                "at": event.at,
+                "event": event.event,
+                "outcome": event.outcome,
+                "actor_id": event.actor_id,
+                "target_id": event.target_id,
+                "account_id": event.account_id,
+                "client_addr": event.client_addr,
+                "detail": event.detail,
+            },
         )
 
     def list(self, target_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:

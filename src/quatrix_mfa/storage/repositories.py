@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
-    Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -114,14 +114,34 @@ _USER_FIELDS = (
 )
 
 
+# The statements of the hot paths (every login, every authenticated call) are
+# built once: building a statement per call, and SQLAlchemy's cache key for
+# it, cost more than SQLite's own work (bench/analysis.md).
+_USER_BY_ID = select(users).where(users.c.id == bindparam("b_id"))
+_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("b_email"))
+_USER_BY_ID_LOCKED = _USER_BY_ID.with_for_update()
+_USER_BY_EMAIL_LOCKED = _USER_BY_EMAIL.with_for_update()
+_LOCK_USER = select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update()
+_LAST_LOGIN = update(users).where(users.c.id == bindparam("b_id"))
+_TOTP_OF = select(totp_secrets).where(totp_secrets.c.user_id == bindparam("b_user_id"))
+_ADVANCE_TOTP = (
+    update(totp_secrets)
+    .where(
+        totp_secrets.c.user_id == bindparam("b_user_id"),
+        totp_secrets.c.credential_id == bindparam("b_credential_id"),
+        or_(
+            totp_secrets.c.last_step.is_(None),
+            totp_secrets.c.last_step < bindparam("b_step"),
+        ),
+    )
+    .values(last_step=bindparam("b_step"))
+)
+
+
 class SqlUserRepository:
     def __init__(self, conn: Connection, lock: bool = False) -> None:
         self.conn = conn
         self.lock_rows = lock
-
-    def _select(self) -> Select[Any]:
-        query = select(users)
-        return query.with_for_update() if self.lock_rows else query
 
     @staticmethod
     def _row(row: Any) -> User:
@@ -134,24 +154,28 @@ class SqlUserRepository:
         return {f: getattr(user, f) for f in _USER_FIELDS}
 
     def get(self, user_id: str) -> User | None:
-        row = self.conn.execute(self._select().where(users.c.id == user_id)).first()
+        query = _USER_BY_ID_LOCKED if self.lock_rows else _USER_BY_ID
+        row = self.conn.execute(query, {"b_id": user_id}).first()
         return self._row(row) if row else None
 
     def lock(self, user_id: str) -> None:
         # SQLite needs nothing: its writers already run one at a time.
         if self.lock_rows:
-            self.conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            self.conn.execute(_LOCK_USER, {"b_id": user_id})
 
     def by_email(self, email: str) -> User | None:
-        row = self.conn.execute(self._select().where(users.c.email == email.lower())).first()
+        query = _USER_BY_EMAIL_LOCKED if self.lock_rows else _USER_BY_EMAIL
+        row = self.conn.execute(query, {"b_email": email.lower()}).first()
         return self._row(row) if row else None
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
         query = (
-            self._select()
+            select(users)
             .where(users.c.account_id == account_id)
             .order_by(users.c.created, users.c.id)
         )
+        if self.lock_rows:
+            query = query.with_for_update()
         if ids is None:
             return [self._row(r) for r in self.conn.execute(query)]
         found: list[User] = []
@@ -186,7 +210,7 @@ class SqlUserRepository:
         if password_hash is not None:
             values["password_hash"] = password_hash
         if values:
-            self.conn.execute(update(users).where(users.c.id == user_id).values(**values))
+            self.conn.execute(_LAST_LOGIN, {"b_id": user_id, **values})
 
     def delete(self, ids: Sequence[str]) -> None:
         for part in chunks(ids):
@@ -204,9 +228,7 @@ class SqlFactorRepository:
         self.conn = conn
 
     def totp(self, user_id: str) -> TotpSecret | None:
-        row = self.conn.execute(
-            select(totp_secrets).where(totp_secrets.c.user_id == user_id)
-        ).first()
+        row = self.conn.execute(_TOTP_OF, {"b_user_id": user_id}).first()
         if row is None:
             return None
         return TotpSecret(
@@ -237,16 +259,8 @@ class SqlFactorRepository:
     def advance_totp_step(self, user_id: str, credential_id: str, step: int) -> bool:
         # The replay guard: one conditional UPDATE, so of two racing workers
         # with the same code exactly one sees rowcount 1.
-        result = self.conn.execute(
-            update(totp_secrets)
-            .where(
-                totp_secrets.c.user_id == user_id,
-                totp_secrets.c.credential_id == credential_id,
-                or_(totp_secrets.c.last_step.is_(None), totp_secrets.c.last_step < step),
-            )
-            .values(last_step=step)
-        )
-        return result.rowcount == 1
+        params = {"b_user_id": user_id, "b_credential_id": credential_id, "b_step": step}
+        return self.conn.execute(_ADVANCE_TOTP, params).rowcount == 1
 
     def enrollment(self, user_id: str) -> TotpEnrollment | None:
         row = self.conn.execute(

@@ -25,10 +25,16 @@ C = TypeVar("C")
 
 @dataclass(frozen=True)
 class Match:
-    """Proof that a code matched; ``token`` is what redeeming consumes."""
+    """Proof that a code matched; ``token`` is what redeeming consumes.
+
+    ``credential`` names the stored credential the code matched, so that
+    redeeming spends it there and nowhere else (a seed replaced meanwhile
+    is left alone).
+    """
 
     factor: str
     token: int | str | None = None
+    credential: str | None = None
 
 
 class SecondFactor(Protocol, Generic[C]):

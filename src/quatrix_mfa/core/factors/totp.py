@@ -104,13 +104,14 @@ class TotpFactor:
     def verify(self, credential: TotpSecret, user: User, code: str, now: float) -> Match | None:
         secret = self._box.open(credential.ciphertext, credential.key_id, user.id)
         step = matching_step(secret, code, now, credential.last_step)
-        return None if step is None else Match(self.name, step)
+        return None if step is None else Match(self.name, step, credential.credential_id)
 
     def redeem(self, tx: Transaction, user: User, match: Match, now: float) -> bool:
-        credential = tx.factors.totp(user.id)
-        if credential is None or not isinstance(match.token, int):
+        # RFC 6238 §5.2: a code is accepted once. The conditional update is the
+        # check-and-set; it also misses if the seed was replaced since verify.
+        if match.credential is None or not isinstance(match.token, int):
             return False
-        return tx.factors.advance_totp_step(user.id, credential.credential_id, match.token)
+        return tx.factors.advance_totp_step(user.id, match.credential, match.token)
 
     def remove(self, tx: Transaction, user: User) -> None:
         tx.factors.delete_totp(user.id)
