@@ -104,6 +104,7 @@ def create_app(
     )
     app.state.core = core
     app.state.trust_forwarded_for = settings.trust_forwarded_for
+    app.state.inline_session_reads = store.is_sqlite  # see deps.session_caller
     app.state.outbox_sender = sender
     for module in (auth, profile, users, site_settings):
         app.include_router(module.router, prefix=API_PREFIX)

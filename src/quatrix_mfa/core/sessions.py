@@ -83,31 +83,62 @@ def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
 
 def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) -> Caller:
     """Resolve ``X-Auth-Token`` to a live session, or raise NotAuthenticated (code 1)."""
+    return settle_session(core, read_session(core, raw_token), keepalive=keepalive)
+
+
+def read_session(core: Core, raw_token: str | None) -> Caller:
+    """The read half of :func:`authenticate`: the session of ``raw_token`` as
+    stored, not yet checked for expiry. One read, no write; the caller must
+    pass the result through :func:`settle_session` before trusting it."""
     token = canonical_token(raw_token)
     # Only the exact id we issued: no other spelling (upper case, no dashes,
     # braces, urn:uuid:) of it is a session, so an altered token never works.
     if token is None or token != raw_token:
         raise NotAuthenticated()
     hashed = token_hash(core, token)
-    now = core.clock.now()
     with core.store.transaction(write=False) as tx:
         found = tx.sessions.get_with_owner(hashed)
     if found is None or not found[1].is_active:
         raise NotAuthenticated()
     session, user, account = found
+    return Caller(token, hashed, session, user, account)
+
+
+def settle_needs_write(core: Core, caller: Caller, *, keepalive: bool = False) -> bool:
+    """Whether :func:`settle_session` will write: the session expired (it is
+    deleted) or its last-seen time is due (it is touched, at most once per
+    ``touch_interval``). No I/O."""
+    now = core.clock.now()
+    session = caller.session
+    if is_expired(core, session, now):
+        return True
+    stale = now - session.last_seen >= core.sessions.touch_interval
+    return not session.pending and (keepalive or stale)
+
+
+def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Caller:
+    """The write half of :func:`authenticate`: an expired session is deleted
+    (NotAuthenticated); a live one has its last-seen time written when due."""
+    now = core.clock.now()
+    session, user = caller.session, caller.user
     if is_expired(core, session, now):
         with core.store.transaction() as tx:
-            if tx.sessions.delete(hashed):
+            if tx.sessions.delete(caller.token_hash):
                 audit.record(
-                    tx, now, audit.SESSION_CLOSED, "expired", target=user.id, account=account.id
+                    tx,
+                    now,
+                    audit.SESSION_CLOSED,
+                    "expired",
+                    target=user.id,
+                    account=caller.account.id,
                 )
         raise NotAuthenticated("Session expired")
     stale = now - session.last_seen >= core.sessions.touch_interval
     if not session.pending and (keepalive or stale):
         with core.store.transaction() as tx:
-            tx.sessions.touch(hashed, now)
+            tx.sessions.touch(caller.token_hash, now)
         session.last_seen = now
-    return Caller(token, hashed, session, user, account)
+    return caller
 
 
 def close_sessions(
