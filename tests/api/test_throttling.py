@@ -82,6 +82,21 @@ def test_complete_login_resets_the_email_count(api: Api) -> None:
     assert_throttled(api.login(ADMIN_EMAIL, ADMIN_PASSWORD), 30)
 
 
+def test_login_completed_with_a_totp_code_resets_the_email_count(
+    api: Api, admin_token: str
+) -> None:
+    secret = totp_user(api, admin_token)
+    fail(api, "tina@example.com", times=9)
+    pending = api.login("tina@example.com", PASSWORD)
+    assert pending.status_code == 207, pending.text
+    code = {"auth_type": "2FA", "code": api.code(secret)}
+    assert api.post("/session/login", code, pending.json()["session_id"]).status_code == 200
+    fail(api, "tina@example.com", times=9)  # 18 in all, but the login started them over
+    assert api.login("tina@example.com", PASSWORD).status_code == 207
+    fail(api, "tina@example.com")
+    assert_throttled(api.login("tina@example.com", PASSWORD), 30)
+
+
 def test_correct_password_with_a_factor_to_come_does_not_reset_the_count(
     api: Api, admin_token: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from quatrix_mfa.core.errors import (
 )
 from quatrix_mfa.core.factors import Match, SecondFactor
 from quatrix_mfa.core.factors.recovery import looks_like_recovery_code
-from quatrix_mfa.core.model import PIN, TWO_FA, Step
+from quatrix_mfa.core.model import PIN, TWO_FA, Step, ThrottleState
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import Caller, open_session
 
@@ -168,13 +169,13 @@ def _check_inside(
     auth_type, code = attempt
     with core.store.transaction() as tx:
         tx.users.lock(user.id)
-        core.throttle.check(tx, keys.user, keys.address, now)
+        counted = core.throttle.check(tx, keys.user, keys.address, now)
         credential = factor.load(tx, user)
         match = None if credential is None else factor.verify(credential, user, code, now)
         if match is not None and factor.redeem(tx, user, match, now):
             if not tx.sessions.delete(caller.token_hash):
                 raise _Lost()  # the session was used meanwhile: roll the code back too
-            return _open_next(core, tx, caller, match, keys, seen, now)
+            return _open_next(core, tx, caller, match, keys, seen, now, counted)
         _count_wrong_code(core, tx, caller, keys, seen, auth_type, now)
     raise WrongCode()
 
@@ -213,13 +214,17 @@ def _open_next(
     keys: _Keys,
     seen: audit.Actor,
     now: float,
+    counted: Sequence[ThrottleState] | None = None,
 ) -> LoginResult:
-    """The code won: open the next session (pending for the next step, or full)."""
+    """The code won: open the next session (pending for the next step, or full).
+
+    ``counted``: the throttle states read earlier in this transaction, if any.
+    """
     user = caller.user
     remaining = caller.session.steps[1:]
     token = open_session(core, tx, user, remaining, now)
     if not remaining:
-        core.throttle.succeeded(tx, keys.user)
+        core.throttle.succeeded(tx, keys.user, counted)
         tx.users.record_login(user.id, now, None)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
     return LoginResult(token, remaining[0] if remaining else None)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quatrix_mfa.core.crypto import TokenHasher
 from quatrix_mfa.core.errors import TooManyAttempts
+from quatrix_mfa.core.model import ThrottleState
 from quatrix_mfa.core.ports import Transaction
 
 
@@ -60,17 +62,20 @@ class Throttle:
     def address_key(addr: str | None) -> str:
         return "a:" + (_client_network(addr) if addr else "unknown")
 
-    def check(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
-        """Raise TooManyAttempts (429, code 13) if either key is blocked.
+    def check(
+        self, tx: Transaction, user_key: str, address_key: str, now: float
+    ) -> list[ThrottleState]:
+        """Raise TooManyAttempts (429, code 13) if either key is blocked; else
+        return the keys' states as read (for :meth:`succeeded`).
 
         Only for checks that finish inside the caller's write transaction, with
         :meth:`failed` in the same one; a check that runs outside uses :meth:`admit`.
         """
-        wait = 0.0
-        for state in tx.throttle.states([user_key, address_key]):
-            wait = max(wait, state.blocked_until - now)
+        states = tx.throttle.states([user_key, address_key])
+        wait = max((state.blocked_until - now for state in states), default=0.0)
         if wait > 0:
             raise TooManyAttempts(math.ceil(wait))
+        return states
 
     def failed(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
         """Count one failure against both keys; block the ones past threshold."""
@@ -123,7 +128,19 @@ class Throttle:
             if quiet and state.blocked_until <= now:
                 tx.throttle.clear(address_key)
 
-    def succeeded(self, tx: Transaction, user_key: str) -> None:
+    def succeeded(
+        self, tx: Transaction, user_key: str, seen: Sequence[ThrottleState] | None = None
+    ) -> None:
+        """A complete login: the user's count starts over.
+
+        ``seen`` is what :meth:`check` read earlier in this same transaction:
+        when it shows nothing counted against the user there is nothing to
+        write (the common case, one statement less per login).
+        """
+        if seen is not None and not any(
+            state.key == user_key and (state.failures or state.blocked_until) for state in seen
+        ):
+            return
         tx.throttle.clear(user_key)
 
 
