@@ -29,6 +29,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.user_failure_threshold == 10
     assert settings.address_failure_threshold == 100
     assert settings.db_pool_size == 10
+    assert settings.argon2_threads == 0  # one per available CPU
 
 
 def test_from_env_defaults_match_the_dataclass_defaults() -> None:
@@ -61,6 +62,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         USER_FAILURE_THRESHOLD="5",
         ADDRESS_FAILURE_THRESHOLD="50",
         DB_POOL_SIZE="20",
+        ARGON2_THREADS="3",
     )
     assert settings.data_dir == tmp_path
     assert settings.database_url == "postgresql+psycopg://mfa@db.example.com:5432/mfa"
@@ -75,6 +77,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.user_failure_threshold == 5
     assert settings.address_failure_threshold == 50
     assert settings.db_pool_size == 20
+    assert settings.argon2_threads == 3
 
 
 def test_default_database_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
@@ -123,6 +126,7 @@ def test_database_urls_that_are_accepted(url: str) -> None:
         ("USER_FAILURE_THRESHOLD", 1, 1000),
         ("ADDRESS_FAILURE_THRESHOLD", 1, 100000),
         ("DB_POOL_SIZE", 1, 1000),
+        ("ARGON2_THREADS", 1, 1024),
     ],
 )
 def test_numbers_are_checked_against_their_range(name: str, low: int, high: int) -> None:

@@ -34,6 +34,7 @@ class Settings:
     session_max_seconds: int = 12 * 3600
     trust_forwarded_for: bool = False
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
+    argon2_threads: int = 0  # 0: one per CPU this process may use
     user_failure_threshold: int = 10
     address_failure_threshold: int = 100
     db_pool_size: int = 10
@@ -74,6 +75,7 @@ class Settings:
                 memory_kib=get("ARGON2_MEMORY_KIB", _positive(8, 4 * 1024 * 1024), 19456),
                 parallelism=get("ARGON2_PARALLELISM", _positive(1, 64), 1),
             ),
+            argon2_threads=get("ARGON2_THREADS", _positive(1, 1024), 0),
             user_failure_threshold=get("USER_FAILURE_THRESHOLD", _positive(1, 1000), 10),
             address_failure_threshold=get("ADDRESS_FAILURE_THRESHOLD", _positive(1, 100000), 100),
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 
 from quatrix_mfa.core import ipallow, passwords, policy
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.core.crypto import PasswordHasher, SecretBox, TokenHasher
+from quatrix_mfa.core.crypto import Argon2Parameters, PasswordHasher, SecretBox, TokenHasher
 from quatrix_mfa.core.errors import ErrorCode, ParameterError, TooManyAttempts, WeakPassword
 from quatrix_mfa.core.model import Account, Step, User
 from quatrix_mfa.core.throttling import ThrottlePolicy
@@ -360,6 +363,41 @@ def test_token_hasher_survives_a_lone_surrogate(key_file: Path) -> None:
 @pytest.fixture(scope="module")
 def hasher() -> PasswordHasher:
     return PasswordHasher(FAST_ARGON2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_password_hasher_runs_at_most_its_threads_at_once(threads: int) -> None:
+    # OWASP's parameters (19 MiB, ~20-40 ms a hash): long enough that six
+    # threads would overlap without the gate. The library call is wrapped only
+    # to count who is inside it; every hash is real.
+    hasher = PasswordHasher(Argon2Parameters(), threads=threads)
+    stored = hasher.hash("correct horse battery")
+    library = hasher._hasher
+    inside, peak, lock = 0, 0, threading.Lock()
+
+    class Counting:
+        def verify(self, hash_: str, secret: bytes) -> bool:
+            nonlocal inside, peak
+            with lock:
+                inside += 1
+                peak = max(peak, inside)
+            try:
+                return library.verify(hash_, secret)
+            finally:
+                with lock:
+                    inside -= 1
+
+    hasher._hasher = Counting()  # type: ignore[assignment]
+    with ThreadPoolExecutor(6) as pool:
+        right = "correct horse battery"
+        results = list(pool.map(lambda _: hasher.verify(stored, right), range(12)))
+    assert results == [True] * 12
+    assert 1 <= peak <= threads
+
+
+def test_password_hasher_defaults_to_one_thread_per_available_cpu() -> None:
+    assert PasswordHasher(FAST_ARGON2).threads == len(os.sched_getaffinity(0))
+    assert PasswordHasher(FAST_ARGON2, threads=3).threads == 3
 
 
 def test_password_hasher_verifies_only_the_right_secret(hasher: PasswordHasher) -> None:

@@ -43,7 +43,7 @@ def build_core(
         store=store or SqlStore.from_url(settings.effective_database_url, settings.db_pool_size),
         clock=clock or SystemClock(),
         keys=FileKeyRing(settings.key_file),
-        passwords=PasswordHasher(settings.argon2),
+        passwords=PasswordHasher(settings.argon2, settings.argon2_threads or None),
         sessions=SessionPolicy(
             idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
         ),

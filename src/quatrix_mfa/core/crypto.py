@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,10 +76,26 @@ class Argon2Parameters:
     parallelism: int = 1
 
 
-class PasswordHasher:
-    """argon2id hashing with a dummy verify so unknown users cost the same time."""
+def available_cpus() -> int:
+    """CPUs this process may run on (``taskset`` and cgroups narrow it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
-    def __init__(self, params: Argon2Parameters) -> None:
+
+class PasswordHasher:
+    """argon2id hashing with a dummy verify so unknown users cost the same time.
+
+    At most ``threads`` hashes run at once in this process (default: one per
+    available CPU). Each one holds ``memory_kib`` of memory and a CPU; more at
+    once than there are CPUs only makes them fight over caches, and logins
+    slower. ``serve --workers N`` gives each worker its share of the CPUs.
+    """
+
+    def __init__(self, params: Argon2Parameters, threads: int | None = None) -> None:
+        self.threads = threads or available_cpus()
+        self._gate = threading.BoundedSemaphore(self.threads)
         self._hasher = argon2.PasswordHasher(
             time_cost=params.time_cost,
             memory_cost=params.memory_kib,
@@ -90,12 +107,14 @@ class PasswordHasher:
         self._dummy = self._hasher.hash(os.urandom(16).hex())
 
     def hash(self, secret: str) -> str:
-        return self._hasher.hash(_utf8(secret))
+        with self._gate:
+            return self._hasher.hash(_utf8(secret))
 
     def verify(self, stored: str | None, secret: str) -> bool:
         """Constant-effort check; ``stored=None`` verifies against the dummy and fails."""
         try:
-            ok = self._hasher.verify(stored or self._dummy, _utf8(secret))
+            with self._gate:
+                ok = self._hasher.verify(stored or self._dummy, _utf8(secret))
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False
         return ok and stored is not None
