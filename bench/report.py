@@ -114,8 +114,10 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
                     f"p99 {_fmt(a)} ms vs {_fmt(b)} ms",
                     f"req/s {_fmt(_rps(small[what]))} vs {_fmt(_rps(big[what]))}",
                     f"{_fmt(ratio, 2)}× (big/small)",
-                    "within 20% (≤ 1.20×)",
-                    _verdict(None if ratio is None else ratio <= 1.2),
+                    # Both ways: a small run much slower than the big one is
+                    # no proof of scaling, only of a noisy measurement.
+                    "within 20% (0.83–1.20×)",
+                    _verdict(None if ratio is None else 1 / 1.2 <= ratio <= 1.2),
                 ]
             )
     return rows
