@@ -82,15 +82,22 @@ def test_complete_login_resets_the_email_count(api: Api) -> None:
     assert_throttled(api.login(ADMIN_EMAIL, ADMIN_PASSWORD), 30)
 
 
+def password_step_after_failures(api: Api, admin_token: str, failures: int) -> tuple[str, str]:
+    """A TOTP user guessed at ``failures`` times, then the right password:
+    the seed and the pending session (207) that waits for the code."""
+    secret = totp_user(api, admin_token)
+    fail(api, "tina@example.com", times=failures)
+    response = api.login("tina@example.com", PASSWORD)
+    assert response.status_code == 207, response.text
+    return secret, response.json()["session_id"]
+
+
 def test_login_completed_with_a_totp_code_resets_the_email_count(
     api: Api, admin_token: str
 ) -> None:
-    secret = totp_user(api, admin_token)
-    fail(api, "tina@example.com", times=9)
-    pending = api.login("tina@example.com", PASSWORD)
-    assert pending.status_code == 207, pending.text
+    secret, pending = password_step_after_failures(api, admin_token, 9)
     code = {"auth_type": "2FA", "code": api.code(secret)}
-    assert api.post("/session/login", code, pending.json()["session_id"]).status_code == 200
+    assert api.post("/session/login", code, pending).status_code == 200
     fail(api, "tina@example.com", times=9)  # 18 in all, but the login started them over
     assert api.login("tina@example.com", PASSWORD).status_code == 207
     fail(api, "tina@example.com")
@@ -100,14 +107,11 @@ def test_login_completed_with_a_totp_code_resets_the_email_count(
 def test_correct_password_with_a_factor_to_come_does_not_reset_the_count(
     api: Api, admin_token: str
 ) -> None:
-    secret = totp_user(api, admin_token)
-    fail(api, "tina@example.com", times=9)
-    response = api.login("tina@example.com", PASSWORD)
-    assert response.status_code == 207, response.text
+    secret, pending = password_step_after_failures(api, admin_token, 9)
     fail(api, "tina@example.com")
     assert_throttled(api.login("tina@example.com", PASSWORD), 30)
     code = {"auth_type": "2FA", "code": api.code(secret)}
-    assert_throttled(api.post("/session/login", code, response.json()["session_id"]), 30)
+    assert_throttled(api.post("/session/login", code, pending), 30)
 
 
 def test_unknown_email_is_throttled_exactly_like_a_known_one(api: Api) -> None:

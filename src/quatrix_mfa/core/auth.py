@@ -169,13 +169,13 @@ def _check_inside(
     auth_type, code = attempt
     with core.store.transaction() as tx:
         tx.users.lock(user.id)
-        counted = core.throttle.check(tx, keys.user, keys.address, now)
+        throttle_states = core.throttle.check(tx, keys.user, keys.address, now)
         credential = factor.load(tx, user)
         match = None if credential is None else factor.verify(credential, user, code, now)
         if match is not None and factor.redeem(tx, user, match, now):
             if not tx.sessions.delete(caller.token_hash):
                 raise _Lost()  # the session was used meanwhile: roll the code back too
-            return _open_next(core, tx, caller, match, keys, seen, now, counted)
+            return _open_next(core, tx, caller, match, keys, seen, now, throttle_states)
         _count_wrong_code(core, tx, caller, keys, seen, auth_type, now)
     raise WrongCode()
 
@@ -214,17 +214,18 @@ def _open_next(
     keys: _Keys,
     seen: audit.Actor,
     now: float,
-    counted: Sequence[ThrottleState] | None = None,
+    throttle_states: Sequence[ThrottleState] | None = None,
 ) -> LoginResult:
     """The code won: open the next session (pending for the next step, or full).
 
-    ``counted``: the throttle states read earlier in this transaction, if any.
+    ``throttle_states``: what :meth:`Throttle.check` read earlier in this
+    transaction, if it ran in it.
     """
     user = caller.user
     remaining = caller.session.steps[1:]
     token = open_session(core, tx, user, remaining, now)
     if not remaining:
-        core.throttle.succeeded(tx, keys.user, counted)
+        core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
     return LoginResult(token, remaining[0] if remaining else None)

@@ -104,24 +104,26 @@ def read_session(core: Core, raw_token: str | None) -> Caller:
     return Caller(token, hashed, session, user, account)
 
 
-def settle_needs_write(core: Core, caller: Caller, *, keepalive: bool = False) -> bool:
-    """Whether :func:`settle_session` will write: the session expired (it is
-    deleted) or its last-seen time is due (it is touched, at most once per
-    ``touch_interval``). No I/O."""
-    now = core.clock.now()
-    session = caller.session
+def _settlement(core: Core, session: SessionRecord, now: float, keepalive: bool) -> str | None:
+    """What settling ``session`` writes: "expire" (delete it), "touch" (its
+    last-seen time, at most once per ``touch_interval``), or nothing."""
     if is_expired(core, session, now):
-        return True
+        return "expire"
     stale = now - session.last_seen >= core.sessions.touch_interval
-    return not session.pending and (keepalive or stale)
+    return "touch" if not session.pending and (keepalive or stale) else None
+
+
+def settle_needs_write(core: Core, caller: Caller, *, keepalive: bool = False) -> bool:
+    """Whether :func:`settle_session` will write. No I/O."""
+    return _settlement(core, caller.session, core.clock.now(), keepalive) is not None
 
 
 def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Caller:
     """The write half of :func:`authenticate`: an expired session is deleted
     (NotAuthenticated); a live one has its last-seen time written when due."""
     now = core.clock.now()
-    session, user = caller.session, caller.user
-    if is_expired(core, session, now):
+    action = _settlement(core, caller.session, now, keepalive)
+    if action == "expire":
         with core.store.transaction() as tx:
             if tx.sessions.delete(caller.token_hash):
                 audit.record(
@@ -129,15 +131,14 @@ def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Ca
                     now,
                     audit.SESSION_CLOSED,
                     "expired",
-                    target=user.id,
+                    target=caller.user.id,
                     account=caller.account.id,
                 )
         raise NotAuthenticated("Session expired")
-    stale = now - session.last_seen >= core.sessions.touch_interval
-    if not session.pending and (keepalive or stale):
+    if action == "touch":
         with core.store.transaction() as tx:
             tx.sessions.touch(caller.token_hash, now)
-        session.last_seen = now
+        caller.session.last_seen = now
     return caller
 
 
