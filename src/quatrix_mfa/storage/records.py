@@ -33,9 +33,11 @@ from quatrix_mfa.core.model import (
     ThrottleState,
     User,
 )
+from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.repositories import (
     SqlAccountRepository,
     SqlUserRepository,
+    UserRow,
     chunks,
     delete_some,
 )
@@ -63,7 +65,7 @@ def _session(row: Any) -> SessionRecord:
     )
 
 
-_WITH_OWNER = (
+_WITH_OWNER = Prepared(
     select(sessions, users, accounts)
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
@@ -73,32 +75,41 @@ _WITH_OWNER = (
 # The joined row, cut back into its three tables by position (the columns
 # come in table order): cheaper than a lookup per column on every request.
 _SessionRow = namedtuple("_SessionRow", [c.name for c in sessions.c])  # type: ignore[misc]
-_UserRow = namedtuple("_UserRow", [c.name for c in users.c])  # type: ignore[misc]
 _AccountRow = namedtuple("_AccountRow", [c.name for c in accounts.c])  # type: ignore[misc]
 _SESSION_PART = slice(0, len(sessions.c))
 _USER_PART = slice(len(sessions.c), len(sessions.c) + len(users.c))
 _ACCOUNT_PART = slice(len(sessions.c) + len(users.c), None)
-# Built once, like the user and factor statements (see repositories.py).
-_ADD_SESSION = insert(sessions)
-_DELETE_SESSION = delete(sessions).where(sessions.c.token_hash == bindparam("b_token_hash"))
-_TOUCH_SESSION = (
+# Built once and run on the driver's cursor, like the user and factor
+# statements (see repositories.py).
+_ADD_SESSION = Prepared(insert(sessions))
+_DELETE_SESSION = Prepared(
+    delete(sessions).where(sessions.c.token_hash == bindparam("b_token_hash"))
+)
+_TOUCH_SESSION = Prepared(
     update(sessions)
     .where(sessions.c.token_hash == bindparam("b_token_hash"))
     .values(last_seen=bindparam("b_now"))
 )
-_SESSION_FAILURE = (
+_SESSION_FAILURE = Prepared(
     update(sessions)
     .where(sessions.c.token_hash == bindparam("b_token_hash"))
     .values(failures=sessions.c.failures + 1)
     .returning(sessions.c.failures)
 )
-_THROTTLE_STATES = select(throttle).where(throttle.c.key.in_(bindparam("b_keys", expanding=True)))
-_CLEAR_THROTTLE = (
+# The states of one key, or of a user key and an address key: plain
+# parameters, not an expanding IN, which SQLAlchemy rewrites on every execution.
+_THROTTLE_STATES = {
+    count: Prepared(
+        select(throttle).where(throttle.c.key.in_([bindparam(f"b_key_{i}") for i in range(count)]))
+    )
+    for count in (1, 2)
+}
+_CLEAR_THROTTLE = Prepared(
     update(throttle)
     .where(throttle.c.key == bindparam("b_key"))
     .values(failures=0, blocked_until=0.0)
 )
-_ADD_AUDIT = insert(audit_log)
+_ADD_AUDIT = Prepared(insert(audit_log))
 
 
 class SqlSessionRepository:
@@ -106,8 +117,8 @@ class SqlSessionRepository:
         self.conn = conn
 
     def add(self, session: SessionRecord) -> None:
-        self.conn.execute(
-            _ADD_SESSION,
+        _ADD_SESSION.rowcount(
+            self.conn,
             {
                 "token_hash": session.token_hash,
                 "user_id": session.user_id,
@@ -125,24 +136,24 @@ class SqlSessionRepository:
 
     def get_with_owner(self, token_hash: str) -> tuple[SessionRecord, User, Account] | None:
         # One statement instead of three: every authenticated request comes here.
-        row = self.conn.execute(_WITH_OWNER, {"token_hash": token_hash}).first()
+        row = _WITH_OWNER.first(self.conn, {"token_hash": token_hash})
         if row is None:
             return None
         return (
             _session(_SessionRow._make(row[_SESSION_PART])),
-            SqlUserRepository.row_to_user(_UserRow._make(row[_USER_PART])),
+            SqlUserRepository.row_to_user(UserRow._make(row[_USER_PART])),
             SqlAccountRepository.row_to_account(_AccountRow._make(row[_ACCOUNT_PART])),
         )
 
     def touch(self, token_hash: str, now: float) -> None:
-        self.conn.execute(_TOUCH_SESSION, {"b_token_hash": token_hash, "b_now": now})
+        _TOUCH_SESSION.rowcount(self.conn, {"b_token_hash": token_hash, "b_now": now})
 
     def delete(self, token_hash: str) -> bool:
-        return self.conn.execute(_DELETE_SESSION, {"b_token_hash": token_hash}).rowcount == 1
+        return _DELETE_SESSION.rowcount(self.conn, {"b_token_hash": token_hash}) == 1
 
     def add_failure(self, token_hash: str) -> int:
-        count = self.conn.execute(_SESSION_FAILURE, {"b_token_hash": token_hash}).scalar()
-        return int(count or 0)
+        row = _SESSION_FAILURE.first(self.conn, {"b_token_hash": token_hash})
+        return int(row[0]) if row else 0
 
     def close_for_users(self, user_ids: Sequence[str], keep: str | None = None) -> int:
         closed = 0
@@ -163,8 +174,8 @@ class SqlSessionRepository:
 class _ThrottleStatements:
     """The throttle's upserts, built once per dialect (``ON CONFLICT`` differs)."""
 
-    add_failure: Any
-    attempt: Any
+    add_failure: Prepared
+    attempt: Prepared
 
     @classmethod
     @functools.cache
@@ -188,12 +199,12 @@ class _ThrottleStatements:
                 "updated": case((blocked, throttle.c.updated), else_=now),
             },
         ).returning(throttle.c.failures, throttle.c.blocked_until, throttle.c.updated)
-        return cls(add_failure, attempt)
+        return cls(Prepared(add_failure), Prepared(attempt))
 
 
 _BEFORE = bindparam("b_before", type_=throttle.c.blocked_until.type)
 _UNTIL = bindparam("b_until", type_=throttle.c.blocked_until.type)
-_TAKE_BACK = (
+_TAKE_BACK = Prepared(
     update(throttle)
     .where(throttle.c.key == bindparam("b_key"))
     .values(
@@ -204,7 +215,7 @@ _TAKE_BACK = (
         ),
     )
 )
-_BLOCK_UNTIL = (
+_BLOCK_UNTIL = Prepared(
     update(throttle)
     .where(throttle.c.key == bindparam("b_key"))
     .values(
@@ -222,32 +233,38 @@ class SqlThrottleRepository:
         self.statements = _ThrottleStatements.of(dialect)
 
     def states(self, keys: Sequence[str]) -> list[ThrottleState]:
-        rows = self.conn.execute(_THROTTLE_STATES, {"b_keys": list(keys)})
-        return [ThrottleState(r.key, r.failures, r.blocked_until, r.updated) for r in rows]
+        prepared = _THROTTLE_STATES.get(len(keys))
+        if prepared is not None:
+            rows = prepared.rows(self.conn, {f"b_key_{i}": key for i, key in enumerate(keys)})
+        else:
+            query = select(throttle).where(throttle.c.key.in_(list(keys)))
+            rows = [tuple(row) for row in self.conn.execute(query)]
+        return [ThrottleState(*row) for row in rows]
 
     def add_failure(self, key: str, now: float) -> int:
         params = {"b_key": key, "b_now": now}
-        return int(self.conn.execute(self.statements.add_failure, params).scalar_one())
+        (failures,) = self.statements.add_failure.rows(self.conn, params)[0]
+        return int(failures)
 
     def attempt(self, key: str, now: float) -> ThrottleState:
         # PostgreSQL holds the upserted row's lock until commit, so racing
         # attempts queue here and each sees the count and block before it.
         params = {"b_key": key, "b_now": now}
-        row = self.conn.execute(self.statements.attempt, params).one()
-        return ThrottleState(key, row.failures, row.blocked_until, row.updated)
+        failures, blocked_until, updated = self.statements.attempt.rows(self.conn, params)[0]
+        return ThrottleState(key, failures, blocked_until, updated)
 
     def take_back(self, key: str, blocked_until: float, before: float) -> None:
         params = {"b_key": key, "b_blocked_until": blocked_until, "b_before": before}
-        self.conn.execute(_TAKE_BACK, params)
+        _TAKE_BACK.rowcount(self.conn, params)
 
     def block_until(self, key: str, until: float) -> None:
-        self.conn.execute(_BLOCK_UNTIL, {"b_key": key, "b_until": until})
+        _BLOCK_UNTIL.rowcount(self.conn, {"b_key": key, "b_until": until})
 
     def clear(self, key: str) -> None:
         # Reset, not delete: on PostgreSQL a delete racing the upserts of
         # ``attempt`` (insert, conflict, update) can deadlock; purge_idle
         # removes the row once it has been quiet long enough.
-        self.conn.execute(_CLEAR_THROTTLE, {"b_key": key})
+        _CLEAR_THROTTLE.rowcount(self.conn, {"b_key": key})
 
     def purge_idle(self, before: float, now: float, limit: int) -> int:
         idle = and_(throttle.c.updated < before, throttle.c.blocked_until <= now)
@@ -259,8 +276,8 @@ class SqlAuditRepository:
         self.conn = conn
 
     def append(self, event: AuditEvent) -> None:
-        self.conn.execute(
-            _ADD_AUDIT,
+        _ADD_AUDIT.rowcount(
+            self.conn,
             {
                 "at": event.at,
                 "event": event.event,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from quatrix_mfa.core.model import Account, TotpEnrollment, TotpSecret, User
 from quatrix_mfa.core.ports import DuplicateEmail
+from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.tables import (
     accounts,
     recovery_codes,
@@ -115,16 +117,21 @@ _USER_FIELDS = (
 
 
 # The statements of the hot paths (every login, every authenticated call) are
-# built once: building a statement per call, and SQLAlchemy's cache key for
-# it, cost more than SQLite's own work (bench/analysis.md).
+# built once and run on the driver's cursor (storage/prepared.py): building a
+# statement per call, and SQLAlchemy's work per execution, cost more than
+# SQLite's own work (bench/analysis.md).
 _USER_BY_ID = select(users).where(users.c.id == bindparam("b_id"))
 _USER_BY_EMAIL = select(users).where(users.c.email == bindparam("b_email"))
-_USER_BY_ID_LOCKED = _USER_BY_ID.with_for_update()
-_USER_BY_EMAIL_LOCKED = _USER_BY_EMAIL.with_for_update()
-_LOCK_USER = select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update()
-_LAST_LOGIN = update(users).where(users.c.id == bindparam("b_id"))
-_TOTP_OF = select(totp_secrets).where(totp_secrets.c.user_id == bindparam("b_user_id"))
-_ADVANCE_TOTP = (
+_GET_USER = Prepared(_USER_BY_ID)
+_GET_USER_LOCKED = Prepared(_USER_BY_ID.with_for_update())
+_USER_OF_EMAIL = Prepared(_USER_BY_EMAIL)
+_USER_OF_EMAIL_LOCKED = Prepared(_USER_BY_EMAIL.with_for_update())
+_LOCK_USER = Prepared(select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update())
+_LAST_LOGIN = Prepared(update(users).where(users.c.id == bindparam("b_id")))
+_TOTP_OF = Prepared(select(totp_secrets).where(totp_secrets.c.user_id == bindparam("b_user_id")))
+# Rows from the driver are plain tuples in table order; this names a user's fields.
+UserRow = namedtuple("UserRow", [c.name for c in users.c])  # type: ignore[misc]
+_ADVANCE_TOTP = Prepared(
     update(totp_secrets)
     .where(
         totp_secrets.c.user_id == bindparam("b_user_id"),
@@ -154,19 +161,19 @@ class SqlUserRepository:
         return {f: getattr(user, f) for f in _USER_FIELDS}
 
     def get(self, user_id: str) -> User | None:
-        query = _USER_BY_ID_LOCKED if self.lock_rows else _USER_BY_ID
-        row = self.conn.execute(query, {"b_id": user_id}).first()
-        return self._row(row) if row else None
+        query = _GET_USER_LOCKED if self.lock_rows else _GET_USER
+        row = query.first(self.conn, {"b_id": user_id})
+        return self._row(UserRow._make(row)) if row else None
 
     def lock(self, user_id: str) -> None:
         # SQLite needs nothing: its writers already run one at a time.
         if self.lock_rows:
-            self.conn.execute(_LOCK_USER, {"b_id": user_id})
+            _LOCK_USER.rows(self.conn, {"b_id": user_id})
 
     def by_email(self, email: str) -> User | None:
-        query = _USER_BY_EMAIL_LOCKED if self.lock_rows else _USER_BY_EMAIL
-        row = self.conn.execute(query, {"b_email": email.lower()}).first()
-        return self._row(row) if row else None
+        query = _USER_OF_EMAIL_LOCKED if self.lock_rows else _USER_OF_EMAIL
+        row = query.first(self.conn, {"b_email": email.lower()})
+        return self._row(UserRow._make(row)) if row else None
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
         query = (
@@ -210,7 +217,7 @@ class SqlUserRepository:
         if password_hash is not None:
             values["password_hash"] = password_hash
         if values:
-            self.conn.execute(_LAST_LOGIN, {"b_id": user_id, **values})
+            _LAST_LOGIN.rowcount(self.conn, {"b_id": user_id, **values})
 
     def delete(self, ids: Sequence[str]) -> None:
         for part in chunks(ids):
@@ -228,17 +235,11 @@ class SqlFactorRepository:
         self.conn = conn
 
     def totp(self, user_id: str) -> TotpSecret | None:
-        row = self.conn.execute(_TOTP_OF, {"b_user_id": user_id}).first()
-        if row is None:
+        found = _TOTP_OF.first(self.conn, {"b_user_id": user_id})
+        if found is None:
             return None
-        return TotpSecret(
-            row.user_id,
-            row.credential_id,
-            bytes(row.ciphertext),
-            row.key_id,
-            row.created,
-            row.last_step,
-        )
+        owner, credential_id, ciphertext, key_id, created, last_step = found  # table order
+        return TotpSecret(owner, credential_id, bytes(ciphertext), key_id, created, last_step)
 
     def put_totp(self, secret: TotpSecret) -> None:
         self.delete_totp(secret.user_id)
@@ -260,7 +261,7 @@ class SqlFactorRepository:
         # The replay guard: one conditional UPDATE, so of two racing workers
         # with the same code exactly one sees rowcount 1.
         params = {"b_user_id": user_id, "b_credential_id": credential_id, "b_step": step}
-        return self.conn.execute(_ADVANCE_TOTP, params).rowcount == 1
+        return _ADVANCE_TOTP.rowcount(self.conn, params) == 1
 
     def enrollment(self, user_id: str) -> TotpEnrollment | None:
         row = self.conn.execute(
