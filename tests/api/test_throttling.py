@@ -212,6 +212,33 @@ def test_address_count_decays_after_15_quiet_minutes(api: Api, make_api: Any) ->
     assert login_from(web, "198.51.100.1").status_code == 200
 
 
+def test_address_count_of_wrong_codes_decays_after_15_quiet_minutes(
+    api: Api, admin_token: str, make_api: Any
+) -> None:
+    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
+    secret = totp_user(api, admin_token)
+    bad = next(
+        c for c in ("918273", "364519") if c not in {api.code(secret, k) for k in (-1, 0, 1)}
+    )
+    guesser = {"X-Forwarded-For": "198.51.100.7"}
+    pending = web.login("tina@example.com", PASSWORD).json()["session_id"]
+    for _ in range(4):
+        wrong = web.post(
+            "/session/login", {"auth_type": "2FA", "code": bad}, pending, headers=guesser
+        )
+        error(wrong, 401, 11)
+    api.clock.advance(901)
+    pending = web.login("tina@example.com", PASSWORD).json()["session_id"]
+    # Without the decay this fifth failure would block the address.
+    error(
+        web.post("/session/login", {"auth_type": "2FA", "code": bad}, pending, headers=guesser),
+        401,
+        11,
+    )
+    right = {"auth_type": "2FA", "code": api.code(secret)}
+    assert web.post("/session/login", right, pending, headers=guesser).status_code == 200
+
+
 def test_forwarded_for_is_ignored_when_not_trusted(api: Api, make_api: Any) -> None:
     web: Api = make_api(address_failure_threshold=3)
     for i, addr in enumerate(("192.0.2.1", "192.0.2.2", "192.0.2.3")):

@@ -176,7 +176,7 @@ def _check_inside(
             if not tx.sessions.delete(caller.token_hash):
                 raise _Lost()  # the session was used meanwhile: roll the code back too
             return _open_next(core, tx, caller, match, keys, seen, now, throttle_states)
-        _count_wrong_code(core, tx, caller, keys, seen, auth_type, now)
+        _count_wrong_code(core, tx, caller, keys, seen, auth_type, now, throttle_states)
     raise WrongCode()
 
 
@@ -239,14 +239,19 @@ def _count_wrong_code(
     seen: audit.Actor,
     auth_type: str,
     now: float,
+    throttle_states: Sequence[ThrottleState] | None = None,
     *,
     counted: bool = False,
 ) -> None:
     """A wrong (or replayed) code: it counts against the session (five close it),
-    and against the user and the address unless :meth:`Throttle.admit` already did."""
+    and against the user and the address unless :meth:`Throttle.admit` already did.
+
+    ``throttle_states``: what :meth:`Throttle.check` read earlier in this
+    transaction, if it ran in it.
+    """
     user = caller.user
     if not counted:
-        core.throttle.failed(tx, keys.user, keys.address, now)
+        core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
     failures = tx.sessions.add_failure(caller.token_hash)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
     if failures >= core.sessions.max_code_failures:

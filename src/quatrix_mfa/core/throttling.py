@@ -77,9 +77,20 @@ class Throttle:
             raise TooManyAttempts(math.ceil(wait))
         return states
 
-    def failed(self, tx: Transaction, user_key: str, address_key: str, now: float) -> None:
-        """Count one failure against both keys; block the ones past threshold."""
-        self._decay(tx, address_key, now)
+    def failed(
+        self,
+        tx: Transaction,
+        user_key: str,
+        address_key: str,
+        now: float,
+        seen: Sequence[ThrottleState] | None = None,
+    ) -> None:
+        """Count one failure against both keys; block the ones past threshold.
+
+        ``seen``: what :meth:`check` read earlier in this same transaction
+        (saves reading the address key's state again).
+        """
+        self._decay(tx, address_key, now, seen)
         for key, threshold in (
             (user_key, self.policy.user_threshold),
             (address_key, self.policy.address_threshold),
@@ -122,8 +133,19 @@ class Throttle:
         for key, blocked_until, before in admission.counted:
             tx.throttle.take_back(key, blocked_until, before)
 
-    def _decay(self, tx: Transaction, address_key: str, now: float) -> None:
-        for state in tx.throttle.states([address_key]):
+    def _decay(
+        self,
+        tx: Transaction,
+        address_key: str,
+        now: float,
+        seen: Sequence[ThrottleState] | None = None,
+    ) -> None:
+        """An address quiet for ``address_window`` starts over (shared addresses
+        must not stay locked by failures long past)."""
+        states = tx.throttle.states([address_key]) if seen is None else seen
+        for state in states:
+            if state.key != address_key:
+                continue
             quiet = now - state.updated > self.policy.address_window
             if quiet and state.blocked_until <= now:
                 tx.throttle.clear(address_key)
