@@ -48,7 +48,13 @@ def hotp(
     digest: Callable[..., Any] = hashlib.sha1,
 ) -> str:
     """RFC 4226 §5.3: HOTP(K, C) truncated to ``digits`` decimal digits."""
-    return pyotp.HOTP(base32(secret), digits=digits, digest=digest).at(counter)
+    return _generator(secret, digits, digest).at(counter)
+
+
+def _generator(
+    secret: bytes, digits: int = DIGITS, digest: Callable[..., Any] = hashlib.sha1
+) -> pyotp.HOTP:
+    return pyotp.HOTP(base32(secret), digits=digits, digest=digest)
 
 
 def time_step(now: float, period: int = PERIOD) -> int:
@@ -72,10 +78,11 @@ def matching_step(secret: bytes, code: str, now: float, last_step: int | None) -
     if not _CODE.fullmatch(code):
         return None
     current = time_step(now)
+    generator = _generator(secret)  # one for the window: it is on every code check
     found: int | None = None
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         fresh = last_step is None or step > last_step
-        if hmac.compare_digest(hotp(secret, step), code) and fresh and found is None:
+        if hmac.compare_digest(generator.at(step), code) and fresh and found is None:
             found = step
     return found
 
