@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from quatrix_mfa.api.app import create_app
-from quatrix_mfa.cli import argon2_threads_per_worker
 from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.settings import Settings
 from tests import spec
@@ -293,9 +292,3 @@ def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
             if stream is not None:
                 stream.close()
 
-
-def test_serve_gives_each_worker_its_share_of_the_cpus_for_argon2() -> None:
-    cpus = len(os.sched_getaffinity(0))
-    assert argon2_threads_per_worker(1) == cpus
-    assert argon2_threads_per_worker(2) == max(1, cpus // 2)
-    assert argon2_threads_per_worker(cpus * 10) == 1  # never none

@@ -54,11 +54,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     create_key_file(settings.key_file)
     migrate.upgrade(settings.effective_database_url)
-    # The workers read their settings from the environment: each gets its share
-    # of the CPUs for argon2, unless the variable says otherwise.
-    os.environ.setdefault(
-        "QUATRIX_MFA_ARGON2_THREADS", str(argon2_threads_per_worker(args.workers))
-    )
     print(
         f"quatrix-mfa on http://{args.host}:{args.port}/api/1.0 ({args.workers} worker(s))",
         flush=True,
@@ -75,13 +70,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         http=_http_protocol(),
     )
     return 0
-
-
-def argon2_threads_per_worker(workers: int) -> int:
-    """Each of ``workers`` processes' share of the CPUs, for concurrent argon2 hashes."""
-    from quatrix_mfa.core.crypto import available_cpus
-
-    return max(1, available_cpus() // max(1, workers))
 
 
 def _http_protocol() -> str:
