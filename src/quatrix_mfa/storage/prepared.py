@@ -28,6 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any] | None
+_Conversions = tuple[tuple[int, Processor], ...]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Prepared:
         self._compiled: dict[tuple[str, frozenset[str]], Compiled] = {}
         # Result processors, made once from the first cursor's description:
         # some need the driver's type code of the column (psycopg numerics).
-        self._results: dict[tuple[str, frozenset[str]], tuple[Processor, ...] | None] = {}
+        self._results: dict[tuple[str, frozenset[str]], _Conversions | None] = {}
         self._lock = threading.Lock()
 
     def compiled(self, dialect: Dialect, names: frozenset[str]) -> Compiled:
@@ -69,7 +70,9 @@ class Prepared:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run on ``conn``'s driver connection (in its transaction); the DB-API cursor."""
-        compiled = self.compiled(conn.dialect, frozenset(params))
+        return self._run(conn, self.compiled(conn.dialect, frozenset(params)), params)
+
+    def _run(self, conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> Any:
         values = dict(params)
         values.update(compiled.fixed)
         for name, process in compiled.binds:
@@ -78,19 +81,23 @@ class Prepared:
             tuple(values[name] for name in compiled.names) if compiled.positional else values
         )
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        if conn.dispatch.before_cursor_execute:
-            for listener in conn.dispatch.before_cursor_execute:
+        # The engine's listeners (the connection's joined view of them costs
+        # more to look up than the statement itself takes to run).
+        listeners = conn.engine.dispatch.before_cursor_execute
+        if listeners:
+            for listener in listeners:
                 listener(conn, cursor, compiled.sql, bound, None, False)
         cursor.execute(compiled.sql, bound)
         return cursor
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cursor = self.execute(conn, params)
+        names = frozenset(params)
+        compiled = self.compiled(conn.dialect, names)
+        cursor = self._run(conn, compiled, params)
         try:
             fetched = cursor.fetchall()
-            key = (conn.dialect.name, frozenset(params))
+            key = (conn.dialect.name, names)
             if key not in self._results:
-                compiled = self.compiled(conn.dialect, key[1])
                 self._results[key] = _result_processors(compiled, conn.dialect, cursor)
             results = self._results[key]
         finally:
@@ -111,11 +118,12 @@ class Prepared:
             cursor.close()
 
 
-def _convert(row: Sequence[Any], results: tuple[Processor, ...]) -> tuple[Any, ...]:
-    return tuple(
-        value if process is None or value is None else process(value)
-        for value, process in zip(row, results, strict=True)
-    )
+def _convert(row: Sequence[Any], results: _Conversions) -> tuple[Any, ...]:
+    values = list(row)
+    for index, process in results:
+        if values[index] is not None:
+            values[index] = process(values[index])  # type: ignore[misc]
+    return tuple(values)
 
 
 def _compile(statement: Executable, dialect: Dialect, names: frozenset[str]) -> Compiled:
@@ -148,15 +156,13 @@ def _compile(statement: Executable, dialect: Dialect, names: frozenset[str]) -> 
     )
 
 
-def _result_processors(
-    compiled: Compiled, dialect: Dialect, cursor: Any
-) -> tuple[Processor, ...] | None:
-    """Each result column's processor (None: none converts anything)."""
+def _result_processors(compiled: Compiled, dialect: Dialect, cursor: Any) -> _Conversions | None:
+    """The result columns that need converting, with their processors (None: none does)."""
     codes = [entry[1] for entry in cursor.description or ()]
     if len(codes) != len(compiled.columns):
         raise ValueError("the driver returned other columns than the statement selects")
     processors = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, code)
-        for column, code in zip(compiled.columns, codes, strict=True)
+        (index, column.type.dialect_impl(dialect).result_processor(dialect, code))
+        for index, (column, code) in enumerate(zip(compiled.columns, codes, strict=True))
     )
-    return processors if any(p is not None for p in processors) else None
+    return tuple(p for p in processors if p[1] is not None) or None
