@@ -291,4 +291,3 @@ def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-

@@ -31,6 +31,7 @@ from quatrix_mfa.storage.store import SqlStore
 API_PREFIX = "/api/1.0"
 MAIL_INTERVAL = 1.0
 PURGE_INTERVAL = 60.0
+CHECKPOINT_INTERVAL = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +72,17 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
         await asyncio.sleep(MAIL_INTERVAL)
 
 
+async def _checkpoints(store: SqlStore) -> None:
+    """SQLite's log copied into the database file a few times a second, so no
+    request's commit has to (storage/engine.py says why)."""
+    while True:
+        try:
+            await run_in_threadpool(store.checkpoint)
+        except Exception as error:  # a failed round must not end the loop
+            log.warning("checkpoint failed: %s", type(error).__name__)
+        await asyncio.sleep(CHECKPOINT_INTERVAL)
+
+
 def create_app(
     settings: Settings, *, clock: Clock | None = None, background: bool = True
 ) -> FastAPI:
@@ -85,9 +97,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_background(core, sender)) if background else None
+        tasks = []
+        if background:
+            tasks.append(asyncio.create_task(_background(core, sender)))
+            if store.is_sqlite:
+                tasks.append(asyncio.create_task(_checkpoints(store)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

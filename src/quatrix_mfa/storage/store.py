@@ -40,14 +40,14 @@ class WriterQueue:
     """
 
     def __init__(self, path: str | None) -> None:
-        self._path = path
+        self.path = path
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        if self._path is None:
+        if self.path is None:
             yield
             return
         with self._thread_lock:
@@ -55,7 +55,7 @@ class WriterQueue:
             try:
                 if self._depth == 1:
                     if self._fd is None:
-                        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                     fcntl.flock(self._fd, fcntl.LOCK_EX)
                 yield
             finally:
@@ -108,6 +108,24 @@ class SqlStore:
                 conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
             with conn.begin():
                 yield SqlTransaction(conn, write)
+
+    def checkpoint(self) -> tuple[int, int] | None:
+        """Copy SQLite's write-ahead log into the database file (a PASSIVE
+        checkpoint: it waits for no reader and no writer, and writers go on
+        appending meanwhile). Returns (frames in the log, frames copied), or
+        None where there is no log (PostgreSQL, an in-memory database)."""
+        if self._writer.path is None:
+            return None
+        connection = self.engine.raw_connection()
+        try:
+            # On the driver: through SQLAlchemy this would BEGIN IMMEDIATE first.
+            row = connection.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        finally:
+            connection.close()
+        _busy, frames, copied = row
+        return int(frames), int(copied)
 
     def dispose(self) -> None:
         self.engine.dispose()
