@@ -49,7 +49,7 @@ def main() -> None:
     handles, labels = left.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3)
     fig.suptitle(
-        "quatrix-mfa vs privacyIDEA vs bare ASGI floor: servers on CPU 0 (2 workers), wrk on CPU 1",
+        "quatrix-mfa vs privacyIDEA vs bare ASGI floor: servers on CPU 0, wrk on CPU 1",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))

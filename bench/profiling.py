@@ -76,7 +76,7 @@ def profile_core(data_dir: Path, users: Users, count: int = 200) -> str:
 
 
 def profile_run(mode: Mode) -> None:
-    """py-spy on both server workers under the verify and /profile loads (C=16)."""
+    """py-spy on the server's worker(s) under the verify and /profile loads (C=16)."""
     spy = WORK / "tools" / "bin" / "py-spy"
     data_dir, users = seed_db("main", mode.main_users, "", mode.main_users)
     (config.RUN / "cprofile-verify.txt").write_text(profile_core(data_dir, users))

@@ -183,12 +183,13 @@ def write(res: dict[str, Any], out: Path) -> None:
         "one after the other in the same run; read the **ratios**, not the absolute "
         "numbers (the machine is shared and its speed varies from run to run).",
         "- CPU pinning with `taskset`: every server (quatrix-mfa, the floor, privacyIDEA) "
-        "runs on **CPU 0** with **2 workers**, the load generator `wrk` (one thread) on "
+        "runs on **CPU 0**, the load generator `wrk` (one thread) on "
         "**CPU 1**. The password-login comparison alone uses both CPUs on both sides "
         "(server and bare argon2id pool); wrk stays on CPU 1. PostgreSQL's own "
         "processes are not pinned.",
-        "- quatrix-mfa: `quatrix-mfa serve --workers 2` (uvicorn, uvloop, httptools). "
-        "Floor: a bare ASGI app (`bench/floor.py`) on the same uvicorn with 2 workers. "
+        "- quatrix-mfa: `quatrix-mfa serve --workers 1` (uvicorn, uvloop, httptools): "
+        "one event loop for its one CPU. "
+        "Floor: a bare ASGI app (`bench/floor.py`) on the same uvicorn with 1 worker. "
         "privacyIDEA: installed by the script into `bench/.work/pi`, set up with "
         "`pi-manage` (SQLite in WAL mode, a passwd-file resolver, one TOTP token per "
         "user, signed audit as shipped), served by gunicorn with 2 sync workers.",

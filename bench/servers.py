@@ -24,6 +24,7 @@ from config import (
     PI_DATA,
     PI_POOL,
     PI_VENV,
+    PI_WORKERS,
     SERVER_CPU,
     SERVER_ENV,
     VENV,
@@ -88,7 +89,7 @@ def floor() -> Server:
 def privacyidea() -> Server:
     cfg = PI_DATA / "pi.cfg"
     factory = f"privacyidea.app:create_app('production', config_file='{cfg}', silent=True)"
-    cmd = [str(PI_VENV / "bin" / "gunicorn"), "-w", str(WORKERS), "-b", f"127.0.0.1:{PI}"]
+    cmd = [str(PI_VENV / "bin" / "gunicorn"), "-w", str(PI_WORKERS), "-b", f"127.0.0.1:{PI}"]
     cmd += ["--timeout", "120", factory]
     env = {"PRIVACYIDEA_CONFIGFILE": str(cfg)}
     return Server("privacyidea", cmd, SERVER_CPU, f"http://127.0.0.1:{PI}/", env)
