@@ -7,11 +7,13 @@ import re
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from quatrix_mfa.core import auth
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.errors import ErrorCode, ParameterError
 from quatrix_mfa.core.factors import pin, recovery, totp
-from quatrix_mfa.core.model import User
+from quatrix_mfa.core.model import SessionRecord, Step, User
+from quatrix_mfa.core.sessions import Caller
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -341,3 +343,25 @@ def test_removing_totp_deletes_seed_enrollment_and_recovery_codes(core: Core, ad
         assert core.recovery.load(tx, admin) is None
         saved = tx.users.get(admin.id)
     assert saved is not None and not saved.twofa_active
+
+
+@pytest.mark.parametrize(
+    ("steps", "code", "slow"),
+    [
+        ((Step.PIN,), "4821", True),  # argon2
+        ((Step.TOTP,), "123456", False),
+        ((Step.TOTP,), "ABCD-EFGH-JKMN-PQRS", False),  # a recovery code: one keyed hash
+        ((Step.TOTP, Step.PIN), "123456", False),
+        ((Step.ENROLL_TOTP,), "123456", False),  # refused before any check
+        ((), "4821", False),  # not pending: refused before any check
+    ],
+)
+def test_only_a_pin_is_checked_with_a_slow_hash(
+    core: Core, admin: User, steps: tuple[Step, ...], code: str, slow: bool
+) -> None:
+    with core.store.transaction(write=False) as tx:
+        account = tx.accounts.get(admin.account_id)
+    assert account is not None
+    session = SessionRecord("h", admin.id, 0.0, 0.0, 1.0, steps)
+    caller = Caller("t", "h", session, admin, account)
+    assert auth.is_slow_check(core, caller, code) is slow

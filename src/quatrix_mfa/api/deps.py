@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.sessions import Caller, read_session, settle_needs_write, settle_session
+
+T = TypeVar("T")
 
 # Declared so the OpenAPI document names the spec's api_key scheme.
 _token_header = APIKeyHeader(name="X-Auth-Token", scheme_name="api_key", auto_error=False)
@@ -49,13 +52,31 @@ async def session_caller(
     (an expired session deleted, last-seen written once a minute) always does.
     """
     core: Core = request.app.state.core
-    if request.app.state.inline_session_reads:
+    if request.app.state.inline_sqlite:
         caller = read_session(core, token)
     else:
         caller = await run_in_threadpool(read_session, core, token)
     if settle_needs_write(core, caller):
         caller = await run_in_threadpool(settle_session, core, caller)
     return caller
+
+
+async def run_write(request: Request, work: Callable[[], T]) -> T:
+    """Run ``work``, a short write, where it costs least.
+
+    On SQLite, when the writer lock is free this very moment, ``work`` runs on
+    the event loop holding it: nothing it does can wait (no other writer can
+    begin while it holds the lock, and WAL readers never block a writer), and
+    it costs less than the hop to a worker thread and back. Otherwise, and
+    always on PostgreSQL, where a statement is a network round trip, it runs
+    in the thread pool. Only for work without slow hashing (argon2).
+    """
+    store = request.app.state.store
+    if request.app.state.inline_sqlite:
+        with store.writer_if_free() as free:
+            if free:
+                return work()
+    return await run_in_threadpool(work)
 
 
 async def full_caller(caller: Annotated[Caller, Depends(session_caller)]) -> Caller:

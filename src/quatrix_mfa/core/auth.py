@@ -109,6 +109,15 @@ class _Lost(Exception):
     """The code did not redeem (wrong, replayed, or the session was used meanwhile)."""
 
 
+def is_slow_check(core: Core, caller: Caller, code: str) -> bool:
+    """Whether :func:`second_factor` would check ``code`` with a slow hash
+    (argon2, the PIN), which must not hold up an event loop."""
+    step = caller.pending_step
+    if step is None or step is Step.ENROLL_TOTP:
+        return False  # refused before any check
+    return _factor_for(core, step, code).slow
+
+
 def second_factor(
     core: Core, caller: Caller, auth_type: str, code: str, addr: str | None
 ) -> LoginResult:

@@ -6,7 +6,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Connection, Engine
 
@@ -63,6 +63,36 @@ class WriterQueue:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
                 self._depth -= 1
 
+    @contextmanager
+    def hold_if_free(self) -> Iterator[bool]:
+        """Hold the writer lock if nobody holds it at this moment (True), or
+        hold nothing (False) without waiting. Always False without a lock file."""
+        held = self._try_take()
+        try:
+            yield held
+        finally:
+            if held:
+                assert self._fd is not None
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._depth -= 1
+                self._thread_lock.release()
+
+    def _try_take(self) -> bool:
+        if self.path is None or not self._thread_lock.acquire(blocking=False):
+            return False
+        if self._depth:  # this thread holds it already: not free for a new holder
+            self._thread_lock.release()
+            return False
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process writes now
+            self._thread_lock.release()
+            return False
+        self._depth = 1
+        return True
+
     def close(self) -> None:
         with self._thread_lock:
             if self._fd is not None:
@@ -108,6 +138,10 @@ class SqlStore:
                 conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
             with conn.begin():
                 yield SqlTransaction(conn, write)
+
+    def writer_if_free(self) -> AbstractContextManager[bool]:
+        """See :meth:`WriterQueue.hold_if_free` (always False on PostgreSQL)."""
+        return self._writer.hold_if_free()
 
     def checkpoint(self) -> tuple[int, int] | None:
         """Copy SQLite's write-ahead log into the database file (a PASSIVE

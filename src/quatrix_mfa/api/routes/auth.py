@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from quatrix_mfa.api.deps import AddrDep, CoreDep, SessionDep, TokenDep, error_responses, reply
+from quatrix_mfa.api.deps import (
+    AddrDep,
+    CoreDep,
+    SessionDep,
+    TokenDep,
+    error_responses,
+    reply,
+    run_write,
+)
 from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
 from quatrix_mfa.core import auth, sessions
 from quatrix_mfa.core.auth import LoginResult
@@ -72,11 +82,14 @@ def login(request: Request, core: CoreDep, addr: AddrDep) -> JSONResponse:
         **ERRORS,
     },
 )
-def login_second_factor(
-    body: SessionLoginPostResp, caller: SessionDep, core: CoreDep, addr: AddrDep
+async def login_second_factor(
+    request: Request, body: SessionLoginPostResp, caller: SessionDep, core: CoreDep, addr: AddrDep
 ) -> JSONResponse:
     """The second factor on a pending session: a new session id on success."""
-    return _login_reply(auth.second_factor(core, caller, body.auth_type, body.code, addr))
+    check = functools.partial(auth.second_factor, core, caller, body.auth_type, body.code, addr)
+    if auth.is_slow_check(core, caller, body.code):
+        return _login_reply(await run_in_threadpool(check))
+    return _login_reply(await run_write(request, check))
 
 
 @router.get("/session/keepalive", responses=ERRORS)

@@ -1,0 +1,71 @@
+"""SqlStore.writer_if_free: the SQLite writer lock taken only when nobody holds
+it at this moment, without waiting (deps.run_write runs a short write on the
+event loop only then)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.storage.store import SqlStore
+
+
+def store_of(core: Core) -> SqlStore:
+    assert isinstance(core.store, SqlStore)
+    return core.store
+
+
+def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(
+    core: Core, db_kind: str
+) -> None:
+    store = store_of(core)
+    with store.writer_if_free() as free:
+        assert free is (db_kind == "sqlite")  # PostgreSQL has no writer lock
+        with store.transaction() as tx:  # the same thread may write while holding it
+            tx.throttle.add_failure("k", 1.0)
+    with store.transaction(write=False) as tx:
+        assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
+
+
+def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
+    store = store_of(core)
+    holding, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.transaction():
+            holding.set()
+            done.wait(timeout=10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(timeout=10)
+        with store.writer_if_free() as free:
+            assert free is False
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    with store.writer_if_free() as free:
+        assert free is store.is_sqlite  # and free again once the writer is done
+
+
+def test_a_writer_lock_held_by_another_process_is_not_free(core: Core, db_kind: str) -> None:
+    store = store_of(core)
+    if db_kind == "postgresql":
+        with store.writer_if_free() as free:
+            assert free is False
+        return
+    # An flock on its own open of the lock file conflicts like another process's.
+    database = store.engine.url.database
+    other = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with store.writer_if_free() as free:
+            assert free is False
+        fcntl.flock(other, fcntl.LOCK_UN)
+        with store.writer_if_free() as free:
+            assert free is True
+    finally:
+        os.close(other)
