@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+import inspect
 from pathlib import Path
 
 import pytest
 
-from quatrix_mfa.api.app import app_from_env
+from quatrix_mfa.api.app import app_from_env, create_app
+from quatrix_mfa.settings import Settings
+from tests.conftest import FAST_ARGON2
 
 
 def test_the_served_app_moves_what_it_built_out_of_the_collectors_sight(
@@ -24,3 +27,16 @@ def test_the_served_app_moves_what_it_built_out_of_the_collectors_sight(
     finally:
         gc.unfreeze()
     assert frozen > 10_000
+
+
+def test_error_answers_need_no_worker_thread(tmp_path: Path) -> None:
+    # Starlette runs a plain ``def`` exception handler in the thread pool: a hop
+    # that cost twice the rest of an error answer (a wrong code, a 401, ...).
+    app = create_app(Settings(data_dir=tmp_path, argon2=FAST_ARGON2), background=False)
+    try:
+        handlers = dict(app.exception_handlers)
+        assert len(handlers) >= 4
+        for kind, handler in handlers.items():
+            assert inspect.iscoroutinefunction(handler), kind
+    finally:
+        app.state.core.store.dispose()

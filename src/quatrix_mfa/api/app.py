@@ -137,7 +137,7 @@ def create_app(
 
 def _add_health(app: FastAPI, store: SqlStore) -> None:
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)

@@ -44,7 +44,7 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _quatrix(_: Request, error: Exception) -> JSONResponse:
+async def _quatrix(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, QuatrixError)
     headers = (
         {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else None
@@ -54,7 +54,7 @@ def _quatrix(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _validation(_: Request, error: Exception) -> JSONResponse:
+async def _validation(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     details: dict[str, str] = {}
     for problem in error.errors():
@@ -65,7 +65,7 @@ def _validation(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, int(ErrorCode.PARAMETER), "Parameter error", details)
 
 
-def _http(_: Request, error: Exception) -> JSONResponse:
+async def _http(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.PARAMETER
     msg = "Not found" if error.status_code == 404 else str(error.detail)
@@ -74,13 +74,15 @@ def _http(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _unexpected(_: Request, error: Exception) -> JSONResponse:
+async def _unexpected(_: Request, error: Exception) -> JSONResponse:
     # Logged by type and place only: the exception text could hold request data.
     log.error("unhandled %s", type(error).__name__, exc_info=False)
     return error_response(500, -1, "Internal error")
 
 
 def install(app: FastAPI) -> None:
+    # The handlers are ``async def``: Starlette runs a plain ``def`` handler in
+    # the thread pool, and that hop cost twice the rest of an error answer.
     app.add_exception_handler(QuatrixError, _quatrix)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
