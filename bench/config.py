@@ -49,7 +49,7 @@ class Mode:
 
 
 SHORT = Mode("short", 3, 10_000, 5_000, 300)
-FULL = Mode("full", 10, 100_000, 1_000_000, 3000)
+FULL = Mode("full", 10, 100_000, 1_000_000, 1000)
 
 
 def log(message: str) -> None:
