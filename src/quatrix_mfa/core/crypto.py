@@ -90,7 +90,8 @@ class PasswordHasher:
     At most ``threads`` hashes run at once in this process (default: one per
     available CPU). Each one holds ``memory_kib`` of memory and a CPU; more at
     once than there are CPUs only makes them fight over caches, and logins
-    slower. ``serve --workers N`` gives each worker its share of the CPUs.
+    slower. Every worker of ``serve --workers N`` gets the default: a share of
+    the CPUs left one idle whenever the clients' connections sat on one worker.
     """
 
     def __init__(self, params: Argon2Parameters, threads: int | None = None) -> None:

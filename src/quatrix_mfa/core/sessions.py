@@ -126,14 +126,7 @@ def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Ca
     if action == "expire":
         with core.store.transaction() as tx:
             if tx.sessions.delete(caller.token_hash):
-                audit.record(
-                    tx,
-                    now,
-                    audit.SESSION_CLOSED,
-                    "expired",
-                    target=caller.user.id,
-                    account=caller.account.id,
-                )
+                _record_closed(tx, caller, now, "expired")
         raise NotAuthenticated("Session expired")
     if action == "touch":
         with core.store.transaction() as tx:
@@ -161,12 +154,19 @@ def logout(core: Core, caller: Caller) -> None:
     now = core.clock.now()
     with core.store.transaction() as tx:
         tx.sessions.delete(caller.token_hash)
-        audit.record(
-            tx,
-            now,
-            audit.SESSION_CLOSED,
-            "logout",
-            actor=caller.user.id,
-            target=caller.user.id,
-            account=caller.account.id,
-        )
+        _record_closed(tx, caller, now, "logout", actor=caller.user.id)
+
+
+def _record_closed(
+    tx: Transaction, caller: Caller, now: float, reason: str, actor: str | None = None
+) -> None:
+    """Audit that ``caller``'s own session closed, and why."""
+    audit.record(
+        tx,
+        now,
+        audit.SESSION_CLOSED,
+        reason,
+        actor=actor,
+        target=caller.user.id,
+        account=caller.account.id,
+    )

@@ -66,7 +66,7 @@ class Throttle:
         self, tx: Transaction, user_key: str, address_key: str, now: float
     ) -> list[ThrottleState]:
         """Raise TooManyAttempts (429, code 13) if either key is blocked; else
-        return the keys' states as read (for :meth:`succeeded`).
+        return the keys' states as read (for :meth:`succeeded` and :meth:`failed`).
 
         Only for checks that finish inside the caller's write transaction, with
         :meth:`failed` in the same one; a check that runs outside uses :meth:`admit`.

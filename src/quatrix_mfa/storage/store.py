@@ -50,48 +50,47 @@ class WriterQueue:
         if self.path is None:
             yield
             return
-        with self._thread_lock:
-            self._depth += 1
-            try:
-                if self._depth == 1:
-                    if self._fd is None:
-                        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                if self._depth == 1 and self._fd is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                self._depth -= 1
+        self._take(blocking=True)
+        try:
+            yield
+        finally:
+            self._give()
 
     @contextmanager
     def hold_if_free(self) -> Iterator[bool]:
-        """Hold the writer lock if nobody holds it at this moment (True), or
-        hold nothing (False) without waiting. Always False without a lock file."""
-        held = self._try_take()
+        """Hold the writer lock if it can be had at once (True), or hold nothing
+        (False) without waiting. Always False without a lock file."""
+        held = self.path is not None and self._take(blocking=False)
         try:
             yield held
         finally:
             if held:
-                assert self._fd is not None
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                self._depth -= 1
-                self._thread_lock.release()
+                self._give()
 
-    def _try_take(self) -> bool:
-        if self.path is None or not self._thread_lock.acquire(blocking=False):
+    def _take(self, blocking: bool) -> bool:
+        """The thread lock, then (for the outermost holder) the file lock."""
+        assert self.path is not None
+        if not self._thread_lock.acquire(blocking=blocking):
             return False
-        if self._depth:  # this thread holds it already: not free for a new holder
-            self._thread_lock.release()
-            return False
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another process writes now
-            self._thread_lock.release()
-            return False
-        self._depth = 1
+        if self._depth == 0:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process writes now
+                self._thread_lock.release()
+                return False
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
         return True
+
+    def _give(self) -> None:
+        if self._depth == 1 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._depth -= 1
+        self._thread_lock.release()
 
     def close(self) -> None:
         with self._thread_lock:
