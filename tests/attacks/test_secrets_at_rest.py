@@ -281,8 +281,9 @@ def test_enrolment_finished_while_rotate_key_rewrites_it_still_succeeds(
 # Users with a seed (and every other one a pending seed) under the old key: enough
 # that re-encrypting them takes seconds even on a fast machine, so the load and
 # the watcher surely see the rotation half done (300 was once over between two
-# looks of a starved watcher thread).
-SEEDED = 1500
+# looks of a starved watcher thread; 1,500 left a window of only ~0.7 s once
+# the writes got faster, and a CI run under load missed it).
+SEEDED = 6000
 WORKERS = 4
 BULK_PASSWORD = "bulk user passphrase 77"
 
