@@ -45,11 +45,13 @@ class Mode:
     duration: int  # seconds per timed run
     main_users: int
     big_users: int
-    scale_requests: int
+    scale_requests: int  # valid checks per scale round (the small database has this many users)
+    scale_rounds: int  # the two sizes take turns this many times; percentiles pool the rounds
+    scale_seconds: int  # GET /profile per scale round
 
 
-SHORT = Mode("short", 3, 10_000, 5_000, 300)
-FULL = Mode("full", 10, 100_000, 1_000_000, 1000)
+SHORT = Mode("short", 3, 24_000, 5_000, 300, 1, 3)
+FULL = Mode("full", 10, 160_000, 1_000_000, 1000, 5, 4)
 
 
 def log(message: str) -> None:

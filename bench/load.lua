@@ -99,6 +99,17 @@ function response(status, headers, body)
   end
 end
 
+-- The latency histogram: wrk's latency(i) is the i-th distinct value (us) and its count.
+-- Runs repeated in rounds pool these to take one percentile over all their answers.
+local function json_hist(latency)
+  local parts = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    table.insert(parts, string.format("[%d, %d]", value, count))
+  end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
 local function json_counts(t)
   local parts = {}
   for k, v in pairs(t) do
@@ -125,9 +136,9 @@ function done(summary, latency, requests)
   out:write(string.format(
     '{"duration_us": %d, "wrk_duration_us": %d, "requests": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
       .. '"max_us": %d, "mean_us": %.1f, "errors": {"connect": %d, "read": %d, "write": %d, '
-      .. '"timeout": %d}, "outcomes": %s}\n',
+      .. '"timeout": %d}, "outcomes": %s, "latency_hist": %s}\n',
     elapsed, summary.duration, summary.requests, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.timeout,
-    json_counts(total)))
+    json_counts(total), json_hist(latency)))
   out:close()
 end

@@ -52,7 +52,7 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 f"verify, valid TOTP, C={c}",
-                f"{_fmt(_rps(ours))} req/s, p99 {_fmt(_p99(ours))} ms",
+                f"{_fmt(_rps(ours))} req/s, p99 {_fmt(_p99(ours))} ms{_bracket(ours)}",
                 f"privacyIDEA {_fmt(_rps(pi))} req/s (p99 {_fmt(_p99(pi), 0)} ms); "
                 f"floor {_fmt(_rps(flo), 0)} req/s",
                 f"{_fmt(vs_pi)}× privacyIDEA; {_fmt(vs_floor, 2)}× floor",
@@ -66,7 +66,7 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
     rows.append(
         [
             "verify, wrong code, C=16",
-            f"{_fmt(_rps(ours))} req/s, p99 {_fmt(_p99(ours))} ms",
+            f"{_fmt(_rps(ours))} req/s, p99 {_fmt(_p99(ours))} ms{_bracket(ours)}",
             f"privacyIDEA {_fmt(_rps(pi))} req/s; floor {_fmt(_rps(flo), 0)} req/s",
             f"{_fmt(vs_pi)}× privacyIDEA; {_fmt(_ratio(_rps(ours), _rps(flo)), 2)}× floor",
             "≥ 50× privacyIDEA",
@@ -111,7 +111,7 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"scale {engine}: {name} p99, {int(sizes[0]):,} vs {int(sizes[1]):,} users",
-                    f"p99 {_fmt(a)} ms vs {_fmt(b)} ms",
+                    f"p99 {_fmt(a)} ms vs {_fmt(b)} ms{_rounds(small[what], big[what])}",
                     f"req/s {_fmt(_rps(small[what]))} vs {_fmt(_rps(big[what]))}",
                     f"{_fmt(ratio, 2)}× (big/small)",
                     # Both ways: a small run much slower than the big one is
@@ -121,6 +121,26 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
                 ]
             )
     return rows
+
+
+def _bracket(run: dict[str, Any] | None) -> str:
+    # The C=16 verify runs before and after privacyIDEA's, pooled: show each one.
+    if run is None or run.get("rounds", 1) < 2:
+        return ""
+    each = " and ".join(_fmt(rps) for rps in run["round_rps"])
+    return f" (runs before and after privacyIDEA's: {each} req/s)"
+
+
+def _rounds(small: dict[str, Any], big: dict[str, Any]) -> str:
+    # Pooled runs keep each round's own p99: show their spread beside the pooled one.
+    if "round_p99_ms" not in small or small.get("rounds", 1) < 2:
+        return ""
+
+    def spread(run: dict[str, Any]) -> str:
+        p99s = run["round_p99_ms"]
+        return f"{_fmt(min(p99s))}–{_fmt(max(p99s))}"
+
+    return f" (over {small['rounds']} rounds; each round {spread(small)} vs {spread(big)})"
 
 
 def outcomes(res: dict[str, Any]) -> list[list[str]]:
@@ -199,11 +219,20 @@ def write(res: dict[str, Any], out: Path) -> None:
         "Every valid-code request uses a different user and pending "
         "session with a code not used before; wrong-code requests each use a different "
         "session too. Outcomes are counted per answer (privacyIDEA always answers 200: "
-        "its `result.value` says accept or reject).",
+        "its `result.value` says accept or reject). quatrix-mfa's verify runs at C=16 "
+        "(valid and wrong) run twice, before and after privacyIDEA's, and "
+        "count as one (requests and time summed, p99 over both runs' answers): this "
+        "box's speed drifts within minutes, and the ratio must not compare one "
+        "minute's machine with another's.",
         f"- Data: quatrix-mfa seeded by `bench/seed.py` through the storage layer: "
         f"{detail['main_users']:,} users (each with an active TOTP secret, a pending "
         "and a full session) for the main runs; the scale runs use 1,000 and "
-        f"{detail['big_users']:,} users on SQLite and (full mode only) on PostgreSQL. "
+        f"{detail['big_users']:,} users on SQLite and (full mode only) on PostgreSQL, "
+        f"taking turns {detail.get('scale_rounds', 1)} times ({detail['scale_requests']:,} "
+        "valid checks and GET /profile for "
+        f"{detail.get('scale_seconds', detail['duration'])} s each turn; the 1,000-user "
+        "database is seeded afresh every turn); their percentiles are taken over "
+        "all turns' answers together. "
         "For the benchmark "
         "only, the failure thresholds are raised (all traffic comes from one address) "
         "and the session idle time is 1 day (seeded sessions must live until used).",

@@ -55,7 +55,9 @@ def wrk(
     cycle: bool = False,
     pi: bool = False,
     label: str = "",
+    hist: bool = False,
 ) -> dict[str, Any]:
+    """One wrk run over ``reqs``; ``hist`` keeps its latency histogram for ``pooled``."""
     out = config.RUN / f"{reqs.stem}.c{conns}.json"
     env = {
         **os.environ,
@@ -81,6 +83,9 @@ def wrk(
         raise RuntimeError(f"wrk failed ({proc.returncode})")
     drain(port)
     result: dict[str, Any] = json.loads(out.read_text())
+    histogram = result.pop("latency_hist")
+    if hist:
+        result["hist"] = histogram
     exhausted = result["outcomes"].pop("exhausted", 0)
     seconds = result["duration_us"] / 1e6
     result["counted"] = result["requests"] - exhausted
@@ -93,6 +98,55 @@ def wrk(
         f" ms, p99 {result['p99_ms']:.1f} ms, {result['outcomes']}, errors {result['errors']}"
     )
     return result
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs repeated in rounds as one: summed counts, percentiles over all their answers.
+
+    A p99 over one run of 1,000 answers is its 10 slowest, which one checkpoint
+    or one write-back of the kernel decides; over the rounds together it is
+    steadier, and each round's own p99 is kept beside it (``round_p99_ms``).
+    """
+    counts: dict[int, int] = {}
+    outcomes: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for run in runs:
+        for value, count in run["hist"]:
+            counts[value] = counts.get(value, 0) + count
+        for key, n in run["outcomes"].items():
+            outcomes[key] = outcomes.get(key, 0) + n
+        for key, n in run["errors"].items():
+            errors[key] = errors.get(key, 0) + n
+    values = sorted(counts)
+    total = sum(counts.values())
+
+    def percentile(p: float) -> int:
+        # The rank as wrk's own latency:percentile takes it.
+        rank = p / 100 * total + 0.5
+        seen = 0
+        for value in values:
+            seen += counts[value]
+            if seen >= rank:
+                return value
+        return values[-1]
+
+    counted = sum(run["counted"] for run in runs)
+    duration_us = sum(run["duration_us"] for run in runs)
+    return {
+        "rounds": len(runs),
+        "round_p99_ms": [run["p99_ms"] for run in runs],
+        "round_rps": [run["rps"] for run in runs],
+        "requests": sum(run["requests"] for run in runs),
+        "counted": counted,
+        "duration_us": duration_us,
+        "rps": counted / (duration_us / 1e6),
+        "conns": runs[0]["conns"],
+        "p50_ms": percentile(50) / 1000,
+        "p99_ms": percentile(99) / 1000,
+        "max_us": values[-1],
+        "outcomes": outcomes,
+        "errors": errors,
+    }
 
 
 def drain(port: int) -> None:
