@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import os
 import threading
@@ -353,6 +355,14 @@ def test_token_hasher_separates_purposes_and_keys(tmp_path: Path, key_file: Path
     create_key_file(tmp_path / "other.json")
     other = TokenHasher(FileKeyRing(tmp_path / "other.json"))
     assert other.hash("session", value) != session
+
+
+def test_token_hash_is_hmac_sha256_of_purpose_and_value(key_file: Path) -> None:
+    # Stored session, reset and recovery hashes depend on this exact
+    # construction (RFC 2104 with SHA-256): changing it would lock everyone out.
+    keys = FileKeyRing(key_file)
+    expected = hmac.new(keys.hmac_key, b"session\x00t\xc3\xb6ken", hashlib.sha256).hexdigest()
+    assert TokenHasher(keys).hash("session", "t\u00f6ken") == expected
 
 
 def test_token_hasher_survives_a_lone_surrogate(key_file: Path) -> None:
