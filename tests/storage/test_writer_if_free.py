@@ -7,9 +7,11 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
+from pathlib import Path
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.storage.store import SqlStore
+from quatrix_mfa.storage.store import SqlStore, WriterQueue
 
 
 def store_of(core: Core) -> SqlStore:
@@ -69,3 +71,31 @@ def test_a_writer_lock_held_by_another_process_is_not_free(core: Core, db_kind: 
             assert free is True
     finally:
         os.close(other)
+
+
+def test_a_writer_queued_for_the_lock_goes_before_the_event_loop(tmp_path: Path) -> None:
+    # The lock freed while a thread waits for it: hold_if_free (the event
+    # loop's try) must not take it in that instant, ahead of the queued thread.
+    queue = WriterQueue(str(tmp_path / "db-writer.lock"))
+    got_it = threading.Event()
+
+    def queued_writer() -> None:
+        with queue.hold():
+            got_it.set()
+            time.sleep(0.2)  # still holding when the main thread tries
+
+    thread = threading.Thread(target=queued_writer)
+    with queue.hold():
+        thread.start()
+        deadline = time.monotonic() + 10
+        while queue.waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert queue.waiting == 1
+    with queue.hold_if_free() as free:  # the same instant the lock was let go
+        assert free is False
+    thread.join(timeout=10)
+    assert got_it.is_set()
+    assert queue.waiting == 0
+    with queue.hold_if_free() as free:
+        assert free is True  # nobody queued, nobody holding
+    queue.close()

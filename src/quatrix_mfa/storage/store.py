@@ -7,10 +7,11 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from quatrix_mfa.storage.engine import make_engine
+from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.records import (
     SqlAuditRepository,
     SqlOutboxRepository,
@@ -23,6 +24,11 @@ from quatrix_mfa.storage.repositories import (
     SqlFactorRepository,
     SqlUserRepository,
 )
+
+
+def _passive_checkpoint(driver: Any) -> tuple[int, int]:
+    _busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(copied)
 
 
 class WriterQueue:
@@ -44,6 +50,9 @@ class WriterQueue:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
+        # Threads blocked in hold(); hold_if_free() does not pass them by.
+        self._waiting = 0
+        self._count_lock = threading.Lock()
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -60,17 +69,34 @@ class WriterQueue:
     def hold_if_free(self) -> Iterator[bool]:
         """Hold the writer lock if it can be had at once (True), or hold nothing
         (False) without waiting. Always False without a lock file."""
-        held = self.path is not None and self._take(blocking=False)
+        # A writer queued in hold() goes first. Else the event loop, which
+        # tries on every check, could take the lock each time it is free for
+        # an instant, before a woken thread gets the CPU back, and a queued
+        # writer (a login's, or one that waited out SqlStore.checkpoint) waits on.
+        held = self.path is not None and not self._waiting and self._take(blocking=False)
         try:
             yield held
         finally:
             if held:
                 self._give()
 
+    @property
+    def waiting(self) -> int:
+        """Threads of this process queued in :meth:`hold` right now."""
+        return self._waiting
+
     def _take(self, blocking: bool) -> bool:
         """The thread lock, then (for the outermost holder) the file lock."""
         assert self.path is not None
-        if not self._thread_lock.acquire(blocking=blocking):
+        if blocking:
+            with self._count_lock:  # += is no atomic step between threads
+                self._waiting += 1
+            try:
+                self._thread_lock.acquire()
+            finally:
+                with self._count_lock:
+                    self._waiting -= 1
+        elif not self._thread_lock.acquire(blocking=False):
             return False
         if self._depth == 0:
             try:
@@ -142,23 +168,40 @@ class SqlStore:
         """See :meth:`WriterQueue.hold_if_free` (always False on PostgreSQL)."""
         return self._writer.hold_if_free()
 
-    def checkpoint(self) -> tuple[int, int] | None:
-        """Copy SQLite's write-ahead log into the database file (a PASSIVE
-        checkpoint: it waits for no reader and no writer, and writers go on
-        appending meanwhile). Returns (frames in the log, frames copied), or
-        None where there is no log (PostgreSQL, an in-memory database)."""
+    def checkpoint(self, restart_pages: int = RESTART_PAGES) -> tuple[int, int] | None:
+        """Copy SQLite's write-ahead log into the database file, off the request
+        path. Returns (frames in the log, frames copied) after the last pass,
+        or None where there is no log (PostgreSQL, an in-memory database).
+
+        A PASSIVE checkpoint waits for no reader and no writer; writers go on
+        appending meanwhile, so it never copies the frames that arrived during
+        it, and the log never starts over by itself. SQLite then checkpoints
+        inside some writer's commit once the log reaches ``wal_autocheckpoint``
+        pages, and that commit, which holds every other writer up (on SQLite
+        every check is a writer), took ~100 ms: the p99 of second-factor checks.
+        So once the log holds ``restart_pages``, the last pass here holds the
+        writer lock. Passes without it first shrink what is left to what arrived
+        during the pass before, so the lock is held for a small copy. With all
+        of the log copied, the next writer starts it over, and syncs only its
+        header (https://sqlite.org/wal.html#ckpt).
+        """
         if self._writer.path is None:
             return None
         connection = self.engine.raw_connection()
         try:
             # On the driver: through SQLAlchemy this would BEGIN IMMEDIATE first.
-            row = connection.driver_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
+            driver = connection.driver_connection
+            frames, copied = _passive_checkpoint(driver)
+            for _ in range(2):
+                if frames < restart_pages or frames - copied <= restart_pages // 16:
+                    break
+                frames, copied = _passive_checkpoint(driver)
+            if frames >= restart_pages:
+                with self._writer.hold():
+                    frames, copied = _passive_checkpoint(driver)
         finally:
             connection.close()
-        _busy, frames, copied = row
-        return int(frames), int(copied)
+        return frames, copied
 
     def dispose(self) -> None:
         self.engine.dispose()
