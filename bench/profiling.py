@@ -48,6 +48,7 @@ def profile_core(data_dir: Path, users: Users, count: int = 200) -> str:
 
     from quatrix_mfa.api.app import build_core
     from quatrix_mfa.core import auth
+    from quatrix_mfa.core.context import Context
     from quatrix_mfa.core.sessions import authenticate
     from quatrix_mfa.settings import Settings
 
@@ -56,8 +57,8 @@ def profile_core(data_dir: Path, users: Users, count: int = 200) -> str:
     step = int(time.time() // 30)
 
     def verify(row: list[str]) -> None:
-        caller = authenticate(core, row[2])
-        auth.second_factor(core, caller, "2FA", totp(row[1], step), "127.0.0.1")
+        ctx = Context(authenticate(core, row[2]), "127.0.0.1", core.clock.now())
+        auth.second_factor(core, ctx, "2FA", totp(row[1], step))
 
     for row in rows[:20]:  # warm caches
         verify(row)

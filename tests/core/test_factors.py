@@ -9,7 +9,7 @@ from cryptography.exceptions import InvalidTag
 
 from quatrix_mfa.core import auth
 from quatrix_mfa.core.bootstrap import bootstrap
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import ErrorCode, ParameterError
 from quatrix_mfa.core.factors import pin, recovery, totp
 from quatrix_mfa.core.model import SessionRecord, Step, User
@@ -364,4 +364,4 @@ def test_only_a_pin_is_checked_with_a_slow_hash(
     assert account is not None
     session = SessionRecord("h", admin.id, 0.0, 0.0, 1.0, steps)
     caller = Caller("t", "h", session, admin, account)
-    assert auth.is_slow_check(core, caller, code) is slow
+    assert auth.is_slow_check(core, Context(caller, None, 0.0), code) is slow

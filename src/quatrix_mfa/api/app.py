@@ -49,7 +49,7 @@ def build_core(
         sessions=SessionPolicy(
             idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
         ),
-        links=LinkPolicy(public_url=settings.public_url),
+        links=LinkPolicy(link=reset.link_builder(settings.public_url)),
         throttle_policy=ThrottlePolicy(
             user_threshold=settings.user_failure_threshold,
             address_threshold=settings.address_failure_threshold,
@@ -121,6 +121,7 @@ def create_app(
     )
     app.state.core = core
     app.state.trust_forwarded_for = settings.trust_forwarded_for
+    app.state.public_url = settings.public_url
     app.state.store = store
     app.state.inline_sqlite = store.is_sqlite  # see deps.session_caller and deps.run_write
     app.state.outbox_sender = sender

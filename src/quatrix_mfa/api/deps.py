@@ -1,4 +1,5 @@
-"""Request-scoped helpers: the core, the client address, the caller's session."""
+"""Request-scoped helpers: the core and the request context (client address,
+the caller's session) that every route hands to core."""
 
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from quatrix_mfa.core.context import Core
-from quatrix_mfa.core.sessions import Caller, read_session, settle_needs_write, settle_session
+from quatrix_mfa.core.context import Channel, Context, Core
+from quatrix_mfa.core.errors import NotAuthenticated
+from quatrix_mfa.core.sessions import (
+    Caller,
+    authenticate,
+    read_session,
+    settle_needs_write,
+    settle_session,
+)
 
 T = TypeVar("T")
 
+# The header that carries the session token, in and out (DESIGN.md, "Sessions").
+TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 - a header name
+
 # Declared so the OpenAPI document names the spec's api_key scheme.
-_token_header = APIKeyHeader(name="X-Auth-Token", scheme_name="api_key", auto_error=False)
+_token_header = APIKeyHeader(name=TOKEN_HEADER, scheme_name="api_key", auto_error=False)
 
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def``
@@ -27,7 +38,7 @@ async def get_core(request: Request) -> Core:
     return core
 
 
-async def client_addr(request: Request) -> str | None:
+def client_addr(request: Request) -> str | None:
     """The client's address; from ``X-Forwarded-For`` only when configured as trusted.
 
     The last entry is the one our own proxy appended, so a client cannot
@@ -40,9 +51,19 @@ async def client_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def session_caller(
+def _context(request: Request, core: Core, caller: Caller | None) -> Context:
+    """The one place the API edge builds core's request context."""
+    return Context(caller, client_addr(request), core.clock.now(), Channel.API)
+
+
+async def anonymous_context(request: Request) -> Context:
+    """A request that needs no session (login with a password, reset links)."""
+    return _context(request, request.app.state.core, None)
+
+
+async def session_context(
     request: Request, token: Annotated[str | None, Depends(_token_header)]
-) -> Caller:
+) -> Context:
     """Any live session, pending or full.
 
     On SQLite the session is read on the event loop: a WAL read never waits
@@ -58,7 +79,26 @@ async def session_caller(
         caller = await run_in_threadpool(read_session, core, token)
     if settle_needs_write(core, caller):
         caller = await run_in_threadpool(settle_session, core, caller)
-    return caller
+    return _context(request, core, caller)
+
+
+async def full_context(ctx: Annotated[Context, Depends(session_context)]) -> Context:
+    """A full session; a pending one gets 401 code 10."""
+    ctx.signed_in.require_full()
+    return ctx
+
+
+def optional_session_context(request: Request, core: Core) -> Context:
+    """The caller's session if the request carries a live one, else none:
+    for the few calls that anyone may make and a session changes."""
+    token = request.headers.get(TOKEN_HEADER)
+    caller = None
+    if token:
+        try:
+            caller = authenticate(core, token)
+        except NotAuthenticated:
+            caller = None
+    return _context(request, core, caller)
 
 
 async def run_write(request: Request, work: Callable[[], T]) -> T:
@@ -79,16 +119,10 @@ async def run_write(request: Request, work: Callable[[], T]) -> T:
     return await run_in_threadpool(work)
 
 
-async def full_caller(caller: Annotated[Caller, Depends(session_caller)]) -> Caller:
-    """A full session; a pending one gets 401 code 10."""
-    caller.require_full()
-    return caller
-
-
 CoreDep = Annotated[Core, Depends(get_core)]
-AddrDep = Annotated[str | None, Depends(client_addr)]
-SessionDep = Annotated[Caller, Depends(session_caller)]
-FullDep = Annotated[Caller, Depends(full_caller)]
+AnonymousDep = Annotated[Context, Depends(anonymous_context)]
+SessionDep = Annotated[Context, Depends(session_context)]
+FullDep = Annotated[Context, Depends(full_context)]
 # The raw X-Auth-Token, for a route that authenticates itself (declared in the OpenAPI).
 TokenDep = Annotated[str | None, Depends(_token_header)]
 

@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quatrix_mfa.api.deps import TOKEN_HEADER
 from quatrix_mfa.core.errors import ErrorCode, QuatrixError, TooManyAttempts
+from quatrix_mfa.core.sessions import SESSION_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,19 @@ HTTP_STATUS = {
 }
 
 
+# Core names a field by what it is; clients know some of them by their header.
+_FIELD_NAMES = {SESSION_FIELD: TOKEN_HEADER}
+
+
+def error_model(code: int, msg: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The spec's ErrorModel ``{code, msg, details?}``: the one way every error
+    answer's body is built (also the ones sent before the app runs)."""
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if details:
+        body["details"] = {_FIELD_NAMES.get(name, name): why for name, why in details.items()}
+    return body
+
+
 def error_response(
     status: int,
     code: int,
@@ -38,10 +53,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "msg": msg}
-    if details:
-        body["details"] = details
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_model(code, msg, details), status_code=status, headers=headers)
 
 
 async def _quatrix(_: Request, error: Exception) -> JSONResponse:

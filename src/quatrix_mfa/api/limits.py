@@ -8,6 +8,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quatrix_mfa.api.errors import error_model
+from quatrix_mfa.core.errors import ErrorCode
+
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 32
 MAX_HEADERS = 100  # header fields, like Apache's LimitRequestFields
@@ -21,7 +24,7 @@ def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
 
 def error_body(msg: str, details: dict[str, Any] | None = None) -> bytes:
     """A parameter-error ErrorModel (code 2), for answers sent before the app runs."""
-    return json.dumps({"code": 2, "msg": msg, **({"details": details} if details else {})}).encode()
+    return json.dumps(error_model(int(ErrorCode.PARAMETER), msg, details)).encode()
 
 
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quatrix_mfa.core import audit, mail, policy
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
     EmailTaken,
     FactorForced,
@@ -27,6 +27,7 @@ from quatrix_mfa.core.model import TWO_FA, User
 from quatrix_mfa.core.ports import DuplicateEmail, Transaction
 from quatrix_mfa.core.reset import issue_link
 from quatrix_mfa.core.sessions import Caller, canonical_token, close_sessions
+from quatrix_mfa.core.text import normalize_email
 
 MAX_IDS = 1000
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{1,63}")
@@ -43,14 +44,17 @@ class UserChanges:
     language: str | None = None
 
 
-def require_admin(caller: Caller) -> None:
+def require_admin(ctx: Context) -> Caller:
+    """The caller, if a full session of an administrator; else 401 code 10 or 403."""
+    caller = ctx.signed_in
     caller.require_full()
     if not caller.user.super_admin:
         raise Forbidden("Only an administrator can do this")
+    return caller
 
 
 def parse_email(email: str) -> str:
-    cleaned = email.strip().lower()
+    cleaned = normalize_email(email)
     if len(cleaned) > 254 or not _EMAIL.fullmatch(cleaned):
         raise ParameterError.field("email", "not an email address")
     return cleaned
@@ -91,14 +95,14 @@ def _refuse(
         raise error(msg, {"ids": ids})
 
 
-def list_users(core: Core, caller: Caller) -> list[User]:
-    require_admin(caller)
+def list_users(core: Core, ctx: Context) -> list[User]:
+    caller = require_admin(ctx)
     with core.store.transaction(write=False) as tx:
         return tx.users.in_account(caller.account.id)
 
 
-def get_user(core: Core, caller: Caller, user_id: str) -> User:
-    require_admin(caller)
+def get_user(core: Core, ctx: Context, user_id: str) -> User:
+    caller = require_admin(ctx)
     canonical = canonical_token(user_id)
     if canonical is None:
         raise ParameterError.field("id", "not a UUID")
@@ -111,19 +115,16 @@ def get_user(core: Core, caller: Caller, user_id: str) -> User:
 
 def create_user(
     core: Core,
-    caller: Caller,
+    ctx: Context,
     name: str,
     email: str,
     super_admin: bool,
     status: str,
     language: str | None,
-    addr: str | None,
 ) -> User:
     """Create a user without a password and mail them a password-set link."""
-    require_admin(caller)
-    who = caller.actor(addr)
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     email = parse_email(email)
-    now = core.clock.now()
     user = User(
         id=str(uuid.uuid4()),
         account_id=caller.account.id,
@@ -147,13 +148,9 @@ def create_user(
     return user
 
 
-def edit_users(
-    core: Core, caller: Caller, ids: Sequence[str], changes: UserChanges, addr: str | None
-) -> list[User]:
+def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChanges) -> list[User]:
     """Apply ``changes`` to every user in ``ids``; email only for a single user."""
-    require_admin(caller)
-    who = caller.actor(addr)
-    now = core.clock.now()
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     new_email = parse_email(changes.email) if changes.email is not None else None
     if new_email is not None and len(parse_ids(ids)) != 1:
         raise ParameterError.field("email", "an email can be changed for one user at a time")
@@ -192,11 +189,9 @@ def edit_users(
     return users
 
 
-def delete_users(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> str:
+def delete_users(core: Core, ctx: Context, ids: Sequence[str]) -> str:
     """Delete users (never the caller); returns a job id, the work is already done."""
-    require_admin(caller)
-    who = caller.actor(addr)
-    now = core.clock.now()
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
         _refuse(
@@ -211,18 +206,11 @@ def delete_users(core: Core, caller: Caller, ids: Sequence[str], addr: str | Non
 
 
 def set_factor(
-    core: Core,
-    caller: Caller,
-    ids: Sequence[str],
-    auth_type: str,
-    code: str | None,
-    addr: str | None,
+    core: Core, ctx: Context, ids: Sequence[str], auth_type: str, code: str | None
 ) -> None:
     """Activate and force a factor for users; all their sessions close."""
-    require_admin(caller)
-    who = caller.actor(addr)
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     pin_hash = core.passwords.hash(parse_pin(code or "")) if auth_type != TWO_FA else None
-    now = core.clock.now()
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
         for user in users:
@@ -238,13 +226,9 @@ def set_factor(
         close_sessions(core, tx, [u.id for u in users], now, "factor_set_by_admin")
 
 
-def remove_factor(
-    core: Core, caller: Caller, ids: Sequence[str], auth_type: str, addr: str | None
-) -> None:
+def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) -> None:
     """Turn a factor off and lift its forcing; refused while the account forces 2FA."""
-    require_admin(caller)
-    who = caller.actor(addr)
-    now = core.clock.now()
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
         if auth_type == TWO_FA:
@@ -256,7 +240,7 @@ def remove_factor(
             _refuse(
                 FactorNotActive,
                 "2FA is not active",
-                [u.id for u in users if not (u.twofa_active or u.twofa_forced)],
+                [u.id for u in users if not policy.totp_chosen(u)],
             )
         else:
             _refuse(FactorNotActive, "PIN is not active", [u.id for u in users if not u.pin_active])
@@ -272,11 +256,9 @@ def remove_factor(
             who.record(tx, now, audit.FACTOR_REMOVED, target=user.id, factor=auth_type)
 
 
-def reset_factor(core: Core, caller: Caller, ids: Sequence[str], addr: str | None) -> None:
+def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
     """Delete users' TOTP secrets and recovery codes; 2FA stays on, so they re-enroll."""
-    require_admin(caller)
-    who = caller.actor(addr)
-    now = core.clock.now()
+    caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
         _refuse(

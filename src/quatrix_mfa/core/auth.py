@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from quatrix_mfa.core import audit, ipallow, policy
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.attempts import count_attempt
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
     NotAuthenticated,
@@ -20,7 +21,9 @@ from quatrix_mfa.core.factors import Match, SecondFactor
 from quatrix_mfa.core.factors.recovery import looks_like_recovery_code
 from quatrix_mfa.core.model import PIN, TWO_FA, Step, ThrottleState
 from quatrix_mfa.core.ports import Transaction
-from quatrix_mfa.core.sessions import Caller, open_session
+from quatrix_mfa.core.sessions import SESSION_FIELD, Caller, count_wrong_code, open_session
+from quatrix_mfa.core.text import normalize_email
+from quatrix_mfa.core.throttling import Keys
 
 
 @dataclass(frozen=True)
@@ -34,30 +37,21 @@ class LoginResult:
 _STEP_AUTH_TYPE = {Step.TOTP: TWO_FA, Step.PIN: PIN}
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def login_with_password(core: Core, email: str, password: str, addr: str | None) -> LoginResult:
+def login_with_password(core: Core, ctx: Context, email: str, password: str) -> LoginResult:
     """Check email + password; open a full (200) or pending (207) session.
 
     An unknown email and a wrong password take the same path and the same
     time (a dummy argon2 verify), write the same rows and give the same 401.
     """
-    now = core.clock.now()
+    now, addr = ctx.now, ctx.addr
     email = normalize_email(email)
-    user_key = core.throttle.user_key(email)
-    addr_key = core.throttle.address_key(addr)
+    keys = core.throttle.keys(email, addr)
     try:
-        with core.store.transaction() as tx:
-            # Lock order of every writer on PostgreSQL: the user row, then the
-            # throttle rows (else a login and a code check of one user deadlock).
-            user = tx.users.by_email(email)
-            # Counted as a failure from here on, until a success takes it back.
-            admission = core.throttle.admit(tx, user_key, addr_key, now)
+        # Counted as a failure from here on, until a success takes it back.
+        admission, user = count_attempt(core, keys, now, lambda tx: tx.users.by_email(email))
     except TooManyAttempts as refusal:
         # No target: whether the email exists must not show, even here.
-        raise _refuse_throttled(core, refusal, now, addr, None) from None
+        raise _refuse_throttled(core, ctx, refusal, None) from None
     ok = core.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         with core.store.transaction() as tx:
@@ -90,7 +84,7 @@ def login_with_password(core: Core, email: str, password: str, addr: str | None)
             steps = policy.login_steps(account, user, tx.factors.totp(user.id) is not None)
             token = open_session(core, tx, user, steps, now)
             if not steps:
-                core.throttle.succeeded(tx, user_key)
+                core.throttle.succeeded(tx, keys.user)
             tx.users.record_login(user.id, None if steps else now, rehashed)
             seen.record(
                 tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)
@@ -109,71 +103,61 @@ class _Lost(Exception):
     """The code did not redeem (wrong, replayed, or the session was used meanwhile)."""
 
 
-def is_slow_check(core: Core, caller: Caller, code: str) -> bool:
+def is_slow_check(core: Core, ctx: Context, code: str) -> bool:
     """Whether :func:`second_factor` would check ``code`` with a slow hash
     (argon2, the PIN), which must not hold up an event loop."""
-    step = caller.pending_step
+    step = ctx.signed_in.pending_step
     if step is None or step is Step.ENROLL_TOTP:
         return False  # refused before any check
     return _factor_for(core, step, code).slow
 
 
-def second_factor(
-    core: Core, caller: Caller, auth_type: str, code: str, addr: str | None
-) -> LoginResult:
+def second_factor(core: Core, ctx: Context, auth_type: str, code: str) -> LoginResult:
     """``POST /session/login``: check one factor on a pending session.
 
     Success consumes the pending session and the code in one transaction and
     opens the next session (pending for the next step, or full). A wrong code
     counts against the session (5 close it), the user and the address.
     """
+    caller = ctx.signed_in
     step = caller.pending_step
     if step is None:
-        raise ParameterError.field("X-Auth-Token", "the session is not pending")
+        raise ParameterError.field(SESSION_FIELD, "the session is not pending")
     if step is Step.ENROLL_TOTP:
         raise PendingSession("Enroll 2FA first: /profile/2fa/generate, then /profile/set-mfa")
     if auth_type != _STEP_AUTH_TYPE[step]:
         raise ParameterError.field("auth_type", f"this step needs {_STEP_AUTH_TYPE[step]}")
-    now = core.clock.now()
     user, account = caller.user, caller.account
-    seen = audit.Actor(None, account.id, addr)
+    seen = audit.Actor(None, account.id, ctx.addr)
     factor = _factor_for(core, step, code)
-    keys = _Keys(core.throttle.user_key(user.email), core.throttle.address_key(addr))
+    keys = core.throttle.keys(user.email, ctx.addr)
     try:
         if factor.slow:
-            result = _check_outside(core, caller, factor, code, keys, seen, now)
+            result = _check_outside(core, ctx, factor, code, keys, seen)
         else:
-            result = _check_inside(core, caller, factor, (auth_type, code), keys, seen, now)
+            result = _check_inside(core, ctx, factor, (auth_type, code), keys, seen)
     except TooManyAttempts as refusal:
-        raise _refuse_throttled(core, refusal, now, addr, user.id) from None
+        raise _refuse_throttled(core, ctx, refusal, user.id) from None
     except _Lost:
         with core.store.transaction() as tx:
-            _count_wrong_code(core, tx, caller, keys, seen, auth_type, now, counted=factor.slow)
+            _count_wrong_code(core, tx, ctx, keys, seen, auth_type, counted=factor.slow)
         raise WrongCode() from None
     return result
 
 
-@dataclass(frozen=True)
-class _Keys:
-    """The throttle keys of one attempt: the user's email and the client address."""
-
-    user: str
-    address: str
-
-
 def _check_inside(
     core: Core,
-    caller: Caller,
+    ctx: Context,
     factor: SecondFactor[Any],
     attempt: tuple[str, str],
-    keys: _Keys,
+    keys: Keys,
     seen: audit.Actor,
-    now: float,
 ) -> LoginResult:
     """A fast factor (TOTP, recovery code): throttle check, code check, redemption
     and the next session are one write transaction. On PostgreSQL the user's row
     is locked first, so parallel guesses at one user queue and each sees the
     failures counted before it."""
+    caller, now = ctx.signed_in, ctx.now
     user = caller.user
     auth_type, code = attempt
     with core.store.transaction() as tx:
@@ -185,25 +169,23 @@ def _check_inside(
             if not tx.sessions.delete(caller.token_hash):
                 raise _Lost()  # the session was used meanwhile: roll the code back too
             return _open_next(core, tx, caller, match, keys, seen, now, throttle_states)
-        _count_wrong_code(core, tx, caller, keys, seen, auth_type, now, throttle_states)
+        _count_wrong_code(core, tx, ctx, keys, seen, auth_type, throttle_states)
     raise WrongCode()
 
 
 def _check_outside(
     core: Core,
-    caller: Caller,
+    ctx: Context,
     factor: SecondFactor[Any],
     code: str,
-    keys: _Keys,
+    keys: Keys,
     seen: audit.Actor,
-    now: float,
 ) -> LoginResult:
     """A slow factor (PIN, argon2): the attempt is counted before the hash is
     checked outside any write transaction, and taken back if the code wins."""
+    caller, now = ctx.signed_in, ctx.now
     user = caller.user
-    with core.store.transaction() as tx:
-        admission = core.throttle.admit(tx, keys.user, keys.address, now)
-        credential = factor.load(tx, user)
+    admission, credential = count_attempt(core, keys, now, lambda tx: factor.load(tx, user))
     match = None if credential is None else factor.verify(credential, user, code, now)
     if match is None:  # nothing to redeem: skip the (write-locking) transaction
         raise _Lost()
@@ -220,7 +202,7 @@ def _open_next(
     tx: Transaction,
     caller: Caller,
     match: Match,
-    keys: _Keys,
+    keys: Keys,
     seen: audit.Actor,
     now: float,
     throttle_states: Sequence[ThrottleState] | None = None,
@@ -243,29 +225,25 @@ def _open_next(
 def _count_wrong_code(
     core: Core,
     tx: Transaction,
-    caller: Caller,
-    keys: _Keys,
+    ctx: Context,
+    keys: Keys,
     seen: audit.Actor,
     auth_type: str,
-    now: float,
     throttle_states: Sequence[ThrottleState] | None = None,
     *,
     counted: bool = False,
 ) -> None:
     """A wrong (or replayed) code: it counts against the session (five close it),
-    and against the user and the address unless :meth:`Throttle.admit` already did.
+    and against the user and the address unless :func:`count_attempt` already did.
 
     ``throttle_states``: what :meth:`Throttle.check` read earlier in this
     transaction, if it ran in it.
     """
-    user = caller.user
+    user, now = ctx.signed_in.user, ctx.now
     if not counted:
         core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
-    failures = tx.sessions.add_failure(caller.token_hash)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
-    if failures >= core.sessions.max_code_failures:
-        tx.sessions.delete(caller.token_hash)
-        seen.record(tx, now, audit.SESSION_CLOSED, "too_many_wrong_codes", target=user.id)
+    count_wrong_code(core, tx, ctx)
 
 
 def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[Any]:
@@ -291,8 +269,8 @@ def _redeem(
 
 
 def _refuse_throttled(
-    core: Core, refusal: TooManyAttempts, now: float, addr: str | None, target: str | None
+    core: Core, ctx: Context, refusal: TooManyAttempts, target: str | None
 ) -> TooManyAttempts:
     with core.store.transaction() as tx:
-        audit.record(tx, now, audit.THROTTLED, audit.DENIED, target=target, addr=addr)
+        audit.record(tx, ctx.now, audit.THROTTLED, audit.DENIED, target=target, addr=ctx.addr)
     return refusal

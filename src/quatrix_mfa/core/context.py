@@ -1,9 +1,14 @@
-"""Everything core needs, built once by the application and passed explicitly."""
+"""What core runs in: the service (:class:`Core`, built once by the
+application) and one request (:class:`Context`, built by an edge per call)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from quatrix_mfa.core import audit
 from quatrix_mfa.core.clock import Clock
 from quatrix_mfa.core.crypto import KeyRing, PasswordHasher, SecretBox, TokenHasher
 from quatrix_mfa.core.factors.pin import PinFactor
@@ -11,6 +16,9 @@ from quatrix_mfa.core.factors.recovery import RecoveryCodes
 from quatrix_mfa.core.factors.totp import TotpFactor
 from quatrix_mfa.core.ports import Store
 from quatrix_mfa.core.throttling import Throttle, ThrottlePolicy
+
+if TYPE_CHECKING:  # sessions imports this module for Core
+    from quatrix_mfa.core.sessions import Caller
 
 
 @dataclass(frozen=True)
@@ -23,15 +31,19 @@ class SessionPolicy:
     max_code_failures: int = 5
 
 
+def _no_link(reset_id: str) -> str:
+    return reset_id
+
+
 @dataclass(frozen=True)
 class LinkPolicy:
-    public_url: str = "http://127.0.0.1:8080"
+    """Password (re)set links. Core knows no URL: ``link`` is given by the
+    composition root, which knows where the edge serves the page."""
+
+    link: Callable[[str], str] = _no_link
     reset_seconds: float = 3600.0
     set_password_seconds: float = 7 * 24 * 3600.0
     resend_after: float = 60.0
-
-    def link(self, reset_id: str) -> str:
-        return f"{self.public_url.rstrip('/')}/reset-password/{reset_id}"
 
 
 @dataclass
@@ -51,3 +63,41 @@ class Core:
         self.totp = TotpFactor(self.box)
         self.pin = PinFactor(self.passwords)
         self.recovery = RecoveryCodes(self.tokens)
+
+
+class Channel(StrEnum):
+    """The edge a request came through; audit rows and policies may tell them apart."""
+
+    API = "api"
+    WEB = "web"
+    CLI = "cli"
+
+
+@dataclass(frozen=True)
+class Context:
+    """One request as core sees it: who asks, from which client address, at
+    what time, through which edge. Built once by the edge (``api/``, later
+    ``web/``) and passed to every use case, so core reads no header, path or
+    environment variable, and every audit row of one request agrees on
+    ``now`` and the address."""
+
+    caller: Caller | None
+    addr: str | None
+    now: float
+    channel: Channel = Channel.API
+
+    @property
+    def signed_in(self) -> Caller:
+        """The caller's session; only use cases behind a session ask for it."""
+        if self.caller is None:  # an edge bug, not a client's: the route forgot its dependency
+            raise RuntimeError("this use case needs an authenticated caller")
+        return self.caller
+
+    def actor(self) -> audit.Actor:
+        """Who the audit rows of this request name as acting, and from where."""
+        if self.caller is None:
+            return audit.Actor(None, None, self.addr)
+        return audit.Actor(self.caller.user.id, self.caller.account.id, self.addr)
+
+    def with_caller(self, caller: Caller) -> Context:
+        return Context(caller, self.addr, self.now, self.channel)

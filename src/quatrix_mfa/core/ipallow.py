@@ -75,14 +75,9 @@ def allows(entries: list[str], client: str | None) -> bool:
     An entry stored before the rules tightened that no longer parses admits
     nobody, rather than failing every login of the account.
     """
-    if client is None:
+    addr = client_address(client)
+    if addr is None:
         return False
-    try:
-        addr = ipaddress.ip_address(client)
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     for entry in entries:
         try:
             rule = parse_rule(entry)
@@ -94,3 +89,18 @@ def allows(entries: list[str], client: str | None) -> bool:
         elif addr.version == rule.version and addr in rule:
             return True
     return False
+
+
+def client_address(client: str | None) -> Address | None:
+    """A client address as one rule reads it everywhere (allow-list, throttle):
+    an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``, what a dual-stack socket
+    reports) is the IPv4 address it maps; None if it is not an address."""
+    if client is None:
+        return None
+    try:
+        addr = ipaddress.ip_address(client)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr

@@ -5,11 +5,20 @@ from __future__ import annotations
 from quatrix_mfa.core.model import PIN, TWO_FA, Account, Step, User
 
 
+def totp_chosen(user: User) -> bool:
+    """2FA is on for the user themself (turned on, or forced on them by an admin),
+    whatever the account says."""
+    return user.twofa_active or user.twofa_forced
+
+
 def needs_totp(account: Account, user: User) -> bool:
-    return user.twofa_active or user.twofa_forced or account.force_2fa
+    """Whether the user must present (or enroll) TOTP at login: the one rule of
+    who must have 2FA."""
+    return totp_chosen(user) or account.force_2fa
 
 
 def totp_forced(account: Account, user: User) -> bool:
+    """Whether the user may not turn 2FA off themself."""
     return user.twofa_forced or account.force_2fa
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quatrix_mfa.core import audit, mail, passwords, policy
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.attempts import count_attempt
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
     FactorForced,
     FactorNotActive,
@@ -19,7 +20,7 @@ from quatrix_mfa.core.factors.pin import parse_pin
 from quatrix_mfa.core.factors.totp import base32, provisioning_uri
 from quatrix_mfa.core.model import PIN, TWO_FA, Step
 from quatrix_mfa.core.ports import Transaction
-from quatrix_mfa.core.sessions import Caller, close_sessions, open_session
+from quatrix_mfa.core.sessions import Caller, close_sessions, count_wrong_code, open_session
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,15 @@ def _require_enrollment_or_full(caller: Caller) -> None:
         raise PendingSession()
 
 
-def change_password(
-    core: Core, caller: Caller, current_b64: str, new_b64: str, addr: str | None
-) -> str:
+def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) -> str:
     """Change the caller's password; every other session of the user is closed."""
-    who = caller.actor(addr)
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     caller.require_full()
     current = passwords.decode_base64_password(current_b64, "password")
     new = passwords.decode_base64_password(new_b64, "new_password", new=True)
     user = caller.user
-    now = core.clock.now()
-    user_key = core.throttle.user_key(user.email)
-    addr_key = core.throttle.address_key(addr)
-    with core.store.transaction() as tx:
-        # Counted as a failure before the slow check, so parallel guesses cannot
-        # all pass the throttle; taken back below unless the password was wrong.
-        admission = core.throttle.admit(tx, user_key, addr_key, now)
+    # Taken back below unless the password was wrong.
+    admission, _ = count_attempt(core, core.throttle.keys(user.email, ctx.addr), now)
     if not core.passwords.verify(user.password_hash, current):
         with core.store.transaction() as tx:
             who.record(tx, now, audit.PASSWORD_CHANGED, audit.FAILURE, target=user.id)
@@ -80,11 +74,10 @@ def change_password(
     return user.email
 
 
-def start_totp_enrollment(core: Core, caller: Caller, addr: str | None) -> Enrollment:
+def start_totp_enrollment(core: Core, ctx: Context) -> Enrollment:
     """A new pending TOTP secret (10 minutes); the active one is untouched."""
-    who = caller.actor(addr)
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     _require_enrollment_or_full(caller)
-    now = core.clock.now()
     user = caller.user
     with core.store.transaction() as tx:
         secret = core.totp.start_enrollment(tx, user, now)
@@ -95,26 +88,22 @@ def start_totp_enrollment(core: Core, caller: Caller, addr: str | None) -> Enrol
     return Enrollment(base32(secret), provisioning_uri(secret, user.email, issuer))
 
 
-def set_factor(
-    core: Core, caller: Caller, auth_type: str, code: str, addr: str | None
-) -> FactorSet:
+def set_factor(core: Core, ctx: Context, auth_type: str, code: str) -> FactorSet:
     """Activate a factor for the caller: every session closes, a fresh full one opens."""
     if auth_type == TWO_FA:
-        _require_enrollment_or_full(caller)
-        return _set_totp(core, caller, code, addr)
-    caller.require_full()
-    return _set_pin(core, caller, code, addr)
+        _require_enrollment_or_full(ctx.signed_in)
+        return _set_totp(core, ctx, code)
+    ctx.signed_in.require_full()
+    return _set_pin(core, ctx, code)
 
 
-def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> FactorSet:
-    who = caller.actor(addr)
-    now = core.clock.now()
+def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     user = caller.user
-    user_key = core.throttle.user_key(user.email)
-    addr_key = core.throttle.address_key(addr)
-    with core.store.transaction() as tx:
-        admission = core.throttle.admit(tx, user_key, addr_key, now)  # as in change_password
-        enrollment = tx.factors.enrollment(user.id)
+    keys = core.throttle.keys(user.email, ctx.addr)
+    admission, enrollment = count_attempt(
+        core, keys, now, lambda tx: tx.factors.enrollment(user.id)
+    )
     if enrollment is None or now >= enrollment.expires_at:
         with core.store.transaction() as tx:
             core.throttle.forgive(tx, admission)
@@ -138,38 +127,32 @@ def _set_totp(core: Core, caller: Caller, code: str, addr: str | None) -> Factor
                 codes = core.recovery.issue(tx, fresh)
                 fresh.modified = now
                 tx.users.save(fresh)
-                token = _reopen(core, tx, caller, now, TWO_FA, addr)
+                token = _reopen(core, tx, ctx, TWO_FA)
                 core.throttle.forgive(tx, admission)
-                core.throttle.succeeded(tx, user_key)
+                core.throttle.succeeded(tx, keys.user)
                 return FactorSet(token, codes)
     with core.store.transaction() as tx:
-        if (
-            caller.session.pending
-            and tx.sessions.add_failure(caller.token_hash) >= core.sessions.max_code_failures
-        ):
-            tx.sessions.delete(caller.token_hash)
+        count_wrong_code(core, tx, ctx)
         who.record(tx, now, audit.FACTOR_SET, audit.FAILURE, target=user.id, factor=TWO_FA)
     raise WrongCode()
 
 
-def _set_pin(core: Core, caller: Caller, code: str, addr: str | None) -> FactorSet:
+def _set_pin(core: Core, ctx: Context, code: str) -> FactorSet:
     hashed = core.passwords.hash(parse_pin(code))
-    now = core.clock.now()
+    now = ctx.now
     with core.store.transaction() as tx:
-        fresh = tx.users.get(caller.user.id)
+        fresh = tx.users.get(ctx.signed_in.user.id)
         assert fresh is not None
         fresh.pin_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)
-        return FactorSet(_reopen(core, tx, caller, now, PIN, addr))
+        return FactorSet(_reopen(core, tx, ctx, PIN))
 
 
-def _reopen(
-    core: Core, tx: Transaction, caller: Caller, now: float, factor: str, addr: str | None
-) -> str:
+def _reopen(core: Core, tx: Transaction, ctx: Context, factor: str) -> str:
     """Close every session of the caller's user and open a fresh full one (id rotation)."""
-    who = caller.actor(addr)
-    user = caller.user
+    who, now = ctx.actor(), ctx.now
+    user = ctx.signed_in.user
     close_sessions(core, tx, [user.id], now, "factor_set")
     mail.credential_changed(tx, user.email, factor, "set", now)
     token = open_session(core, tx, user, (), now)
@@ -177,11 +160,10 @@ def _reopen(
     return token
 
 
-def remove_factor(core: Core, caller: Caller, auth_type: str, addr: str | None) -> None:
+def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
     """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
-    who = caller.actor(addr)
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     caller.require_full()
-    now = core.clock.now()
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)
         assert user is not None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from quatrix_mfa.core import audit, mail, passwords
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import NotAuthenticated, ParameterError
 from quatrix_mfa.core.model import Mail, ResetRequest, User
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import canonical_token, close_sessions
+from quatrix_mfa.core.text import normalize_email
 
 MAX_EMAILS = 50
 NOBODY = ""  # a user id no user has
@@ -34,7 +35,7 @@ def _new_link(
     return request, mail.password_link_mail(email, link, now, first_time=first_time), link
 
 
-def request_reset(core: Core, emails: list[str], addr: str | None) -> list[str]:
+def request_reset(core: Core, ctx: Context, emails: list[str]) -> list[str]:
     """Mail a reset link to each known, active email; the answer never tells which.
 
     One link per user per ``resend_after`` seconds, so the endpoint cannot be
@@ -42,10 +43,10 @@ def request_reset(core: Core, emails: list[str], addr: str | None) -> list[str]:
     """
     if not emails or len(emails) > MAX_EMAILS:
         raise ParameterError.field("email", f"1 to {MAX_EMAILS} addresses")
-    now = core.clock.now()
+    now, addr = ctx.now, ctx.addr
     with core.store.transaction() as tx:
         for email in emails:
-            user = tx.users.by_email(email.strip().lower())
+            user = tx.users.by_email(normalize_email(email))
             latest = tx.resets.latest_for_user(user.id if user else NOBODY)
             fresh = latest is not None and now - latest.created < core.links.resend_after
             send = user is not None and user.is_active and not fresh
@@ -82,16 +83,16 @@ def _live(core: Core, tx: Transaction, reset_id: str, now: float) -> tuple[Reset
     return reset, user
 
 
-def metadata(core: Core, reset_id: str) -> str:
+def metadata(core: Core, ctx: Context, reset_id: str) -> str:
     """The id of a live reset request; 401 (code 1) if unknown, used or expired."""
     with core.store.transaction(write=False) as tx:
-        _live(core, tx, reset_id, core.clock.now())
+        _live(core, tx, reset_id, ctx.now)
     return str(canonical_token(reset_id))
 
 
-def reset_password(core: Core, reset_id: str, password: str, addr: str | None) -> str:
+def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> str:
     """Set the password through a live link, exactly once; closes every session."""
-    now = core.clock.now()
+    now, addr = ctx.now, ctx.addr
     with core.store.transaction(write=False) as tx:
         reset, user = _live(core, tx, reset_id, now)
     passwords.check_strength(password, user.email)

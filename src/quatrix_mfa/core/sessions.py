@@ -12,10 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quatrix_mfa.core import audit
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import NotAuthenticated, PendingSession
 from quatrix_mfa.core.model import Account, SessionRecord, Step, User
 from quatrix_mfa.core.ports import Transaction
+
+# The name core gives the session token in a ParameterError's details; each
+# edge names it as its clients know it (the API: its X-Auth-Token header).
+SESSION_FIELD = "session"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -33,9 +37,6 @@ class Caller:
     @property
     def pending_step(self) -> Step | None:
         return self.session.steps[0] if self.session.steps else None
-
-    def actor(self, addr: str | None) -> audit.Actor:
-        return audit.Actor(self.user.id, self.account.id, addr)
 
     def require_full(self) -> None:
         if self.session.pending:
@@ -82,7 +83,7 @@ def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
 
 
 def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) -> Caller:
-    """Resolve ``X-Auth-Token`` to a live session, or raise NotAuthenticated (code 1)."""
+    """Resolve a session token to a live session, or raise NotAuthenticated (code 1)."""
     return settle_session(core, read_session(core, raw_token), keepalive=keepalive)
 
 
@@ -150,6 +151,18 @@ def close_sessions(
     return closed
 
 
+def count_wrong_code(core: Core, tx: Transaction, ctx: Context) -> None:
+    """A wrong code on the caller's pending session counts against it; the
+    ``max_code_failures``-th closes it (DESIGN.md: five wrong codes close a
+    pending session), audited as such. A full session counts nothing here."""
+    caller = ctx.signed_in
+    if not caller.session.pending:
+        return
+    failures = tx.sessions.add_failure(caller.token_hash)
+    if failures >= core.sessions.max_code_failures and tx.sessions.delete(caller.token_hash):
+        _record_closed(tx, caller, ctx.now, "too_many_wrong_codes", addr=ctx.addr)
+
+
 def logout(core: Core, caller: Caller) -> None:
     now = core.clock.now()
     with core.store.transaction() as tx:
@@ -158,7 +171,12 @@ def logout(core: Core, caller: Caller) -> None:
 
 
 def _record_closed(
-    tx: Transaction, caller: Caller, now: float, reason: str, actor: str | None = None
+    tx: Transaction,
+    caller: Caller,
+    now: float,
+    reason: str,
+    actor: str | None = None,
+    addr: str | None = None,
 ) -> None:
     """Audit that ``caller``'s own session closed, and why."""
     audit.record(
@@ -169,4 +187,5 @@ def _record_closed(
         actor=actor,
         target=caller.user.id,
         account=caller.account.id,
+        addr=addr,
     )

@@ -10,10 +10,10 @@ from typing import Any
 
 from quatrix_mfa.core import audit, ipallow
 from quatrix_mfa.core.admin import require_admin
-from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import ParameterError, QuatrixError
 from quatrix_mfa.core.model import IP, TWO_FA, Account
-from quatrix_mfa.core.sessions import Caller, authenticate, close_sessions
+from quatrix_mfa.core.sessions import authenticate, close_sessions
 
 # The methods an account can switch on, with stable ids (uuid5 of the key).
 AUTH_METHODS = [(1, IP), (2, TWO_FA)]
@@ -33,23 +33,20 @@ def auth_methods() -> list[AuthMethod]:
     ]
 
 
-def get_settings(core: Core, caller: Caller) -> Account:
-    require_admin(caller)
-    return caller.account
+def get_settings(core: Core, ctx: Context) -> Account:
+    return require_admin(ctx).account
 
 
 def set_settings(
     core: Core,
-    caller: Caller,
+    ctx: Context,
     free_form: dict[str, Any],
     methods: Sequence[str] | None,
     ip_whitelist: list[str] | None,
-    addr: str | None,
 ) -> Account:
     """Change settings. Forcing 2FA closes the sessions of users without a secret;
     an allow-list that would shut out the caller's own address is refused."""
-    require_admin(caller)
-    now = core.clock.now()
+    caller, now, addr = require_admin(ctx), ctx.now, ctx.addr
     with core.store.transaction() as tx:
         account = tx.accounts.get(caller.account.id)
         assert account is not None
@@ -66,7 +63,7 @@ def set_settings(
                 raise ParameterError.field(
                     "ip_whitelist",
                     f"would lock out your own address ({addr or 'none seen'}); behind a proxy, "
-                    "set QUATRIX_MFA_TRUST_FORWARDED_FOR",
+                    "let the service trust the address it forwards",
                 )
         account.settings.update(free_form)
         account.modified = now

@@ -12,3 +12,9 @@ def is_control(char: str) -> bool:
 def has_control(text: str) -> bool:
     """True if ``text`` holds a control character (a NUL, an escape, a line break...)."""
     return any(is_control(char) for char in text)
+
+
+def normalize_email(email: str) -> str:
+    """The one spelling of an email that is stored, looked up and throttled:
+    emails compare case-insensitively (DESIGN.md, "Identities")."""
+    return email.strip().lower()

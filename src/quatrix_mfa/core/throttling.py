@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 from quatrix_mfa.core.crypto import TokenHasher
 from quatrix_mfa.core.errors import TooManyAttempts
+from quatrix_mfa.core.ipallow import client_address
 from quatrix_mfa.core.model import ThrottleState
 from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.text import normalize_email
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,15 @@ class Admission:
     the ``blocked_until`` it set and the value before, to take it back."""
 
     counted: tuple[tuple[str, float, float], ...]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The two counters one attempt is charged to: the user's (hashed) email
+    and the client's network."""
+
+    user: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -56,11 +67,14 @@ class Throttle:
     def user_key(self, email: str) -> str:
         # Keyed by the (hashed) email, not the user id: unknown emails are
         # throttled exactly like known ones, so lockouts reveal nothing.
-        return "u:" + self._tokens.hash("throttle", email.lower())
+        return "u:" + self._tokens.hash("throttle", normalize_email(email))
 
     @staticmethod
     def address_key(addr: str | None) -> str:
         return "a:" + (_client_network(addr) if addr else "unknown")
+
+    def keys(self, email: str, addr: str | None) -> Keys:
+        return Keys(self.user_key(email), self.address_key(addr))
 
     def check(
         self, tx: Transaction, user_key: str, address_key: str, now: float
@@ -169,12 +183,9 @@ class Throttle:
 def _client_network(addr: str) -> str:
     """What one client controls: an IPv6 host gets a whole /64 (usually more), so
     counting single IPv6 addresses would give it a fresh budget for every guess."""
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
+    ip = client_address(addr)
+    if ip is None:
         return addr
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)

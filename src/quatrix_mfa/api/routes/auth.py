@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from quatrix_mfa.api.deps import (
-    AddrDep,
+    TOKEN_HEADER,
+    AnonymousDep,
     CoreDep,
     SessionDep,
     TokenDep,
@@ -30,7 +31,7 @@ ERRORS = error_responses(401, 429)
 
 
 def _login_reply(result: LoginResult) -> JSONResponse:
-    headers = {"X-Auth-Token": result.token}
+    headers = {TOKEN_HEADER: result.token}
     if result.step is None:
         return reply(SessionLoginResp(session_id=result.token), 200, headers)
     headers["Mfa-Code"] = result.step.value
@@ -62,13 +63,13 @@ def parse_basic(header: str) -> tuple[str, str]:
         **ERRORS,
     },
 )
-def login(request: Request, core: CoreDep, addr: AddrDep) -> JSONResponse:
+def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
     """Basic auth opens a session (200 full, 207 pending); an X-Auth-Token reports on one."""
     header = request.headers.get("authorization")
     if header:
         email, password = parse_basic(header)
-        return _login_reply(auth.login_with_password(core, email, password, addr))
-    caller = sessions.authenticate(core, request.headers.get("x-auth-token"))
+        return _login_reply(auth.login_with_password(core, ctx, email, password))
+    caller = sessions.authenticate(core, request.headers.get(TOKEN_HEADER))
     return _login_reply(auth.session_status(caller))
 
 
@@ -83,11 +84,11 @@ def login(request: Request, core: CoreDep, addr: AddrDep) -> JSONResponse:
     },
 )
 async def login_second_factor(
-    request: Request, body: SessionLoginPostResp, caller: SessionDep, core: CoreDep, addr: AddrDep
+    request: Request, body: SessionLoginPostResp, ctx: SessionDep, core: CoreDep
 ) -> JSONResponse:
     """The second factor on a pending session: a new session id on success."""
-    check = functools.partial(auth.second_factor, core, caller, body.auth_type, body.code, addr)
-    if auth.is_slow_check(core, caller, body.code):
+    check = functools.partial(auth.second_factor, core, ctx, body.auth_type, body.code)
+    if auth.is_slow_check(core, ctx, body.code):
         return _login_reply(await run_in_threadpool(check))
     return _login_reply(await run_write(request, check))
 
@@ -100,6 +101,6 @@ def keepalive(token: TokenDep, core: CoreDep) -> JSONResponse:
 
 
 @router.get("/session/logout", responses=ERRORS)
-def logout(caller: SessionDep, core: CoreDep) -> JSONResponse:
-    sessions.logout(core, caller)
+def logout(ctx: SessionDep, core: CoreDep) -> JSONResponse:
+    sessions.logout(core, ctx.signed_in)
     return JSONResponse({})

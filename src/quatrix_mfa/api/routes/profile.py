@@ -9,7 +9,7 @@ import segno
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from quatrix_mfa.api.deps import AddrDep, CoreDep, FullDep, SessionDep, error_responses, reply
+from quatrix_mfa.api.deps import TOKEN_HEADER, CoreDep, FullDep, SessionDep, error_responses, reply
 from quatrix_mfa.api.schemas import (
     ProfileRemoveMfaReq,
     ProfileRemoveMfaResp,
@@ -34,23 +34,21 @@ def qr_png_base64(uri: str) -> str:
 
 
 @router.get("/profile", response_model=ProfileResp, responses=ERRORS)
-async def get_profile(caller: FullDep) -> JSONResponse:
+async def get_profile(ctx: FullDep) -> JSONResponse:
     # No I/O here (the session lookup ran in the dependency): async saves a thread hop.
-    return reply(profile_resp(caller.account, caller.user))
+    return reply(profile_resp(ctx.signed_in.account, ctx.signed_in.user))
 
 
 @router.post("/profile/set-password", response_model=ProfileSetPasswordResp, responses=ERRORS)
-def set_password(
-    body: ProfileSetPasswordReq, caller: FullDep, core: CoreDep, addr: AddrDep
-) -> JSONResponse:
+def set_password(body: ProfileSetPasswordReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
     """Both passwords base64-encoded (spec); other sessions of the user close."""
-    email = profile.change_password(core, caller, body.password, body.new_password, addr)
+    email = profile.change_password(core, ctx, body.password, body.new_password)
     return reply(ProfileSetPasswordResp(email=email))
 
 
 @router.get("/profile/2fa/generate", response_model=TotpGenerateResp, responses=ERRORS)
-def generate_2fa(caller: SessionDep, core: CoreDep, addr: AddrDep) -> JSONResponse:
-    enrollment = profile.start_totp_enrollment(core, caller, addr)
+def generate_2fa(ctx: SessionDep, core: CoreDep) -> JSONResponse:
+    enrollment = profile.start_totp_enrollment(core, ctx)
     return reply(
         TotpGenerateResp(
             secret=enrollment.secret, uri=enrollment.uri, qr=qr_png_base64(enrollment.uri)
@@ -59,20 +57,16 @@ def generate_2fa(caller: SessionDep, core: CoreDep, addr: AddrDep) -> JSONRespon
 
 
 @router.post("/profile/set-mfa", response_model=ProfileSetMfaResp, tags=["MFA"], responses=ERRORS)
-def set_mfa(
-    body: ProfileSetMfaReq, caller: SessionDep, core: CoreDep, addr: AddrDep
-) -> JSONResponse:
+def set_mfa(body: ProfileSetMfaReq, ctx: SessionDep, core: CoreDep) -> JSONResponse:
     """Activate a factor; all sessions close and the caller gets a fresh id."""
-    result = profile.set_factor(core, caller, body.auth_type, body.code, addr)
+    result = profile.set_factor(core, ctx, body.auth_type, body.code)
     resp = ProfileSetMfaResp(session_ids=result.token, recovery_codes=result.recovery_codes)
-    return reply(resp, headers={"X-Auth-Token": result.token})
+    return reply(resp, headers={TOKEN_HEADER: result.token})
 
 
 @router.post(
     "/profile/remove-mfa", response_model=ProfileRemoveMfaResp, tags=["MFA"], responses=ERRORS
 )
-def remove_mfa(
-    body: ProfileRemoveMfaReq, caller: FullDep, core: CoreDep, addr: AddrDep
-) -> JSONResponse:
-    profile.remove_factor(core, caller, body.auth_type, addr)
+def remove_mfa(body: ProfileRemoveMfaReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
+    profile.remove_factor(core, ctx, body.auth_type)
     return reply(ProfileRemoveMfaResp())

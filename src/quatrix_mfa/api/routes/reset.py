@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from quatrix_mfa.api.deps import AddrDep, CoreDep, error_responses, reply
+from quatrix_mfa.api.deps import (
+    AnonymousDep,
+    CoreDep,
+    error_responses,
+    optional_session_context,
+    reply,
+)
 from quatrix_mfa.api.schemas import (
     IdResp,
     JobResp,
@@ -16,8 +23,7 @@ from quatrix_mfa.api.schemas import (
     ResetPasswordRequestResp,
     ResetPasswordResetReq,
 )
-from quatrix_mfa.core import admin, reset, sessions
-from quatrix_mfa.core.errors import NotAuthenticated
+from quatrix_mfa.core import admin, reset
 
 router = APIRouter(tags=["Password Reset"])
 ERRORS = error_responses(400, 401)
@@ -28,47 +34,52 @@ ERRORS = error_responses(400, 401)
     response_model=ResetPasswordRequestResp,
     responses={202: {"model": JobResp}, **error_responses(400)},
 )
-def request_reset(
-    body: ResetPasswordRequestReq, request: Request, core: CoreDep, addr: AddrDep
-) -> JSONResponse:
+def request_reset(body: ResetPasswordRequestReq, request: Request, core: CoreDep) -> JSONResponse:
     """Anyone: 200 with the emails as given, whether they exist or not.
     An administrator's session: 202 with a job id."""
-    token = request.headers.get("x-auth-token")
-    caller = None
-    if token:
-        try:
-            caller = sessions.authenticate(core, token)
-        except NotAuthenticated:
-            caller = None
+    ctx = optional_session_context(request, core)
+    caller = ctx.caller
     if caller is not None and caller.user.super_admin and not caller.session.pending:
-        admin.require_admin(caller)
-        reset.request_reset(core, body.email, addr)
+        admin.require_admin(ctx)
+        reset.request_reset(core, ctx, body.email)
         return reply(JobResp(job_id=str(uuid.uuid4())), 202)
-    return reply(ResetPasswordRequestResp(email=reset.request_reset(core, body.email, addr)))
+    return reply(ResetPasswordRequestResp(email=reset.request_reset(core, ctx, body.email)))
 
 
 @router.get(
     "/reset-password/metadata/{id}", response_model=ResetPasswordMetadataResp, responses=ERRORS
 )
-def reset_metadata(id: str, core: CoreDep) -> JSONResponse:
-    return reply(ResetPasswordMetadataResp(id=reset.metadata(core, id)))
+def reset_metadata(id: str, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
+    return reply(ResetPasswordMetadataResp(id=reset.metadata(core, ctx, id)))
 
 
 @router.post("/reset-password/reset/{id}", response_model=IdResp, responses=ERRORS)
 def reset_password(
-    id: str, body: ResetPasswordResetReq, core: CoreDep, addr: AddrDep
+    id: str, body: ResetPasswordResetReq, core: CoreDep, ctx: AnonymousDep
 ) -> JSONResponse:
-    return reply(IdResp(id=reset.reset_password(core, id, body.password, addr)))
+    return reply(IdResp(id=reset.reset_password(core, ctx, id, body.password)))
 
 
 link_router = APIRouter(include_in_schema=False)
+LINK_PATH = "/reset-password/{id}"
 
 
-@link_router.get("/reset-password/{id}", response_class=PlainTextResponse)
-def reset_link(id: str, core: CoreDep) -> PlainTextResponse:
+def link_builder(public_url: str) -> Callable[[str], str]:
+    """How mailed links are spelled: ``<public url>/reset-password/<id>``, the
+    page :func:`reset_link` serves (core is given this, and knows no URL)."""
+    base = public_url.rstrip("/")
+
+    def link(reset_id: str) -> str:
+        return base + LINK_PATH.format(id=reset_id)
+
+    return link
+
+
+@link_router.get(LINK_PATH, response_class=PlainTextResponse)
+def reset_link(id: str, request: Request, core: CoreDep, ctx: AnonymousDep) -> PlainTextResponse:
     """Where mailed links point: how to set the password with this link's id."""
-    reset.metadata(core, id)
-    base = core.links.public_url.rstrip("/")
+    reset.metadata(core, ctx, id)
+    base = request.app.state.public_url.rstrip("/")
     return PlainTextResponse(
         "Set your password with:\n\n"
         f"  curl -X POST {base}/api/1.0/reset-password/reset/{id} \\\n"
