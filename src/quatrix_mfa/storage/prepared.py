@@ -13,14 +13,23 @@ each execution is then one driver call inside the caller's transaction.
 Only plain statements qualify: no expanding ``IN`` and no Python-side column
 defaults (both need SQLAlchemy at execution time); :meth:`Prepared.compiled`
 refuses them when it first compiles.
+
+Rows are read by column name, never by position: each row is a tuple whose
+columns are also attributes, named as the driver's cursor names them (a
+joined select labels them ``table_column``). The row's type is made once per
+statement from the first cursor's description, so naming costs nothing per
+row, and a column added to or moved in a statement cannot shift its
+neighbours' values into the wrong fields.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -29,6 +38,21 @@ from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any] | None
 _Conversions = tuple[tuple[int, Processor], ...]
+
+
+class Row(Protocol):
+    """A result row: a tuple whose columns are also attributes by column name."""
+
+    def __getattr__(self, name: str) -> Any: ...
+    def __getitem__(self, index: int) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+
+
+# What the rows of one statement look like, learnt from its first cursor: how
+# to make one (a tuple of the statement's named row type), and the columns
+# whose values need converting. A plain tuple: read on every execution.
+_Shape = tuple[Callable[[Iterable[Any]], Row], _Conversions | None]
 
 
 @dataclass(frozen=True)
@@ -46,8 +70,8 @@ class Compiled:
 class Prepared:
     """A Core statement executed without SQLAlchemy's per-execution machinery.
 
-    Rows come back as plain tuples in the statement's column order, with the
-    column types' result processing applied (booleans on SQLite, JSON, ...).
+    Rows come back as named tuples (:class:`Row`), read by column name, with
+    the column types' result processing applied (booleans on SQLite, JSON, ...).
     ``before_cursor_execute`` listeners on the engine still see every
     statement, so statement counters and tracing keep working.
     """
@@ -55,9 +79,10 @@ class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, frozenset[str]], Compiled] = {}
-        # Result processors, made once from the first cursor's description:
-        # some need the driver's type code of the column (psycopg numerics).
-        self._results: dict[tuple[str, frozenset[str]], _Conversions | None] = {}
+        # Row type and result processors, made once from the first cursor's
+        # description: some processors need the driver's type code of the
+        # column (psycopg numerics).
+        self._shapes: dict[tuple[str, frozenset[str]], _Shape] = {}
         self._lock = threading.Lock()
 
     def compiled(self, dialect: Dialect, names: frozenset[str]) -> Compiled:
@@ -90,23 +115,24 @@ class Prepared:
         cursor.execute(compiled.sql, bound)
         return cursor
 
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
         names = frozenset(params)
         compiled = self.compiled(conn.dialect, names)
         cursor = self._run(conn, compiled, params)
         try:
             fetched = cursor.fetchall()
             key = (conn.dialect.name, names)
-            if key not in self._results:
-                self._results[key] = _result_processors(compiled, conn.dialect, cursor)
-            results = self._results[key]
+            shape = self._shapes.get(key)
+            if shape is None:
+                shape = self._shapes.setdefault(key, _shape(compiled, conn.dialect, cursor))
         finally:
             cursor.close()
-        if results is None:
-            return [tuple(row) for row in fetched]
-        return [_convert(row, results) for row in fetched]
+        make, conversions = shape
+        if conversions is None:
+            return [make(row) for row in fetched]
+        return [make(_convert(row, conversions)) for row in fetched]
 
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(conn, params)
         return found[0] if found else None
 
@@ -118,12 +144,12 @@ class Prepared:
             cursor.close()
 
 
-def _convert(row: Sequence[Any], results: _Conversions) -> tuple[Any, ...]:
+def _convert(row: Sequence[Any], results: _Conversions) -> list[Any]:
     values = list(row)
     for index, process in results:
         if values[index] is not None:
             values[index] = process(values[index])  # type: ignore[misc]
-    return tuple(values)
+    return values
 
 
 def _compile(statement: Executable, dialect: Dialect, names: frozenset[str]) -> Compiled:
@@ -156,13 +182,23 @@ def _compile(statement: Executable, dialect: Dialect, names: frozenset[str]) -> 
     )
 
 
-def _result_processors(compiled: Compiled, dialect: Dialect, cursor: Any) -> _Conversions | None:
-    """The result columns that need converting, with their processors (None: none does)."""
-    codes = [entry[1] for entry in cursor.description or ()]
-    if len(codes) != len(compiled.columns):
+def _shape(compiled: Compiled, dialect: Dialect, cursor: Any) -> _Shape:
+    """The row type named by the cursor's column names, and the result columns
+    that need converting with their processors (None: none does)."""
+    description = cursor.description or ()
+    if len(description) != len(compiled.columns):
         raise ValueError("the driver returned other columns than the statement selects")
+    names = [entry[0] for entry in description]
+    try:
+        row_type = namedtuple("Row", names)  # type: ignore[misc]
+    except ValueError as error:  # a name twice (select two tables unlabelled), or no identifier
+        raise ValueError(
+            f"rows are read by column name, so the names must be unique identifiers: {names}"
+        ) from error
     processors = tuple(
-        (index, column.type.dialect_impl(dialect).result_processor(dialect, code))
-        for index, (column, code) in enumerate(zip(compiled.columns, codes, strict=True))
+        (index, column.type.dialect_impl(dialect).result_processor(dialect, entry[1]))
+        for index, (column, entry) in enumerate(zip(compiled.columns, description, strict=True))
     )
-    return tuple(p for p in processors if p[1] is not None) or None
+    conversions = tuple(p for p in processors if p[1] is not None) or None
+    make = cast(Callable[[Iterable[Any]], Row], functools.partial(tuple.__new__, row_type))
+    return make, conversions

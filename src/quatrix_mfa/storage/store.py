@@ -11,19 +11,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from quatrix_mfa.storage.accounts import SqlAccountRepository
+from quatrix_mfa.storage.audit import SqlAuditRepository
+from quatrix_mfa.storage.credentials import SqlFactorRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
-from quatrix_mfa.storage.records import (
-    SqlAuditRepository,
-    SqlOutboxRepository,
-    SqlResetRepository,
-    SqlSessionRepository,
-    SqlThrottleRepository,
-)
-from quatrix_mfa.storage.repositories import (
-    SqlAccountRepository,
-    SqlFactorRepository,
-    SqlUserRepository,
-)
+from quatrix_mfa.storage.outbox import SqlOutboxRepository
+from quatrix_mfa.storage.resets import SqlResetRepository
+from quatrix_mfa.storage.sessions import SqlSessionRepository
+from quatrix_mfa.storage.throttle import SqlThrottleRepository
+from quatrix_mfa.storage.users import SqlUserRepository
 
 
 def _passive_checkpoint(driver: Any) -> tuple[int, int]:

@@ -1,0 +1,43 @@
+"""The audit trail: append-only rows, one per security-relevant event."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, insert, or_, select
+
+from quatrix_mfa.core.model import AuditEvent
+from quatrix_mfa.storage.prepared import Prepared
+from quatrix_mfa.storage.rows import RecordReader
+from quatrix_mfa.storage.tables import audit_log
+
+# A fresh dict: the caller owns what it is given.
+_EVENT = RecordReader(AuditEvent, audit_log, convert={"detail": dict})
+# Most requests append a row: built once, run on the driver's cursor.
+_ADD_AUDIT = Prepared(insert(audit_log))
+
+
+class SqlAuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def append(self, event: AuditEvent) -> None:
+        _ADD_AUDIT.rowcount(
+            self.conn,
+            {
+                "at": event.at,
+                "event": event.event,
+                "outcome": event.outcome,
+                "actor_id": event.actor_id,
+                "target_id": event.target_id,
+                "account_id": event.account_id,
+                "client_addr": event.client_addr,
+                "detail": event.detail,
+            },
+        )
+
+    def list(self, target_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if target_id is not None:
+            query = query.where(
+                or_(audit_log.c.target_id == target_id, audit_log.c.actor_id == target_id)
+            )
+        return [_EVENT(r) for r in reversed(list(self.conn.execute(query)))]

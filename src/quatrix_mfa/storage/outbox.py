@@ -1,0 +1,74 @@
+"""The mail outbox: queued in the request's transaction, claimed and sent by
+the background sender, each mail by one sender at a time."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from quatrix_mfa.core.model import Mail
+from quatrix_mfa.storage.rows import RecordReader, delete_some
+from quatrix_mfa.storage.tables import outbox
+
+_MAIL = RecordReader(Mail, outbox, renamed={"to": "to_addr"})
+
+
+class SqlOutboxRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def enqueue(self, mail: Mail) -> None:
+        self.conn.execute(
+            insert(outbox).values(
+                to_addr=mail.to,
+                subject=mail.subject,
+                body=mail.body,
+                created=mail.created,
+                attempts=0,
+                next_attempt_at=mail.next_attempt_at,
+            )
+        )
+
+    def claim_due(self, now: float, lease: float, limit: int) -> list[Mail]:
+        free = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)
+        due = (
+            select(outbox.c.id)
+            .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now, free)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        claimed: list[Mail] = []
+        for mail_id in list(self.conn.execute(due).scalars()):
+            # Claim each row with a conditional UPDATE: two senders never share one.
+            won = self.conn.execute(
+                update(outbox)
+                .where(outbox.c.id == mail_id, free)
+                .values(claimed_until=now + lease, attempts=outbox.c.attempts + 1)
+            ).rowcount
+            if won:
+                row = self.conn.execute(select(outbox).where(outbox.c.id == mail_id)).one()
+                claimed.append(_MAIL(row))
+        return claimed
+
+    def mark_sent(self, mail_id: int, now: float) -> None:
+        self.conn.execute(
+            update(outbox).where(outbox.c.id == mail_id).values(sent_at=now, last_error=None)
+        )
+
+    def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None:
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == mail_id)
+            .values(
+                next_attempt_at=next_attempt_at,
+                claimed_until=None,
+                last_error=error[:1000],
+            )
+        )
+
+    def list(self, limit: int = 1000) -> list[Mail]:
+        query = select(outbox).order_by(outbox.c.id).limit(limit)
+        return [_MAIL(r) for r in self.conn.execute(query)]
+
+    def purge_sent(self, before: float, limit: int) -> int:
+        sent = and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < before)
+        return delete_some(self.conn, outbox, outbox.c.id, sent, limit)

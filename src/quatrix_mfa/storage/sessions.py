@@ -1,0 +1,115 @@
+"""Sessions, and the one joined read of a session with its user and account
+that every authenticated request makes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from quatrix_mfa.core.model import Account, SessionRecord, User
+from quatrix_mfa.storage.prepared import Prepared
+from quatrix_mfa.storage.rows import (
+    account_reader,
+    chunks,
+    delete_some,
+    session_reader,
+    user_reader,
+)
+from quatrix_mfa.storage.tables import accounts, sessions, users
+
+_SESSION = session_reader()
+
+# One statement instead of three. Its columns are labelled table_column, and
+# each record is read from the columns of its own table by those names.
+_WITH_OWNER = Prepared(
+    select(sessions, users, accounts)
+    .join(users, users.c.id == sessions.c.user_id)
+    .join(accounts, accounts.c.id == users.c.account_id)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+_OWNER_SESSION = session_reader("sessions_")
+_OWNER_USER = user_reader("users_")
+_OWNER_ACCOUNT = account_reader("accounts_")
+# Built once and run on the driver's cursor, like the user and factor
+# statements (see users.py).
+_ADD_SESSION = Prepared(insert(sessions))
+_DELETE_SESSION = Prepared(
+    delete(sessions).where(sessions.c.token_hash == bindparam("b_token_hash"))
+)
+_TOUCH_SESSION = Prepared(
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("b_token_hash"))
+    .values(last_seen=bindparam("b_now"))
+)
+_SESSION_FAILURE = Prepared(
+    update(sessions)
+    .where(sessions.c.token_hash == bindparam("b_token_hash"))
+    .values(failures=sessions.c.failures + 1)
+    .returning(sessions.c.failures)
+)
+
+
+class SqlSessionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, session: SessionRecord) -> None:
+        _ADD_SESSION.rowcount(
+            self.conn,
+            {
+                "token_hash": session.token_hash,
+                "user_id": session.user_id,
+                "created": session.created,
+                "last_seen": session.last_seen,
+                "expires_at": session.expires_at,
+                "steps": ",".join(s.value for s in session.steps),
+                "failures": session.failures,
+            },
+        )
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        row = self.conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
+        return None if row is None else _SESSION(row)
+
+    def get_with_owner(self, token_hash: str) -> tuple[SessionRecord, User, Account] | None:
+        # Every authenticated request comes here.
+        row = _WITH_OWNER.first(self.conn, {"token_hash": token_hash})
+        if row is None:
+            return None
+        return _OWNER_SESSION(row), _OWNER_USER(row), _OWNER_ACCOUNT(row)
+
+    def touch(self, token_hash: str, now: float) -> None:
+        _TOUCH_SESSION.rowcount(self.conn, {"b_token_hash": token_hash, "b_now": now})
+
+    def delete(self, token_hash: str) -> bool:
+        return _DELETE_SESSION.rowcount(self.conn, {"b_token_hash": token_hash}) == 1
+
+    def add_failure(self, token_hash: str) -> int:
+        row = _SESSION_FAILURE.first(self.conn, {"b_token_hash": token_hash})
+        return int(row.failures) if row else 0
+
+    def close_for_users(self, user_ids: Sequence[str], keep: str | None = None) -> int:
+        closed = 0
+        for part in chunks(user_ids):
+            query = delete(sessions).where(sessions.c.user_id.in_(part))
+            if keep is not None:
+                query = query.where(sessions.c.token_hash != keep)
+            closed += self.conn.execute(query).rowcount
+        return closed
+
+    def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
+        idle = and_(sessions.c.steps == "", sessions.c.last_seen <= now - idle_seconds)
+        expired = or_(sessions.c.expires_at <= now, idle)
+        return delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)

@@ -1,0 +1,111 @@
+"""Users: the hot lookups (by id, by email) as prepared statements."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from quatrix_mfa.core.model import User
+from quatrix_mfa.core.ports import DuplicateEmail
+from quatrix_mfa.storage.prepared import Prepared
+from quatrix_mfa.storage.rows import chunks, user_reader
+from quatrix_mfa.storage.tables import users
+
+# Every field but the id, which is the key and never changes.
+_USER_FIELDS = tuple(f.name for f in dataclasses.fields(User) if f.name != "id")
+_USER = user_reader()
+
+# The statements of the hot paths (every login, every authenticated call) are
+# built once and run on the driver's cursor (storage/prepared.py): building a
+# statement per call, and SQLAlchemy's work per execution, cost more than
+# SQLite's own work (bench/analysis.md).
+_USER_BY_ID = select(users).where(users.c.id == bindparam("b_id"))
+_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("b_email"))
+_GET_USER = Prepared(_USER_BY_ID)
+_GET_USER_LOCKED = Prepared(_USER_BY_ID.with_for_update())
+_USER_OF_EMAIL = Prepared(_USER_BY_EMAIL)
+_USER_OF_EMAIL_LOCKED = Prepared(_USER_BY_EMAIL.with_for_update())
+_LOCK_USER = Prepared(select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update())
+_LAST_LOGIN = Prepared(update(users).where(users.c.id == bindparam("b_id")))
+
+
+class SqlUserRepository:
+    def __init__(self, conn: Connection, lock: bool = False) -> None:
+        self.conn = conn
+        self.lock_rows = lock
+
+    @staticmethod
+    def _values(user: User) -> dict[str, Any]:
+        values = {f: getattr(user, f) for f in _USER_FIELDS}
+        values["email"] = user.email.lower()
+        return values
+
+    def get(self, user_id: str) -> User | None:
+        query = _GET_USER_LOCKED if self.lock_rows else _GET_USER
+        row = query.first(self.conn, {"b_id": user_id})
+        return _USER(row) if row else None
+
+    def lock(self, user_id: str) -> None:
+        # SQLite needs nothing: its writers already run one at a time.
+        if self.lock_rows:
+            _LOCK_USER.rows(self.conn, {"b_id": user_id})
+
+    def by_email(self, email: str) -> User | None:
+        query = _USER_OF_EMAIL_LOCKED if self.lock_rows else _USER_OF_EMAIL
+        row = query.first(self.conn, {"b_email": email.lower()})
+        return _USER(row) if row else None
+
+    def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
+        query = (
+            select(users)
+            .where(users.c.account_id == account_id)
+            .order_by(users.c.created, users.c.id)
+        )
+        if self.lock_rows:
+            query = query.with_for_update()
+        if ids is None:
+            return [_USER(r) for r in self.conn.execute(query)]
+        found: list[User] = []
+        for part in chunks(ids):
+            found.extend(_USER(r) for r in self.conn.execute(query.where(users.c.id.in_(part))))
+        return found
+
+    def add(self, user: User) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(users).values(id=user.id, **self._values(user)))
+        except IntegrityError:
+            raise DuplicateEmail(user.email) from None
+
+    def save(self, user: User) -> None:
+        values = self._values(user)
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(users).where(users.c.id == user.id).values(**values))
+        except IntegrityError:
+            raise DuplicateEmail(user.email) from None
+
+    def record_login(
+        self, user_id: str, last_login: float | None, password_hash: str | None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if last_login is not None:
+            values["last_login"] = last_login
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if values:
+            _LAST_LOGIN.rowcount(self.conn, {"b_id": user_id, **values})
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for part in chunks(ids):
+            self.conn.execute(delete(users).where(users.c.id.in_(part)))
+
+    def count_admins(self, account_id: str) -> int:
+        query = select(func.count()).where(
+            users.c.account_id == account_id, users.c.super_admin.is_(True), users.c.status == "A"
+        )
+        return int(self.conn.execute(query).scalar_one())
