@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from quatrix_mfa.core import audit, mail, policy
 from quatrix_mfa.core.context import Context, Core
+from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import (
     EmailTaken,
     FactorForced,
@@ -22,11 +23,10 @@ from quatrix_mfa.core.errors import (
     NotFound,
     ParameterError,
 )
-from quatrix_mfa.core.factors.pin import parse_pin
 from quatrix_mfa.core.model import TWO_FA, User
 from quatrix_mfa.core.ports import DuplicateEmail, Transaction
 from quatrix_mfa.core.reset import issue_link
-from quatrix_mfa.core.sessions import Caller, canonical_token, close_sessions
+from quatrix_mfa.core.sessions import Caller, canonical_token
 from quatrix_mfa.core.text import normalize_email
 
 MAX_IDS = 1000
@@ -182,8 +182,9 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
                 raise ParameterError(
                     "The account must keep an active administrator", {"ids": [u.id for u in users]}
                 )
-            if disabled:
-                close_sessions(core, tx, disabled, now, "user_disabled")
+            for user in users:
+                if user.id in disabled:
+                    credentials_changed(tx, user, "user_disabled", now)
     except DuplicateEmail:
         raise EmailTaken() from None
     return users
@@ -210,20 +211,27 @@ def set_factor(
 ) -> None:
     """Activate and force a factor for users; all their sessions close."""
     caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
-    pin_hash = core.passwords.hash(parse_pin(code or "")) if auth_type != TWO_FA else None
+    factor = core.factors.for_auth_type(auth_type)
+    # One hash for the one PIN the admin hands out to all of them.
+    pin_hash = core.pin.hash(code or "") if factor is core.pin else None
     with core.store.transaction() as tx:
         users = _targets(tx, caller, ids)
         for user in users:
-            if auth_type == TWO_FA:
-                user.twofa_active = user.twofa_forced = True
+            if pin_hash is None:
+                user.twofa_active = user.twofa_forced = True  # enrolled at next login
             else:
-                # One hash for the one PIN the admin hands out to all of them.
-                user.pin_hash, user.pin_forced = pin_hash, True
+                core.pin.set(tx, user, pin_hash, now)
+                user.pin_forced = True
             user.modified = now
             tx.users.save(user)
-            mail.credential_changed(tx, user.email, auth_type, "set by an administrator", now)
             who.record(tx, now, audit.FACTOR_SET, target=user.id, factor=auth_type, forced=True)
-        close_sessions(core, tx, [u.id for u in users], now, "factor_set_by_admin")
+            credentials_changed(
+                tx,
+                user,
+                "factor_set_by_admin",
+                now,
+                notice=(auth_type, "set by an administrator"),
+            )
 
 
 def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) -> None:
@@ -244,12 +252,11 @@ def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) 
             )
         else:
             _refuse(FactorNotActive, "PIN is not active", [u.id for u in users if not u.pin_active])
+        factor = core.factors.for_auth_type(auth_type)
         for user in users:
+            factor.remove(tx, user)
             if auth_type == TWO_FA:
-                core.totp.remove(tx, user)
-                user.twofa_forced = False
-            else:
-                core.pin.remove(tx, user)
+                user.twofa_forced = False  # lifted with it (a PIN's forcing goes in remove)
             user.modified = now
             tx.users.save(user)
             mail.factor_removed(tx, user.email, auth_type, now)
@@ -271,6 +278,11 @@ def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
             user.twofa_active = True
             user.modified = now
             tx.users.save(user)
-            mail.credential_changed(tx, user.email, TWO_FA, "reset by an administrator", now)
             who.record(tx, now, audit.FACTOR_RESET, target=user.id, factor=TWO_FA)
-        close_sessions(core, tx, [u.id for u in users], now, "factor_reset_by_admin")
+            credentials_changed(
+                tx,
+                user,
+                "factor_reset_by_admin",
+                now,
+                notice=(TWO_FA, "reset by an administrator"),
+            )

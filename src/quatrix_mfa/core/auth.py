@@ -18,8 +18,7 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.factors import Match, SecondFactor
-from quatrix_mfa.core.factors.recovery import looks_like_recovery_code
-from quatrix_mfa.core.model import PIN, TWO_FA, Step, ThrottleState
+from quatrix_mfa.core.model import Step, ThrottleState
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import SESSION_FIELD, Caller, count_wrong_code, open_session
 from quatrix_mfa.core.text import normalize_email
@@ -34,7 +33,8 @@ class LoginResult:
     step: Step | None = None
 
 
-_STEP_AUTH_TYPE = {Step.TOTP: TWO_FA, Step.PIN: PIN}
+# How the password shows in an authentication record (beside the factors' names).
+PASSWORD = "password"  # noqa: S105 - a name, not a password
 
 
 def login_with_password(core: Core, ctx: Context, email: str, password: str) -> LoginResult:
@@ -70,8 +70,13 @@ def login_with_password(core: Core, ctx: Context, email: str, password: str) -> 
     )
     with core.store.transaction() as tx:
         # Factors as they are now, not as read before the (slow) password check;
-        # read (and locked) before the throttle rows are touched.
-        user = tx.users.get(user.id) or user
+        # read (and locked) before the throttle rows are touched. A password
+        # reset or a disabling that committed meanwhile wins: the hash just
+        # checked must still be the stored one.
+        fresh = tx.users.get(user.id)
+        if fresh is None or not fresh.is_active or fresh.password_hash != user.password_hash:
+            raise NotAuthenticated("Wrong email or password")
+        user = fresh
         account = tx.accounts.get(user.account_id)
         assert account is not None
         seen = audit.Actor(None, account.id, addr)
@@ -81,8 +86,8 @@ def login_with_password(core: Core, ctx: Context, email: str, password: str) -> 
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
-            steps = policy.login_steps(account, user, tx.factors.totp(user.id) is not None)
-            token = open_session(core, tx, user, steps, now)
+            steps = policy.login_steps(account, user)
+            token = open_session(core, tx, user, steps, now, proven=(PASSWORD,))
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
             tx.users.record_login(user.id, None if steps else now, rehashed)
@@ -109,7 +114,7 @@ def is_slow_check(core: Core, ctx: Context, code: str) -> bool:
     step = ctx.signed_in.pending_step
     if step is None or step is Step.ENROLL_TOTP:
         return False  # refused before any check
-    return _factor_for(core, step, code).slow
+    return core.factors.for_step(step, code).slow
 
 
 def second_factor(core: Core, ctx: Context, auth_type: str, code: str) -> LoginResult:
@@ -125,11 +130,12 @@ def second_factor(core: Core, ctx: Context, auth_type: str, code: str) -> LoginR
         raise ParameterError.field(SESSION_FIELD, "the session is not pending")
     if step is Step.ENROLL_TOTP:
         raise PendingSession("Enroll 2FA first: /profile/2fa/generate, then /profile/set-mfa")
-    if auth_type != _STEP_AUTH_TYPE[step]:
-        raise ParameterError.field("auth_type", f"this step needs {_STEP_AUTH_TYPE[step]}")
+    expected = core.factors.auth_type_of(step)
+    if auth_type != expected:
+        raise ParameterError.field("auth_type", f"this step needs {expected}")
     user, account = caller.user, caller.account
     seen = audit.Actor(None, account.id, ctx.addr)
-    factor = _factor_for(core, step, code)
+    factor = core.factors.for_step(step, code)
     keys = core.throttle.keys(user.email, ctx.addr)
     try:
         if factor.slow:
@@ -213,8 +219,18 @@ def _open_next(
     transaction, if it ran in it.
     """
     user = caller.user
-    remaining = caller.session.steps[1:]
-    token = open_session(core, tx, user, remaining, now)
+    session = caller.session
+    remaining = session.steps[1:]
+    token = open_session(
+        core,
+        tx,
+        user,
+        remaining,
+        now,
+        proven=(*session.factors, match.factor),
+        auth_time=session.auth_time,
+        kind=session.kind,
+    )
     if not remaining:
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
@@ -244,15 +260,6 @@ def _count_wrong_code(
         core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
     count_wrong_code(core, tx, ctx)
-
-
-def _factor_for(core: Core, step: Step, code: str) -> SecondFactor[Any]:
-    """The factor that checks ``code`` at ``step``: a recovery code stands in for TOTP."""
-    if step is Step.PIN:
-        return core.pin
-    if looks_like_recovery_code(code):
-        return core.recovery
-    return core.totp
 
 
 def _redeem(

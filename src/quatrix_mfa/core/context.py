@@ -13,6 +13,7 @@ from quatrix_mfa.core.clock import Clock
 from quatrix_mfa.core.crypto import KeyRing, PasswordHasher, SecretBox, TokenHasher
 from quatrix_mfa.core.factors.pin import PinFactor
 from quatrix_mfa.core.factors.recovery import RecoveryCodes
+from quatrix_mfa.core.factors.registry import FactorRegistry
 from quatrix_mfa.core.factors.totp import TotpFactor
 from quatrix_mfa.core.ports import Store
 from quatrix_mfa.core.throttling import Throttle, ThrottlePolicy
@@ -63,6 +64,8 @@ class Core:
         self.totp = TotpFactor(self.box)
         self.pin = PinFactor(self.passwords)
         self.recovery = RecoveryCodes(self.tokens)
+        # In order of precedence: a recovery code is tried before a TOTP code.
+        self.factors = FactorRegistry([self.recovery, self.totp, self.pin])
 
 
 class Channel(StrEnum):

@@ -16,7 +16,7 @@ def reencrypt_all(core: Core, key_id: str) -> int:
     done = 0
     while True:
         with core.store.transaction(write=False) as tx:
-            rows = tx.factors.encrypted_rows(key_id, BATCH)
+            rows = tx.credentials.encrypted_rows(key_id, BATCH)
         if not rows:
             return done
         for table, user_id, ciphertext, old_key in rows:
@@ -24,5 +24,5 @@ def reencrypt_all(core: Core, key_id: str) -> int:
             sealed, new_key = core.box.seal(plaintext, user_id)
             assert new_key == key_id
             with core.store.transaction() as tx:
-                if tx.factors.reencrypt(table, user_id, ciphertext, sealed, new_key):
+                if tx.credentials.reencrypt(table, user_id, ciphertext, sealed, new_key):
                     done += 1

@@ -22,7 +22,7 @@ def purge(core: Core, now: float) -> dict[str, int]:
     counters and old delivered mail; returns how many rows of each."""
     jobs: dict[str, Callable[[Transaction], int]] = {
         "sessions": lambda tx: tx.sessions.purge_expired(now, core.sessions.idle_seconds, BATCH),
-        "enrollments": lambda tx: tx.factors.purge_enrollments(now, BATCH),
+        "enrollments": lambda tx: tx.credentials.purge_enrollments(now, BATCH),
         "resets": lambda tx: tx.resets.purge(now, BATCH),
         "throttle": lambda tx: tx.throttle.purge_idle(now - THROTTLE_KEPT, now, BATCH),
         "outbox": lambda tx: tx.outbox.purge_sent(now - SENT_MAIL_KEPT, BATCH),

@@ -44,6 +44,10 @@ class Account:
 
 @dataclass
 class User:
+    """A user and their factor *policy* (which factors are on or forced). The
+    credentials themselves (a TOTP seed, a PIN hash, later passkeys) are
+    :class:`Credential` rows; ``enrolled`` names the kinds the user has."""
+
     id: str
     account_id: str
     email: str
@@ -56,9 +60,13 @@ class User:
     password_hash: str | None = None
     twofa_active: bool = False
     twofa_forced: bool = False
-    pin_hash: str | None = None
     pin_forced: bool = False
     last_login: float | None = None
+    # Bumped by every change of the user's credentials (core/credentials.py):
+    # a session, device token or grant made under another epoch is dead.
+    credential_epoch: int = 0
+    # The kinds of Credential rows the user has, read with the user (never saved).
+    enrolled: frozenset[str] = frozenset()
 
     @property
     def is_active(self) -> bool:
@@ -66,19 +74,28 @@ class User:
 
     @property
     def pin_active(self) -> bool:
-        return self.pin_hash is not None
+        return PIN_KIND in self.enrolled
+
+
+TOTP_KIND = "totp"
+PIN_KIND = "pin"
 
 
 @dataclass
-class TotpSecret:
-    """An active TOTP seed, encrypted; ``last_step`` is the replay guard."""
+class Credential:
+    """One stored second-factor credential of a user; a user may hold several
+    of one kind (passkeys). ``secret`` is sealed (``key_id`` names the key:
+    a TOTP seed) or a one-way hash (``key_id`` None: a PIN's argon2 hash).
+    ``last_step`` is the TOTP replay guard."""
 
+    id: str
     user_id: str
-    credential_id: str
-    ciphertext: bytes
-    key_id: str
+    kind: str
+    secret: bytes
+    key_id: str | None
     created: float
     last_step: int | None = None
+    label: str | None = None
 
 
 @dataclass
@@ -91,9 +108,24 @@ class TotpEnrollment:
     expires_at: float
 
 
+class SessionKind(StrEnum):
+    """How a session is carried: a bearer token of the API, or a browser cookie."""
+
+    API = "api"
+    BROWSER = "browser"
+
+
 @dataclass
 class SessionRecord:
-    """A stored session: only the keyed hash of its token is kept."""
+    """A stored session: only the keyed hash of its token is kept.
+
+    It also records how it was made (its authentication record): its kind,
+    ``auth_time`` (when the login's first factor, the password, was proven)
+    and ``factors``, the factors proven in order ("password", "totp",
+    "recovery", "pin"), carried from each login step to the next. A full
+    session ends ``max_seconds`` after ``auth_time`` whatever rotates it.
+    ``epoch`` is the user's credential epoch it was made under.
+    """
 
     token_hash: str
     user_id: str
@@ -102,6 +134,10 @@ class SessionRecord:
     expires_at: float
     steps: tuple[Step, ...] = ()
     failures: int = 0
+    epoch: int = 0
+    kind: SessionKind = SessionKind.API
+    auth_time: float = 0.0
+    factors: tuple[str, ...] = ()
 
     @property
     def pending(self) -> bool:

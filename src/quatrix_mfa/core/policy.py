@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quatrix_mfa.core.model import PIN, TWO_FA, Account, Step, User
+from quatrix_mfa.core.model import PIN, TOTP_KIND, TWO_FA, Account, Step, User
 
 
 def totp_chosen(user: User) -> bool:
@@ -22,7 +22,7 @@ def totp_forced(account: Account, user: User) -> bool:
     return user.twofa_forced or account.force_2fa
 
 
-def login_steps(account: Account, user: User, has_totp_secret: bool) -> tuple[Step, ...]:
+def login_steps(account: Account, user: User) -> tuple[Step, ...]:
     """The second-factor steps after a correct password, in order.
 
     Both factors: TOTP first, then PIN (DESIGN.md). When TOTP must first be
@@ -31,7 +31,7 @@ def login_steps(account: Account, user: User, has_totp_secret: bool) -> tuple[St
     """
     steps: list[Step] = []
     if needs_totp(account, user):
-        if has_totp_secret:
+        if TOTP_KIND in user.enrolled:
             steps.append(Step.TOTP)
             if user.pin_active:
                 steps.append(Step.PIN)
@@ -56,3 +56,14 @@ def forced_methods(account: Account, user: User) -> list[str]:
     if user.pin_forced:
         forced.append(PIN)
     return forced
+
+
+def is_on(user: User, auth_type: str) -> bool:
+    """Whether the user has turned ``auth_type`` on (or had it turned on)."""
+    return user.twofa_active if auth_type == TWO_FA else user.pin_active
+
+
+def is_forced(account: Account, user: User, auth_type: str) -> bool:
+    """Whether ``auth_type`` is forced on the user (by an admin or the account):
+    the user cannot remove it (400 code 12)."""
+    return totp_forced(account, user) if auth_type == TWO_FA else user.pin_forced

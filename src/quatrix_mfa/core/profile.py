@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from quatrix_mfa.core import audit, mail, passwords, policy
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
+from quatrix_mfa.core.credentials import credentials_changed, still_current
 from quatrix_mfa.core.errors import (
     FactorForced,
     FactorNotActive,
@@ -16,11 +18,11 @@ from quatrix_mfa.core.errors import (
     WeakPassword,
     WrongCode,
 )
-from quatrix_mfa.core.factors.pin import parse_pin
+from quatrix_mfa.core.factors import SecondFactor
 from quatrix_mfa.core.factors.totp import base32, provisioning_uri
-from quatrix_mfa.core.model import PIN, TWO_FA, Step
+from quatrix_mfa.core.model import TWO_FA, Step, User
 from quatrix_mfa.core.ports import Transaction
-from quatrix_mfa.core.sessions import Caller, close_sessions, count_wrong_code, open_session
+from quatrix_mfa.core.sessions import Caller, count_wrong_code, reopen_session
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,21 @@ def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) ->
         raise
     hashed = core.passwords.hash(new)
     with core.store.transaction() as tx:
-        fresh = tx.users.get(user.id)  # the user row before the throttle rows (see auth)
-        assert fresh is not None
+        # The user row before the throttle rows (see auth); the password just
+        # checked and the session must both still be current.
+        fresh = still_current(tx, user.id, user.credential_epoch, caller.token_hash)
         core.throttle.forgive(tx, admission)
         fresh.password_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)
-        close_sessions(core, tx, [user.id], now, "password_changed", keep=caller.token_hash)
-        mail.credential_changed(tx, user.email, "password", "changed", now)
+        credentials_changed(
+            tx,
+            fresh,
+            "password_changed",
+            now,
+            keep=caller.token_hash,
+            notice=("password", "changed"),
+        )
         who.record(tx, now, audit.PASSWORD_CHANGED, audit.SUCCESS, target=user.id)
     return user.email
 
@@ -80,7 +89,7 @@ def start_totp_enrollment(core: Core, ctx: Context) -> Enrollment:
     _require_enrollment_or_full(caller)
     user = caller.user
     with core.store.transaction() as tx:
-        secret = core.totp.start_enrollment(tx, user, now)
+        secret = core.totp.begin(tx, user, now)
         who.record(
             tx, now, audit.FACTOR_ENROLL_STARTED, audit.SUCCESS, target=user.id, factor=TWO_FA
         )
@@ -102,7 +111,7 @@ def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
     user = caller.user
     keys = core.throttle.keys(user.email, ctx.addr)
     admission, enrollment = count_attempt(
-        core, keys, now, lambda tx: tx.factors.enrollment(user.id)
+        core, keys, now, lambda tx: tx.credentials.enrollment(user.id)
     )
     if enrollment is None or now >= enrollment.expires_at:
         with core.store.transaction() as tx:
@@ -116,18 +125,21 @@ def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
             # queue on the lock, and each later one sees the secret already taken.
             # Read before the lock, every racer saw it and all of them enrolled.
             fresh = tx.users.get(user.id)
-            current = tx.factors.enrollment(user.id)
+            current = tx.credentials.enrollment(user.id)
             if (
                 fresh is not None
                 and current is not None
                 and core.totp.same_seed(current, enrollment, user)
             ):
+                # The session must still be open and the user's credentials
+                # the ones it was opened under.
+                fresh = still_current(tx, user.id, user.credential_epoch, caller.token_hash)
                 # ``current``: rotate-key may have re-encrypted the seed meanwhile.
                 core.totp.activate(tx, fresh, current, step, now)
-                codes = core.recovery.issue(tx, fresh)
+                codes = core.recovery.begin(tx, fresh, now)
                 fresh.modified = now
                 tx.users.save(fresh)
-                token = _reopen(core, tx, ctx, TWO_FA)
+                token = _reopen(core, tx, ctx, fresh, core.totp)
                 core.throttle.forgive(tx, admission)
                 core.throttle.succeeded(tx, keys.user)
                 return FactorSet(token, codes)
@@ -138,25 +150,30 @@ def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
 
 
 def _set_pin(core: Core, ctx: Context, code: str) -> FactorSet:
-    hashed = core.passwords.hash(parse_pin(code))
-    now = ctx.now
+    caller, now = ctx.signed_in, ctx.now
+    hashed = core.pin.hash(code)  # slow: before the transaction
     with core.store.transaction() as tx:
-        fresh = tx.users.get(ctx.signed_in.user.id)
-        assert fresh is not None
-        fresh.pin_hash = hashed
+        # Whatever committed while the hash ran wins: a closed session, a
+        # forced factor, a password reset. Of racing calls with one token the
+        # first bumps the epoch and the others stop here: one new session.
+        fresh = still_current(tx, caller.user.id, caller.user.credential_epoch, caller.token_hash)
+        core.pin.set(tx, fresh, hashed, now)
         fresh.modified = now
         tx.users.save(fresh)
-        return FactorSet(_reopen(core, tx, ctx, PIN))
+        return FactorSet(_reopen(core, tx, ctx, fresh, core.pin))
 
 
-def _reopen(core: Core, tx: Transaction, ctx: Context, factor: str) -> str:
-    """Close every session of the caller's user and open a fresh full one (id rotation)."""
+def _reopen(
+    core: Core, tx: Transaction, ctx: Context, user: User, factor: SecondFactor[Any]
+) -> str:
+    """Close every session of the caller's user and open a fresh full one in
+    the caller's place (id rotation), which keeps its authentication record."""
     who, now = ctx.actor(), ctx.now
-    user = ctx.signed_in.user
-    close_sessions(core, tx, [user.id], now, "factor_set")
-    mail.credential_changed(tx, user.email, factor, "set", now)
-    token = open_session(core, tx, user, (), now)
-    who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor)
+    credentials_changed(tx, user, "factor_set", now, notice=(factor.auth_type, "set"))
+    # Enrolling TOTP proved a code of it; setting a PIN proved nothing.
+    proven = factor.name if factor.step is Step.TOTP else None
+    token = reopen_session(core, tx, ctx.signed_in, user, now, proven=proven)
+    who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor.auth_type)
     return token
 
 
@@ -164,21 +181,15 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
     """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     caller.require_full()
+    factor = core.factors.for_auth_type(auth_type)
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)
         assert user is not None
-        if auth_type == TWO_FA:
-            if policy.totp_forced(caller.account, user):
-                raise FactorForced()
-            if not user.twofa_active:
-                raise FactorNotActive()
-            core.totp.remove(tx, user)
-        else:
-            if user.pin_forced:
-                raise FactorForced()
-            if not user.pin_active:
-                raise FactorNotActive()
-            core.pin.remove(tx, user)
+        if policy.is_forced(caller.account, user, auth_type):
+            raise FactorForced()
+        if not policy.is_on(user, auth_type):
+            raise FactorNotActive()
+        factor.remove(tx, user)
         user.modified = now
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now)

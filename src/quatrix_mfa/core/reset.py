@@ -6,10 +6,11 @@ import uuid
 
 from quatrix_mfa.core import audit, mail, passwords
 from quatrix_mfa.core.context import Context, Core
+from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import NotAuthenticated, ParameterError
 from quatrix_mfa.core.model import Mail, ResetRequest, User
 from quatrix_mfa.core.ports import Transaction
-from quatrix_mfa.core.sessions import canonical_token, close_sessions
+from quatrix_mfa.core.sessions import canonical_token
 from quatrix_mfa.core.text import normalize_email
 
 MAX_EMAILS = 50
@@ -107,10 +108,10 @@ def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> st
         fresh.password_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)
-        if had_password:  # a first password set through the welcome link is no news
-            mail.credential_changed(tx, user.email, "password", "reset", now)
         tx.resets.delete_for_user(user.id)
-        close_sessions(core, tx, [user.id], now, "password_reset")
+        # A first password set through the welcome link is no news.
+        notice = ("password", "reset") if had_password else None
+        credentials_changed(tx, fresh, "password_reset", now, notice=notice)
         core.throttle.succeeded(tx, core.throttle.user_key(user.email))
         audit.record(
             tx,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quatrix_mfa.core import audit
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import NotAuthenticated, PendingSession
-from quatrix_mfa.core.model import Account, SessionRecord, Step, User
+from quatrix_mfa.core.model import Account, SessionKind, SessionRecord, Step, User
 from quatrix_mfa.core.ports import Transaction
 
 # The name core gives the session token in a ParameterError's details; each
@@ -58,22 +57,57 @@ def token_hash(core: Core, token: str) -> str:
 
 
 def open_session(
-    core: Core, tx: Transaction, user: User, steps: tuple[Step, ...], now: float
+    core: Core,
+    tx: Transaction,
+    user: User,
+    steps: tuple[Step, ...],
+    now: float,
+    *,
+    proven: tuple[str, ...],
+    auth_time: float | None = None,
+    kind: SessionKind = SessionKind.API,
 ) -> str:
-    """Store a new session for ``user`` and return its token (the only clear copy)."""
+    """Store a new session for ``user`` and return its token (the only clear copy).
+
+    The session records how it was made: ``proven``, the factors proven so far
+    in order, and ``auth_time``, when the login began (now, unless this session
+    carries on from an earlier one). Whatever rotates it, a full session ends
+    ``max_seconds`` after ``auth_time``; a pending one lives ``pending_seconds``
+    and never past that. It is made under ``user``'s current credential epoch.
+    """
     token = str(uuid.uuid4())
-    lifetime = core.sessions.pending_seconds if steps else core.sessions.max_seconds
+    began = now if auth_time is None else auth_time
+    expires_at = began + core.sessions.max_seconds
+    if steps:
+        expires_at = min(expires_at, now + core.sessions.pending_seconds)
     tx.sessions.add(
         SessionRecord(
             token_hash=token_hash(core, token),
             user_id=user.id,
             created=now,
             last_seen=now,
-            expires_at=now + lifetime,
+            expires_at=expires_at,
             steps=steps,
+            epoch=user.credential_epoch,
+            kind=kind,
+            auth_time=began,
+            factors=proven,
         )
     )
     return token
+
+
+def reopen_session(
+    core: Core, tx: Transaction, caller: Caller, user: User, now: float, *, proven: str | None
+) -> str:
+    """A new session in place of ``caller``'s (the id rotates), carrying on its
+    authentication record: the same kind and ``auth_time`` (so the same
+    absolute expiry), plus ``proven`` if a factor was proven meanwhile."""
+    session = caller.session
+    factors = session.factors + ((proven,) if proven else ())
+    return open_session(
+        core, tx, user, (), now, proven=factors, auth_time=session.auth_time, kind=session.kind
+    )
 
 
 def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
@@ -134,21 +168,6 @@ def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Ca
             tx.sessions.touch(caller.token_hash, now)
         caller.session.last_seen = now
     return caller
-
-
-def close_sessions(
-    core: Core,
-    tx: Transaction,
-    user_ids: Sequence[str],
-    now: float,
-    reason: str,
-    keep: str | None = None,
-) -> int:
-    """Close every session of ``user_ids`` (but ``keep``) and audit it once per user."""
-    closed = tx.sessions.close_for_users(user_ids, keep=keep)
-    for user_id in user_ids:
-        audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user_id)
-    return closed
 
 
 def count_wrong_code(core: Core, tx: Transaction, ctx: Context) -> None:

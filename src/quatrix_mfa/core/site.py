@@ -11,9 +11,10 @@ from typing import Any
 from quatrix_mfa.core import audit, ipallow
 from quatrix_mfa.core.admin import require_admin
 from quatrix_mfa.core.context import Context, Core
+from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import ParameterError, QuatrixError
 from quatrix_mfa.core.model import IP, TWO_FA, Account
-from quatrix_mfa.core.sessions import authenticate, close_sessions
+from quatrix_mfa.core.sessions import authenticate
 
 # The methods an account can switch on, with stable ids (uuid5 of the key).
 AUTH_METHODS = [(1, IP), (2, TWO_FA)]
@@ -69,10 +70,9 @@ def set_settings(
         account.modified = now
         tx.accounts.save(account)
         if account.force_2fa and not was_forced:
-            users = tx.users.in_account(account.id)
-            without = [u.id for u in users if tx.factors.totp(u.id) is None]
-            if without:
-                close_sessions(core, tx, without, now, "2fa_forced_by_account")
+            for user in tx.users.in_account(account.id):
+                if not core.totp.enrolled(tx, user):
+                    credentials_changed(tx, user, "2fa_forced_by_account", now)
         audit.record(
             tx,
             now,

@@ -1,6 +1,6 @@
-"""A user's second-factor credentials: the TOTP secret with its replay guard,
-a pending TOTP enrollment, and single-use recovery codes (the core port
-``FactorRepository``)."""
+"""A user's second-factor credentials (TOTP seeds with their replay guard,
+PIN hashes, later passkeys), a pending TOTP enrollment, and single-use
+recovery codes (the core port ``CredentialRepository``)."""
 
 from __future__ import annotations
 
@@ -8,63 +8,78 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
-from quatrix_mfa.core.model import TotpEnrollment, TotpSecret
+from quatrix_mfa.core.model import Credential, TotpEnrollment
 from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.rows import RecordReader, delete_some
-from quatrix_mfa.storage.tables import recovery_codes, totp_enrollments, totp_secrets
+from quatrix_mfa.storage.tables import credentials, recovery_codes, totp_enrollments
 
 # The driver may hand binary columns back as memoryview: records hold bytes.
-_TOTP = RecordReader(TotpSecret, totp_secrets, convert={"ciphertext": bytes})
+_CREDENTIAL = RecordReader(Credential, credentials, convert={"secret": bytes})
 _ENROLLMENT = RecordReader(TotpEnrollment, totp_enrollments, convert={"ciphertext": bytes})
 
-# Every second-factor check reads the secret and advances its step: built once
-# and run on the driver's cursor (storage/prepared.py).
-_TOTP_OF = Prepared(select(totp_secrets).where(totp_secrets.c.user_id == bindparam("b_user_id")))
-_ADVANCE_TOTP = Prepared(
-    update(totp_secrets)
+# Every second-factor check reads the credential and advances its step: built
+# once and run on the driver's cursor (storage/prepared.py).
+_OF_USER = Prepared(
+    select(credentials)
     .where(
-        totp_secrets.c.user_id == bindparam("b_user_id"),
-        totp_secrets.c.credential_id == bindparam("b_credential_id"),
+        credentials.c.user_id == bindparam("b_user_id"),
+        credentials.c.kind == bindparam("b_kind"),
+    )
+    .order_by(credentials.c.created, credentials.c.id)
+)
+_ADVANCE_STEP = Prepared(
+    update(credentials)
+    .where(
+        credentials.c.user_id == bindparam("b_user_id"),
+        credentials.c.id == bindparam("b_credential_id"),
         or_(
-            totp_secrets.c.last_step.is_(None),
-            totp_secrets.c.last_step < bindparam("b_step"),
+            credentials.c.last_step.is_(None),
+            credentials.c.last_step < bindparam("b_step"),
         ),
     )
     .values(last_step=bindparam("b_step"))
 )
+# The tables whose rows are sealed under a key id (keyrotation.py).
+_SEALED = {
+    "credentials": (credentials, credentials.c.secret),
+    "totp_enrollments": (totp_enrollments, totp_enrollments.c.ciphertext),
+}
 
 
-class SqlFactorRepository:
-    """TOTP secrets, enrollments and recovery codes (``FactorRepository``)."""
+class SqlCredentialRepository:
+    """Credentials, TOTP enrollments and recovery codes (``CredentialRepository``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def totp(self, user_id: str) -> TotpSecret | None:
-        found = _TOTP_OF.first(self.conn, {"b_user_id": user_id})
-        return None if found is None else _TOTP(found)
+    def of_user(self, user_id: str, kind: str) -> list[Credential]:
+        rows = _OF_USER.rows(self.conn, {"b_user_id": user_id, "b_kind": kind})
+        return [_CREDENTIAL(row) for row in rows]
 
-    def put_totp(self, secret: TotpSecret) -> None:
-        self.delete_totp(secret.user_id)
+    def add(self, credential: Credential) -> None:
         self.conn.execute(
-            insert(totp_secrets).values(
-                user_id=secret.user_id,
-                credential_id=secret.credential_id,
-                ciphertext=secret.ciphertext,
-                key_id=secret.key_id,
-                created=secret.created,
-                last_step=secret.last_step,
+            insert(credentials).values(
+                id=credential.id,
+                user_id=credential.user_id,
+                kind=credential.kind,
+                secret=credential.secret,
+                key_id=credential.key_id,
+                created=credential.created,
+                last_step=credential.last_step,
+                label=credential.label,
             )
         )
 
-    def delete_totp(self, user_id: str) -> None:
-        self.conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
+    def delete(self, user_id: str, kind: str) -> None:
+        self.conn.execute(
+            delete(credentials).where(credentials.c.user_id == user_id, credentials.c.kind == kind)
+        )
 
-    def advance_totp_step(self, user_id: str, credential_id: str, step: int) -> bool:
+    def advance_step(self, user_id: str, credential_id: str, step: int) -> bool:
         # The replay guard: one conditional UPDATE, so of two racing workers
         # with the same code exactly one sees rowcount 1.
         params = {"b_user_id": user_id, "b_credential_id": credential_id, "b_step": step}
-        return _ADVANCE_TOTP.rowcount(self.conn, params) == 1
+        return _ADVANCE_STEP.rowcount(self.conn, params) == 1
 
     def enrollment(self, user_id: str) -> TotpEnrollment | None:
         row = self.conn.execute(
@@ -119,23 +134,23 @@ class SqlFactorRepository:
 
     def encrypted_rows(self, not_key_id: str, limit: int) -> list[tuple[str, str, bytes, str]]:
         rows: list[tuple[str, str, bytes, str]] = []
-        for name, table in (("totp_secrets", totp_secrets), ("totp_enrollments", totp_enrollments)):
+        for name, (table, sealed) in _SEALED.items():
             query = (
-                select(table.c.user_id, table.c.ciphertext, table.c.key_id)
-                .where(table.c.key_id != not_key_id)
+                select(table.c.user_id, sealed.label("sealed"), table.c.key_id)
+                .where(table.c.key_id.is_not(None), table.c.key_id != not_key_id)
                 .limit(limit)
             )
             rows.extend(
-                (name, r.user_id, bytes(r.ciphertext), r.key_id) for r in self.conn.execute(query)
+                (name, r.user_id, bytes(r.sealed), r.key_id) for r in self.conn.execute(query)
             )
         return rows[:limit]
 
     def reencrypt(self, table: str, user_id: str, old: bytes, new: bytes, new_key_id: str) -> bool:
         # Compare-and-set on the old ciphertext: a secret replaced meanwhile is left alone.
-        target = totp_secrets if table == "totp_secrets" else totp_enrollments
+        target, sealed = _SEALED[table]
         result = self.conn.execute(
             update(target)
-            .where(and_(target.c.user_id == user_id, target.c.ciphertext == old))
-            .values(ciphertext=new, key_id=new_key_id)
+            .where(and_(target.c.user_id == user_id, sealed == old))
+            .values({sealed.name: new, "key_id": new_key_id})
         )
         return result.rowcount == 1

@@ -8,10 +8,12 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, Connection, Table, delete, select
+from sqlalchemy import Column, Connection, String, Table, delete, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
-from quatrix_mfa.core.model import Account, SessionRecord, Step, User
-from quatrix_mfa.storage.tables import accounts, sessions, users
+from quatrix_mfa.core.model import Account, SessionKind, SessionRecord, Step, User
+from quatrix_mfa.storage.tables import accounts, credentials, sessions, users
 
 R = TypeVar("R")
 
@@ -52,10 +54,11 @@ class RecordReader(Generic[R]):
         prefix: str = "",
         renamed: Mapping[str, str] | None = None,
         convert: Mapping[str, Callable[[Any], Any]] | None = None,
+        computed: Sequence[str] = (),
     ) -> None:
         fields = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
         columns = [(renamed or {}).get(name, name) for name in fields]
-        missing = [name for name in columns if name not in table.c]
+        missing = [name for name in columns if name not in table.c and name not in computed]
         if missing:
             raise ValueError(f"{record.__name__}: no column {missing} in {table.name}")
         self.record = record
@@ -81,9 +84,54 @@ def account_reader(prefix: str = "") -> RecordReader[Account]:
     return RecordReader(Account, accounts, prefix, convert={"ip_whitelist": list, "settings": dict})
 
 
+def _kinds(stored: str | None) -> frozenset[str]:
+    return frozenset(stored.split(",")) if stored else frozenset()
+
+
+class _CommaJoined(FunctionElement[str]):
+    """``group_concat(x, ',')`` on SQLite, ``string_agg(x, ',')`` on PostgreSQL,
+    with the comma in the SQL text: SQLAlchemy's own ``aggregate_strings`` binds
+    it as a literal-execute parameter, which a prepared statement cannot take."""
+
+    type = String()
+    inherit_cache = True
+    name = "comma_joined"
+
+
+@compiles(_CommaJoined, "sqlite")
+def _group_concat(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)}, ',')"
+
+
+@compiles(_CommaJoined, "postgresql")
+def _string_agg(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ',')"
+
+
+def enrolled_kinds(user_id: Any) -> Any:
+    """The column ``enrolled`` of a user select: the kinds of credentials the
+    user holds, as one comma-separated string (one indexed look-up)."""
+    return (
+        select(_CommaJoined(credentials.c.kind))
+        .where(credentials.c.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
 def user_reader(prefix: str = "") -> RecordReader[User]:
-    return RecordReader(User, users, prefix)
+    """Reads a user from a select of ``users`` plus :func:`enrolled_kinds`
+    labelled ``<prefix>enrolled``."""
+    return RecordReader(User, users, prefix, convert={"enrolled": _kinds}, computed=("enrolled",))
+
+
+def _factors(stored: str) -> tuple[str, ...]:
+    return tuple(stored.split(",")) if stored else ()
 
 
 def session_reader(prefix: str = "") -> RecordReader[SessionRecord]:
-    return RecordReader(SessionRecord, sessions, prefix, convert={"steps": _steps})
+    return RecordReader(
+        SessionRecord,
+        sessions,
+        prefix,
+        convert={"steps": _steps, "kind": SessionKind, "factors": _factors},
+    )

@@ -23,6 +23,7 @@ from quatrix_mfa.storage.rows import (
     account_reader,
     chunks,
     delete_some,
+    enrolled_kinds,
     session_reader,
     user_reader,
 )
@@ -31,12 +32,17 @@ from quatrix_mfa.storage.tables import accounts, sessions, users
 _SESSION = session_reader()
 
 # One statement instead of three. Its columns are labelled table_column, and
-# each record is read from the columns of its own table by those names.
+# each record is read from the columns of its own table by those names. A
+# session made under another credential epoch than its user's is closed: it
+# is not found, in this same statement (core/credentials.py).
 _WITH_OWNER = Prepared(
-    select(sessions, users, accounts)
+    select(sessions, users, enrolled_kinds(users.c.id).label("users_enrolled"), accounts)
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
-    .where(sessions.c.token_hash == bindparam("token_hash"))
+    .where(
+        sessions.c.token_hash == bindparam("token_hash"),
+        sessions.c.epoch == users.c.credential_epoch,
+    )
     .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
 _OWNER_SESSION = session_reader("sessions_")
@@ -76,6 +82,10 @@ class SqlSessionRepository:
                 "expires_at": session.expires_at,
                 "steps": ",".join(s.value for s in session.steps),
                 "failures": session.failures,
+                "epoch": session.epoch,
+                "kind": session.kind.value,
+                "auth_time": session.auth_time,
+                "factors": ",".join(session.factors),
             },
         )
 
@@ -109,7 +119,17 @@ class SqlSessionRepository:
             closed += self.conn.execute(query).rowcount
         return closed
 
+    def restamp(self, token_hash: str, epoch: int) -> None:
+        self.conn.execute(
+            update(sessions).where(sessions.c.token_hash == token_hash).values(epoch=epoch)
+        )
+
     def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
         idle = and_(sessions.c.steps == "", sessions.c.last_seen <= now - idle_seconds)
-        expired = or_(sessions.c.expires_at <= now, idle)
+        epoch = (
+            select(users.c.credential_epoch)
+            .where(users.c.id == sessions.c.user_id)
+            .scalar_subquery()
+        )
+        expired = or_(sessions.c.expires_at <= now, idle, sessions.c.epoch != epoch)
         return delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)

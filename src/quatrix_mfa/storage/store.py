@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
-from quatrix_mfa.storage.credentials import SqlFactorRepository
+from quatrix_mfa.storage.credentials import SqlCredentialRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outbox import SqlOutboxRepository
 from quatrix_mfa.storage.resets import SqlResetRepository
@@ -130,7 +130,7 @@ class SqlTransaction:
         # UPDATE), so two admins editing one user cannot lose an update.
         # SQLite needs no row locks: BEGIN IMMEDIATE already serializes writers.
         self.users = SqlUserRepository(conn, lock=write and dialect == "postgresql")
-        self.factors = SqlFactorRepository(conn)
+        self.credentials = SqlCredentialRepository(conn)
         self.sessions = SqlSessionRepository(conn)
         self.throttle = SqlThrottleRepository(conn, dialect)
         self.audit = SqlAuditRepository(conn)

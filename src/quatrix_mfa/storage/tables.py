@@ -66,21 +66,25 @@ users = Table(
     Column("password_hash", String(255)),
     Column("twofa_active", Boolean, nullable=False),
     Column("twofa_forced", Boolean, nullable=False),
-    Column("pin_hash", String(255)),
     Column("pin_forced", Boolean, nullable=False),
     Column("last_login", Float),
+    Column("credential_epoch", Integer, nullable=False, server_default="0"),
 )
 
-totp_secrets = Table(
-    "totp_secrets",
+# Second-factor credentials, several per user and kind (core/model.py Credential).
+credentials = Table(
+    "credentials",
     metadata,
-    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("credential_id", String(36), nullable=False),
-    Column("ciphertext", LargeBinary, nullable=False),
-    Column("key_id", String(32), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("secret", LargeBinary, nullable=False),
+    Column("key_id", String(32)),
     Column("created", Float, nullable=False),
     Column("last_step", BigInteger),
+    Column("label", String(255)),
 )
+Index("ix_credentials_user_id_kind", credentials.c.user_id, credentials.c.kind)
 
 totp_enrollments = Table(
     "totp_enrollments",
@@ -117,6 +121,10 @@ sessions = Table(
     Column("expires_at", Float, nullable=False, index=True),
     Column("steps", String(16), nullable=False),
     Column("failures", Integer, nullable=False),
+    Column("epoch", Integer, nullable=False, server_default="0"),
+    Column("kind", String(16), nullable=False, server_default="api"),
+    Column("auth_time", Float, nullable=False, server_default="0"),
+    Column("factors", String(64), nullable=False, server_default=""),
 )
 
 throttle = Table(

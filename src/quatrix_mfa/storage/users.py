@@ -12,25 +12,36 @@ from sqlalchemy.exc import IntegrityError
 from quatrix_mfa.core.model import User
 from quatrix_mfa.core.ports import DuplicateEmail
 from quatrix_mfa.storage.prepared import Prepared
-from quatrix_mfa.storage.rows import chunks, user_reader
+from quatrix_mfa.storage.rows import chunks, enrolled_kinds, user_reader
 from quatrix_mfa.storage.tables import users
 
-# Every field but the id, which is the key and never changes.
-_USER_FIELDS = tuple(f.name for f in dataclasses.fields(User) if f.name != "id")
+# Every field that ``save`` writes: not the id (the key, never changed), not
+# the epoch (only bump_epoch moves it, atomically), not what is read from
+# the credentials table.
+_USER_FIELDS = tuple(
+    f.name for f in dataclasses.fields(User) if f.name not in ("id", "credential_epoch", "enrolled")
+)
 _USER = user_reader()
+_SELECT_USERS = select(users, enrolled_kinds(users.c.id).label("enrolled"))
 
 # The statements of the hot paths (every login, every authenticated call) are
 # built once and run on the driver's cursor (storage/prepared.py): building a
 # statement per call, and SQLAlchemy's work per execution, cost more than
 # SQLite's own work (bench/analysis.md).
-_USER_BY_ID = select(users).where(users.c.id == bindparam("b_id"))
-_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("b_email"))
+_USER_BY_ID = _SELECT_USERS.where(users.c.id == bindparam("b_id"))
+_USER_BY_EMAIL = _SELECT_USERS.where(users.c.email == bindparam("b_email"))
 _GET_USER = Prepared(_USER_BY_ID)
 _GET_USER_LOCKED = Prepared(_USER_BY_ID.with_for_update())
 _USER_OF_EMAIL = Prepared(_USER_BY_EMAIL)
 _USER_OF_EMAIL_LOCKED = Prepared(_USER_BY_EMAIL.with_for_update())
 _LOCK_USER = Prepared(select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update())
 _LAST_LOGIN = Prepared(update(users).where(users.c.id == bindparam("b_id")))
+_BUMP_EPOCH = Prepared(
+    update(users)
+    .where(users.c.id == bindparam("b_id"))
+    .values(credential_epoch=users.c.credential_epoch + 1)
+    .returning(users.c.credential_epoch)
+)
 
 
 class SqlUserRepository:
@@ -60,10 +71,8 @@ class SqlUserRepository:
         return _USER(row) if row else None
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:
-        query = (
-            select(users)
-            .where(users.c.account_id == account_id)
-            .order_by(users.c.created, users.c.id)
+        query = _SELECT_USERS.where(users.c.account_id == account_id).order_by(
+            users.c.created, users.c.id
         )
         if self.lock_rows:
             query = query.with_for_update()
@@ -99,6 +108,10 @@ class SqlUserRepository:
             values["password_hash"] = password_hash
         if values:
             _LAST_LOGIN.rowcount(self.conn, {"b_id": user_id, **values})
+
+    def bump_epoch(self, user_id: str) -> int:
+        row = _BUMP_EPOCH.first(self.conn, {"b_id": user_id})
+        return int(row.credential_epoch) if row else 0
 
     def delete(self, ids: Sequence[str]) -> None:
         for part in chunks(ids):

@@ -7,7 +7,7 @@ import secrets
 
 from quatrix_mfa.core.crypto import TokenHasher
 from quatrix_mfa.core.factors import Match
-from quatrix_mfa.core.model import User
+from quatrix_mfa.core.model import TWO_FA, Step, User
 from quatrix_mfa.core.ports import Transaction
 
 COUNT = 10
@@ -41,17 +41,30 @@ def looks_like_recovery_code(code: str) -> bool:
 
 
 class RecoveryCodes:
+    """Ten single-use codes that stand in for a TOTP code (``auth_type`` 2FA)."""
+
     name = "recovery"
+    auth_type = TWO_FA
+    step = Step.TOTP
     slow = False
 
     def __init__(self, tokens: TokenHasher) -> None:
         self._tokens = tokens
 
+    def accepts(self, code: str) -> bool:
+        return looks_like_recovery_code(code)
+
+    def enrolled(self, tx: Transaction, user: User) -> bool:
+        return tx.credentials.recovery_codes_left(user.id) > 0
+
+    def begin(self, tx: Transaction, user: User, now: float) -> list[str]:
+        return self.issue(tx, user)
+
     def _hash(self, user: User, normalized: str) -> str:
         return self._tokens.hash("recovery", f"{user.id}:{normalized}")
 
     def load(self, tx: Transaction, user: User) -> int | None:
-        left = tx.factors.recovery_codes_left(user.id)
+        left = tx.credentials.recovery_codes_left(user.id)
         return left or None
 
     def verify(self, credential: int, user: User, code: str, now: float) -> Match | None:
@@ -61,15 +74,15 @@ class RecoveryCodes:
     def redeem(self, tx: Transaction, user: User, match: Match, now: float) -> bool:
         if not isinstance(match.token, str):
             return False
-        return tx.factors.consume_recovery_code(user.id, match.token, now)
+        return tx.credentials.consume_recovery_code(user.id, match.token, now)
 
     def remove(self, tx: Transaction, user: User) -> None:
-        tx.factors.delete_recovery_codes(user.id)
+        tx.credentials.delete_recovery_codes(user.id)
 
     def issue(self, tx: Transaction, user: User) -> list[str]:
         """Replace the user's codes with ten new ones, returned once in clear."""
         codes = [new_code() for _ in range(COUNT)]
-        tx.factors.replace_recovery_codes(
+        tx.credentials.replace_recovery_codes(
             user.id, [self._hash(user, c.replace("-", "")) for c in codes]
         )
         return codes

@@ -22,7 +22,7 @@ import pyotp
 
 from quatrix_mfa.core.crypto import SecretBox
 from quatrix_mfa.core.factors import Match
-from quatrix_mfa.core.model import TotpEnrollment, TotpSecret, User
+from quatrix_mfa.core.model import TOTP_KIND, TWO_FA, Credential, Step, TotpEnrollment, User
 from quatrix_mfa.core.ports import Transaction
 
 PERIOD = 30
@@ -97,41 +97,52 @@ def provisioning_uri(secret: bytes, account_label: str, issuer: str) -> str:
 
 
 class TotpFactor:
-    """The active TOTP seed of a user."""
+    """The active TOTP seed of a user (a :class:`Credential` of kind "totp")."""
 
-    name = "totp"
+    name = TOTP_KIND
+    auth_type = TWO_FA
+    step = Step.TOTP
     slow = False
 
     def __init__(self, box: SecretBox) -> None:
         self._box = box
 
-    def load(self, tx: Transaction, user: User) -> TotpSecret | None:
-        return tx.factors.totp(user.id)
+    def accepts(self, code: str) -> bool:
+        return bool(_CODE.fullmatch(code))
 
-    def verify(self, credential: TotpSecret, user: User, code: str, now: float) -> Match | None:
-        secret = self._box.open(credential.ciphertext, credential.key_id, user.id)
+    def enrolled(self, tx: Transaction, user: User) -> bool:
+        return TOTP_KIND in user.enrolled
+
+    def load(self, tx: Transaction, user: User) -> Credential | None:
+        found = tx.credentials.of_user(user.id, TOTP_KIND)
+        return found[-1] if found else None
+
+    def verify(self, credential: Credential, user: User, code: str, now: float) -> Match | None:
+        assert credential.key_id is not None  # a seed is always sealed
+        secret = self._box.open(credential.secret, credential.key_id, user.id)
         step = matching_step(secret, code, now, credential.last_step)
-        return None if step is None else Match(self.name, step, credential.credential_id)
+        return None if step is None else Match(self.name, step, credential.id)
 
     def redeem(self, tx: Transaction, user: User, match: Match, now: float) -> bool:
         # RFC 6238 §5.2: a code is accepted once. The conditional update is the
         # check-and-set; it also misses if the seed was replaced since verify.
         if match.credential is None or not isinstance(match.token, int):
             return False
-        return tx.factors.advance_totp_step(user.id, match.credential, match.token)
+        return tx.credentials.advance_step(user.id, match.credential, match.token)
 
     def remove(self, tx: Transaction, user: User) -> None:
-        tx.factors.delete_totp(user.id)
-        tx.factors.delete_enrollment(user.id)
-        tx.factors.delete_recovery_codes(user.id)
+        tx.credentials.delete(user.id, TOTP_KIND)
+        tx.credentials.delete_enrollment(user.id)
+        tx.credentials.delete_recovery_codes(user.id)
         user.twofa_active = False
+        user.enrolled = user.enrolled - {TOTP_KIND}
 
     # Enrollment: a pending seed that becomes active once a code proves it.
-
-    def start_enrollment(self, tx: Transaction, user: User, now: float) -> bytes:
+    def begin(self, tx: Transaction, user: User, now: float) -> bytes:
+        """A new pending seed (``ENROLLMENT_SECONDS``); the active one stays."""
         secret = new_secret()
         ciphertext, key_id = self._box.seal(secret, user.id)
-        tx.factors.put_enrollment(
+        tx.credentials.put_enrollment(
             TotpEnrollment(user.id, ciphertext, key_id, now + ENROLLMENT_SECONDS)
         )
         return secret
@@ -155,16 +166,20 @@ class TotpFactor:
     def activate(
         self, tx: Transaction, user: User, enrollment: TotpEnrollment, step: int, now: float
     ) -> None:
-        """Make the enrolled seed active; the proving code's step is already spent."""
-        tx.factors.put_totp(
-            TotpSecret(
+        """Make the enrolled seed the user's one active seed; the proving code's
+        step is already spent."""
+        tx.credentials.delete(user.id, TOTP_KIND)
+        tx.credentials.add(
+            Credential(
+                id=str(uuid.uuid4()),
                 user_id=user.id,
-                credential_id=str(uuid.uuid4()),
-                ciphertext=enrollment.ciphertext,
+                kind=TOTP_KIND,
+                secret=enrollment.ciphertext,
                 key_id=enrollment.key_id,
                 created=now,
                 last_step=step,
             )
         )
-        tx.factors.delete_enrollment(user.id)
+        tx.credentials.delete_enrollment(user.id)
         user.twofa_active = True
+        user.enrolled = user.enrolled | {TOTP_KIND}

@@ -21,6 +21,12 @@ def run_migrations_online() -> None:
             # Several nodes starting at once: one migrates, the others wait here.
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
             connection.commit()
+        if connection.dialect.name == "sqlite":
+            # A batch migration recreates a table (SQLite cannot drop a column
+            # in place): with foreign keys on, dropping the old ``users`` would
+            # cascade to every row that refers to it. Off outside a transaction
+            # (SQLite ignores the pragma inside one), for this connection only.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             context.configure(
                 connection=connection,
