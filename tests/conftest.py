@@ -47,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def only_on(kind: str, reason: str) -> pytest.MarkDecorator:
+    """Skip unless the suite runs on ``kind`` (``--db``), saying why: for a test
+    that on the other database would pass while checking nothing."""
+    return pytest.mark.skipif(f"config.getoption('--db') != {kind!r}", reason=reason)
+
+
 @pytest.fixture(scope="session")
 def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--db"))

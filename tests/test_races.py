@@ -5,15 +5,23 @@ are sent concurrently from many threads (in-process). DESIGN.md: the replay
 check is one atomic statement, so two workers racing with the same code
 cannot both win. The same races across two real server processes are in
 tests/attacks/test_replay.py.
+
+Through the API every check takes the user's row first, which alone would
+serialise the racers; the last tests drive the factors from two transactions
+that both verified the code and take no user lock, so only the atomic
+check-and-set in ``redeem`` stands between them and a double win.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from quatrix_mfa.core.factors import totp
+from quatrix_mfa.core.model import User
 from tests.api.test_login import wrong_code
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, latest_link
 from tests.servers import assert_one_winner, race
@@ -153,3 +161,58 @@ def test_logins_and_code_checks_of_one_user_at_once_never_fail(
     ]
     statuses = [r.status_code for r in race(calls)]
     assert statuses == [207] * (RACERS // 2) + [401] * (RACERS // 2)
+
+
+def one_of_two_transactions_wins(api: Api, db_kind: str, factor: Any, code: str) -> User:
+    """Two threads verify ``code`` for the admin, wait until both have, then both
+    redeem, each in its own write transaction, neither taking the user's row:
+    exactly one may win. Returns the admin."""
+    both_verified = threading.Barrier(2)
+    store, now = api.core.store, api.clock.now()
+    with store.transaction(write=False) as tx:
+        user = tx.users.by_email(ADMIN_EMAIL)
+    assert user is not None
+
+    def verify(tx: Any) -> Any:
+        credential = factor.load(tx, user)
+        match = None if credential is None else factor.verify(credential, user, code, now)
+        assert match is not None, "the code must verify for both racers"
+        both_verified.wait(timeout=30)
+        return match
+
+    def attempt() -> bool:
+        if db_kind == "sqlite":  # writers run one at a time: verify in a reader first
+            with store.transaction(write=False) as tx:
+                match = verify(tx)
+            with store.transaction() as tx:
+                return bool(factor.redeem(tx, user, match, now))
+        with store.transaction() as tx:  # both transactions open, both verified
+            return bool(factor.redeem(tx, user, verify(tx), now))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(attempt) for _ in range(2)]
+        assert sorted(future.result(timeout=60) for future in futures) == [False, True]
+    return user
+
+
+def test_two_transactions_redeeming_one_totp_code_without_the_user_lock_one_wins(
+    api: Api, db_kind: str
+) -> None:
+    _, secret, _ = api.enroll_totp(api.full_session())
+    for _ in range(ROUNDS):
+        user = one_of_two_transactions_wins(api, db_kind, api.core.totp, api.code(secret))
+        with api.core.store.transaction(write=False) as tx:
+            credential = tx.factors.totp(user.id)
+        assert credential is not None
+        assert credential.last_step == totp.time_step(api.clock.now())  # spent once
+        api.clock.advance(totp.PERIOD)
+
+
+def test_two_transactions_redeeming_one_recovery_code_without_the_user_lock_one_wins(
+    api: Api, db_kind: str
+) -> None:
+    _, _, recovery = api.enroll_totp(api.full_session())
+    for round_, code in enumerate(recovery[:ROUNDS]):
+        user = one_of_two_transactions_wins(api, db_kind, api.core.recovery, code)
+        with api.core.store.transaction(write=False) as tx:
+            assert tx.factors.recovery_codes_left(user.id) == len(recovery) - round_ - 1

@@ -5,10 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import text
 
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account, Mail, ResetRequest, SessionRecord, Step, TotpEnrollment
+from quatrix_mfa.core.ports import Store
+from quatrix_mfa.storage.store import SqlStore
 from tests.storage.test_contract import NOW, new_user
 
 IDLE = 900.0
@@ -102,12 +107,33 @@ def test_purge_works_through_a_backlog_in_batches(core: Core, account: Account) 
 
 
 def run_together(*calls: Callable[[], None]) -> None:
-    """Each call in its own thread, all started at once; waits for all."""
-    threads = [threading.Thread(target=call) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    """Each call in its own thread, all started at once; waits for all and
+    raises here what any of them raised (an assert in a thread included)."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result(timeout=60)
+
+
+def blocked_writers(store: Store) -> int:
+    """Writers of ``store`` blocked right now: queued for SQLite's writer lock
+    (this process), or waiting for a lock in PostgreSQL (this database)."""
+    assert isinstance(store, SqlStore)
+    if store.is_sqlite:
+        return store._writer.waiting
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(query)).scalar_one())
+
+
+def wait_for_a_blocked_writer(store: Store, timeout: float = 30.0) -> None:
+    """Return once another writer waits for a lock (one this thread may hold)."""
+    deadline = time.monotonic() + timeout
+    while blocked_writers(store) == 0:
+        assert time.monotonic() < deadline, f"no writer blocked within {timeout} s"
+        time.sleep(0.002)  # polls a condition; the test does not rely on its length
 
 
 def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account: Account) -> None:
@@ -122,12 +148,13 @@ def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account:
             row = tx.users.get(user.id)
             assert row is not None
             first_has_read.set()
-            time.sleep(0.5)  # hold the row while the second writer tries to read it
+            # Hold the row until the second writer is blocked trying to read it.
+            wait_for_a_blocked_writer(core.store)
             row.name = "first"
             tx.users.save(row)
 
     def second() -> None:
-        first_has_read.wait(5)
+        assert first_has_read.wait(30)
         with core.store.transaction() as tx:
             row = tx.users.get(user.id)
             assert row is not None
@@ -155,11 +182,11 @@ def test_a_writer_that_locks_a_user_holds_back_other_writers_of_that_user(
         with core.store.transaction() as tx:
             tx.users.lock(user.id)
             locked.set()
-            time.sleep(0.5)
+            wait_for_a_blocked_writer(core.store)  # the second writer waits for us
             order.append("first done")
 
     def second() -> None:
-        locked.wait(5)
+        assert locked.wait(30)
         with core.store.transaction() as tx:
             tx.users.get(user.id)
             order.append("second read")

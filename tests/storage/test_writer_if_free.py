@@ -8,10 +8,15 @@ import fcntl
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.storage.store import SqlStore, WriterQueue
+from tests.conftest import only_on
+
+# On PostgreSQL writer_if_free is always False, so these would pass checking nothing.
+sqlite_only = only_on("sqlite", "SQLite's writer lock: PostgreSQL has none")
 
 
 def store_of(core: Core) -> SqlStore:
@@ -19,18 +24,29 @@ def store_of(core: Core) -> SqlStore:
     return core.store
 
 
-def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(
-    core: Core, db_kind: str
-) -> None:
+@only_on("postgresql", "PostgreSQL's side: no writer lock; the SQLite run checks the lock")
+def test_there_is_no_writer_lock_to_take_on_postgresql(core: Core) -> None:
     store = store_of(core)
     with store.writer_if_free() as free:
-        assert free is (db_kind == "sqlite")  # PostgreSQL has no writer lock
+        assert free is False
+        with store.transaction() as tx:  # and writers do not wait for one
+            tx.throttle.add_failure("k", 1.0)
+    with store.transaction(write=False) as tx:
+        assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
+
+
+@sqlite_only
+def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(core: Core) -> None:
+    store = store_of(core)
+    with store.writer_if_free() as free:
+        assert free is True
         with store.transaction() as tx:  # the same thread may write while holding it
             tx.throttle.add_failure("k", 1.0)
     with store.transaction(write=False) as tx:
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
 
 
+@sqlite_only
 def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
     store = store_of(core)
     holding, done = threading.Event(), threading.Event()
@@ -38,27 +54,24 @@ def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
     def writer() -> None:
         with store.transaction():
             holding.set()
-            done.wait(timeout=10)
+            assert done.wait(timeout=30)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(timeout=10)
-        with store.writer_if_free() as free:
-            assert free is False
-    finally:
-        done.set()
-        thread.join(timeout=10)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writing = pool.submit(writer)
+        try:
+            assert holding.wait(timeout=10)
+            with store.writer_if_free() as free:
+                assert free is False
+        finally:
+            done.set()
+        writing.result(timeout=10)
     with store.writer_if_free() as free:
-        assert free is store.is_sqlite  # and free again once the writer is done
+        assert free is True  # and free again once the writer is done
 
 
-def test_a_writer_lock_held_by_another_process_is_not_free(core: Core, db_kind: str) -> None:
+@sqlite_only
+def test_a_writer_lock_held_by_another_process_is_not_free(core: Core) -> None:
     store = store_of(core)
-    if db_kind == "postgresql":
-        with store.writer_if_free() as free:
-            assert free is False
-        return
     # An flock on its own open of the lock file conflicts like another process's.
     database = store.engine.url.database
     other = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -73,27 +86,31 @@ def test_a_writer_lock_held_by_another_process_is_not_free(core: Core, db_kind: 
         os.close(other)
 
 
+@only_on("sqlite", "a lock file of its own whatever --db says: the SQLite run has it")
 def test_a_writer_queued_for_the_lock_goes_before_the_event_loop(tmp_path: Path) -> None:
     # The lock freed while a thread waits for it: hold_if_free (the event
     # loop's try) must not take it in that instant, ahead of the queued thread.
     queue = WriterQueue(str(tmp_path / "db-writer.lock"))
-    got_it = threading.Event()
+    got_it, tried = threading.Event(), threading.Event()
 
     def queued_writer() -> None:
         with queue.hold():
             got_it.set()
-            time.sleep(0.2)  # still holding when the main thread tries
+            assert tried.wait(timeout=30)  # still holding when the main thread tries
 
-    thread = threading.Thread(target=queued_writer)
-    with queue.hold():
-        thread.start()
-        deadline = time.monotonic() + 10
-        while queue.waiting == 0 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert queue.waiting == 1
-    with queue.hold_if_free() as free:  # the same instant the lock was let go
-        assert free is False
-    thread.join(timeout=10)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with queue.hold():
+            writing = pool.submit(queued_writer)
+            deadline = time.monotonic() + 10
+            while queue.waiting == 0 and time.monotonic() < deadline:
+                time.sleep(0.001)  # polls a condition; no lock is given up meanwhile
+            assert queue.waiting == 1
+        try:
+            with queue.hold_if_free() as free:  # the same instant the lock was let go
+                assert free is False
+        finally:
+            tried.set()
+        writing.result(timeout=10)
     assert got_it.is_set()
     assert queue.waiting == 0
     with queue.hold_if_free() as free:
