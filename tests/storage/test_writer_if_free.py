@@ -1,5 +1,5 @@
 """SqlStore.writer_if_free: the SQLite writer lock taken only when nobody holds
-it at this moment, without waiting (deps.run_write runs a short write on the
+it at this moment, without waiting (SqlStore.run runs a short write on the
 event loop only then)."""
 
 from __future__ import annotations
