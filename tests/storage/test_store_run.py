@@ -11,11 +11,7 @@ import pytest
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.storage.store import SqlStore
-
-
-def store_of(core: Core) -> SqlStore:
-    assert isinstance(core.store, SqlStore)
-    return core.store
+from tests.storage.test_writer_if_free import another_thread_writing, store_of
 
 
 def _where(loop_thread: int) -> str:
@@ -52,17 +48,7 @@ def test_work_runs_where_the_database_lets_it(
 
 def test_a_short_write_goes_to_the_pool_while_another_thread_writes(core: Core) -> None:
     store = store_of(core)
-    holding, done = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with store.transaction():
-            holding.set()
-            done.wait(timeout=10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(timeout=10)
+    with another_thread_writing(store):
 
         async def main() -> tuple[str, str]:
             loop_thread = threading.get_ident()
@@ -81,6 +67,3 @@ def test_a_short_write_goes_to_the_pool_while_another_thread_writes(core: Core) 
         assert wrote == "pool"
         # A read never waits for a writer, so it still runs on the loop (SQLite).
         assert read == ("loop" if store.is_sqlite else "pool")
-    finally:
-        done.set()
-        thread.join(timeout=10)

@@ -8,6 +8,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from quatrix_mfa.core.context import Core
@@ -31,8 +33,9 @@ def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
 
 
-def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
-    store = store_of(core)
+@contextmanager
+def another_thread_writing(store: SqlStore) -> Iterator[None]:
+    """A write transaction open in another thread for as long as this is entered."""
     holding, done = threading.Event(), threading.Event()
 
     def writer() -> None:
@@ -44,11 +47,16 @@ def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
     thread.start()
     try:
         assert holding.wait(timeout=10)
-        with store.writer_if_free() as free:
-            assert free is False
+        yield
     finally:
         done.set()
         thread.join(timeout=10)
+
+
+def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
+    store = store_of(core)
+    with another_thread_writing(store), store.writer_if_free() as free:
+        assert free is False
     with store.writer_if_free() as free:
         assert free is store.is_sqlite  # and free again once the writer is done
 
