@@ -1,5 +1,5 @@
 """SqlStore.writer_if_free: the SQLite writer lock taken only when nobody holds
-it at this moment, without waiting (deps.run_write runs a short write on the
+it at this moment, without waiting (SqlStore.run runs a short write on the
 event loop only then)."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from quatrix_mfa.core.context import Core
@@ -46,9 +48,10 @@ def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(core: Core) 
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
 
 
-@sqlite_only
-def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
-    store = store_of(core)
+@contextmanager
+def another_thread_writing(store: SqlStore) -> Iterator[None]:
+    """A write transaction open in another thread for as long as this is
+    entered; an error in that thread fails the test."""
     holding, done = threading.Event(), threading.Event()
 
     def writer() -> None:
@@ -60,11 +63,17 @@ def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
         writing = pool.submit(writer)
         try:
             assert holding.wait(timeout=10)
-            with store.writer_if_free() as free:
-                assert free is False
+            yield
         finally:
             done.set()
         writing.result(timeout=10)
+
+
+@sqlite_only
+def test_a_writer_lock_held_by_another_thread_is_not_free(core: Core) -> None:
+    store = store_of(core)
+    with another_thread_writing(store), store.writer_if_free() as free:
+        assert free is False
     with store.writer_if_free() as free:
         assert free is True  # and free again once the writer is done
 

@@ -123,7 +123,6 @@ def create_app(
     app.state.trust_forwarded_for = settings.trust_forwarded_for
     app.state.public_url = settings.public_url
     app.state.store = store
-    app.state.inline_sqlite = store.is_sqlite  # see deps.session_caller and deps.run_write
     app.state.outbox_sender = sender
     for module in (auth, profile, users, site_settings):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -3,6 +3,7 @@ the caller's session) that every route hands to core."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -10,7 +11,6 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from quatrix_mfa.core.context import Channel, Context, Core
 from quatrix_mfa.core.errors import NotAuthenticated
@@ -66,19 +66,15 @@ async def session_context(
 ) -> Context:
     """Any live session, pending or full.
 
-    On SQLite the session is read on the event loop: a WAL read never waits
-    for a lock and takes a tenth of a millisecond, less than the hop to a
-    worker thread and back. A PostgreSQL read is a network round trip, which
-    must not stall the loop, so it goes to the thread pool. The rare write
-    (an expired session deleted, last-seen written once a minute) always does.
+    The read goes where the store says a short read costs least (on the event
+    loop on SQLite, in the thread pool on PostgreSQL: ``Store.run``). The rare
+    write (an expired session deleted, last-seen written once a minute) always
+    goes to the thread pool.
     """
     core: Core = request.app.state.core
-    if request.app.state.inline_sqlite:
-        caller = read_session(core, token)
-    else:
-        caller = await run_in_threadpool(read_session, core, token)
+    caller = await core.store.run(functools.partial(read_session, core, token), write=False)
     if settle_needs_write(core, caller):
-        caller = await run_in_threadpool(settle_session, core, caller)
+        caller = await core.store.run(functools.partial(settle_session, core, caller), slow=True)
     return _context(request, core, caller)
 
 
@@ -102,21 +98,10 @@ def optional_session_context(request: Request, core: Core) -> Context:
 
 
 async def run_write(request: Request, work: Callable[[], T]) -> T:
-    """Run ``work``, a short write, where it costs least.
-
-    On SQLite, when the writer lock is free this very moment, ``work`` runs on
-    the event loop holding it: nothing it does can wait (no other writer can
-    begin while it holds the lock, and WAL readers never block a writer), and
-    it costs less than the hop to a worker thread and back. Otherwise, and
-    always on PostgreSQL, where a statement is a network round trip, it runs
-    in the thread pool. Only for work without slow hashing (argon2).
-    """
-    store = request.app.state.store
-    if request.app.state.inline_sqlite:
-        with store.writer_if_free() as free:
-            if free:
-                return work()
-    return await run_in_threadpool(work)
+    """Run ``work``, a short write, where the store says it costs least
+    (``Store.run``). Only for work without slow hashing (argon2)."""
+    core: Core = request.app.state.core
+    return await core.store.run(work)
 
 
 CoreDep = Annotated[Core, Depends(get_core)]

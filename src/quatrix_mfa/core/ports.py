@@ -6,9 +6,9 @@ statement in the implementation, so it holds across processes and hosts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from quatrix_mfa.core.model import (
     Account,
@@ -21,6 +21,8 @@ from quatrix_mfa.core.model import (
     TotpEnrollment,
     User,
 )
+
+T = TypeVar("T")
 
 
 class AccountRepository(Protocol):
@@ -210,6 +212,21 @@ class Transaction(Protocol):
 class Store(Protocol):
     def transaction(self, write: bool = True) -> AbstractContextManager[Transaction]:
         """All-or-nothing unit of work; ``write=False`` for read-only work."""
+        ...
+
+    async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:
+        """Run ``work`` (blocking code that opens its own transactions) from
+        async code, on the event loop or in the thread pool, whichever the
+        database makes safe and cheap; the store knows which, its callers do not.
+
+        ``slow=True``: work that must never hold the event loop (argon2
+        hashing): always the thread pool. Otherwise ``write=True`` (a short
+        write) runs on the loop only if no writer can make it wait (SQLite with
+        its writer lock free this moment, held while it runs), and
+        ``write=False`` (a short read) runs on the loop where a read never
+        waits (SQLite's write-ahead log). Everything else, and every call on a
+        database across the network (PostgreSQL), goes to the thread pool.
+        """
         ...
 
 
