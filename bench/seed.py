@@ -78,7 +78,6 @@ def seed(settings: Settings, count: int, export: int, out: Path) -> None:
                         "password_hash": password_hash,
                         "twofa_active": True,
                         "twofa_forced": False,
-                        "pin_hash": None,
                         "pin_forced": False,
                         "last_login": None,
                     }
@@ -87,9 +86,10 @@ def seed(settings: Settings, count: int, export: int, out: Path) -> None:
                 ciphertext, key_id = core.box.seal(secret, user_id)
                 secrets.append(
                     {
+                        "id": str(uuid.uuid4()),
                         "user_id": user_id,
-                        "credential_id": str(uuid.uuid4()),
-                        "ciphertext": ciphertext,
+                        "kind": "totp",
+                        "secret": ciphertext,
                         "key_id": key_id,
                         "created": now,
                         "last_step": None,
@@ -109,13 +109,14 @@ def seed(settings: Settings, count: int, export: int, out: Path) -> None:
                             "expires_at": expires,
                             "steps": steps,
                             "failures": 0,
+                            "auth_time": now,
                         }
                     )
                 if index % stride == 0 and index // stride < export:
                     handle.write(f"{email}\t{totp.base32(secret)}\t{pending}\t{full}\n")
             with store.transaction() as tx:
                 tx.conn.execute(insert(tables.users), users)
-                tx.conn.execute(insert(tables.totp_secrets), secrets)
+                tx.conn.execute(insert(tables.credentials), secrets)
                 tx.conn.execute(insert(tables.sessions), sessions)
             done = min(first + BATCH, count)
             if done % 100_000 == 0 or done == count:

@@ -196,9 +196,9 @@ def test_rotate_key_reencrypts_totp_secrets(cli: Cli, open_api: Any) -> None:
     _, secret, _ = api.enroll_totp(api.full_session())
     key_file = cli.data_dir / "keys.json"
     before = json.loads(key_file.read_text())
-    old_key = cli.scalar("SELECT key_id FROM totp_secrets")
+    old_key = cli.scalar("SELECT key_id FROM credentials")
     assert old_key == before["active"]
-    old_cipher = bytes(cli.scalar("SELECT ciphertext FROM totp_secrets"))
+    old_cipher = bytes(cli.scalar("SELECT secret FROM credentials"))
 
     result = cli.run("rotate-key")
     assert result.returncode == 0, result.stderr
@@ -209,8 +209,8 @@ def test_rotate_key_reencrypts_totp_secrets(cli: Cli, open_api: Any) -> None:
     assert after["active"] in result.stdout
     assert after["keys"][before["active"]] == before["keys"][before["active"]]  # old key kept
     assert after["hmac"] == before["hmac"]
-    assert cli.scalar("SELECT key_id FROM totp_secrets") == after["active"]
-    assert bytes(cli.scalar("SELECT ciphertext FROM totp_secrets")) != old_cipher
+    assert cli.scalar("SELECT key_id FROM credentials") == after["active"]
+    assert bytes(cli.scalar("SELECT secret FROM credentials")) != old_cipher
 
     for client in (api, open_api()):  # the running app and a fresh one
         response = client.login(ADMIN_EMAIL, ADMIN_PASSWORD)

@@ -214,9 +214,9 @@ def factor_state(core: Core, email: str) -> tuple[bool, bool, int, bool]:
         assert user is not None
         return (
             user.twofa_active,
-            tx.factors.totp(user.id) is not None,
-            tx.factors.recovery_codes_left(user.id),
-            tx.factors.enrollment(user.id) is not None,
+            "totp" in user.enrolled,
+            tx.credentials.recovery_codes_left(user.id),
+            tx.credentials.enrollment(user.id) is not None,
         )
 
 

@@ -202,7 +202,7 @@ def test_two_transactions_redeeming_one_totp_code_without_the_user_lock_one_wins
     for _ in range(ROUNDS):
         user = one_of_two_transactions_wins(api, db_kind, api.core.totp, api.code(secret))
         with api.core.store.transaction(write=False) as tx:
-            credential = tx.factors.totp(user.id)
+            credential = api.core.totp.load(tx, user)
         assert credential is not None
         assert credential.last_step == totp.time_step(api.clock.now())  # spent once
         api.clock.advance(totp.PERIOD)
@@ -215,4 +215,4 @@ def test_two_transactions_redeeming_one_recovery_code_without_the_user_lock_one_
     for round_, code in enumerate(recovery[:ROUNDS]):
         user = one_of_two_transactions_wins(api, db_kind, api.core.recovery, code)
         with api.core.store.transaction(write=False) as tx:
-            assert tx.factors.recovery_codes_left(user.id) == len(recovery) - round_ - 1
+            assert tx.credentials.recovery_codes_left(user.id) == len(recovery) - round_ - 1

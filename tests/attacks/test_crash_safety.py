@@ -92,7 +92,8 @@ def stored(core: Core, email: str) -> Factors | None:
         if user is None:
             return None
         conn = cast(SqlTransaction, tx).conn
-        secret = tx.factors.totp(user.id)
+        secrets = tx.credentials.of_user(user.id, "totp")
+        secret = secrets[-1] if secrets else None
 
         def count(table: Any) -> int:
             query = select(func.count()).where(table.c.user_id == user.id)
@@ -102,9 +103,9 @@ def stored(core: Core, email: str) -> Factors | None:
             twofa=user.twofa_active,
             secret=secret is not None,
             codes=count(recovery_codes),
-            codes_left=tx.factors.recovery_codes_left(user.id),
-            enrolling=tx.factors.enrollment(user.id) is not None,
-            pin=user.pin_hash is not None,
+            codes_left=tx.credentials.recovery_codes_left(user.id),
+            enrolling=tx.credentials.enrollment(user.id) is not None,
+            pin=user.pin_active,
             pin_forced=user.pin_forced,
             sessions=count(sessions),
             last_step=secret.last_step if secret else None,

@@ -117,7 +117,7 @@ def test_same_second_factor_code_at_two_server_processes_wins_exactly_once(
         user = tx.users.by_email(email)
         assert user is not None
         spent = 1 if kind == "recovery" else 0
-        assert tx.factors.recovery_codes_left(user.id) == recovery.COUNT - spent
+        assert tx.credentials.recovery_codes_left(user.id) == recovery.COUNT - spent
     # The other recovery codes are untouched.
     pending = nodes.login(nodes.b, email).json()["session_id"]
     body = {"auth_type": "2FA", "code": codes[1]}
@@ -172,8 +172,8 @@ def test_same_enrollment_code_at_two_server_processes_enrolls_once(
     with nodes.core.store.transaction(write=False) as tx:
         user = tx.users.by_email(email)
         assert user is not None and user.twofa_active
-        assert tx.factors.recovery_codes_left(user.id) == recovery.COUNT
-        assert tx.factors.enrollment(user.id) is None
+        assert tx.credentials.recovery_codes_left(user.id) == recovery.COUNT
+        assert tx.credentials.enrollment(user.id) is None
     assert_spent(nodes, email, code)
     # The codes the winner was shown are the ones that work.
     pending = nodes.login(nodes.a, email).json()["session_id"]

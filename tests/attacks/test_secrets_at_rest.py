@@ -41,7 +41,7 @@ from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.keyrotation import reencrypt_all
-from quatrix_mfa.core.model import TotpEnrollment, TotpSecret, User
+from quatrix_mfa.core.model import Credential, TotpEnrollment, User
 from quatrix_mfa.keys import add_active_key
 from quatrix_mfa.settings import Settings
 from tests.api.test_bad_input import b64
@@ -243,7 +243,7 @@ def test_no_secret_of_a_full_run_is_in_the_database_or_the_logs(
     for blob in (live, closed):
         assert Loot({"planted": "user2@example.com"}).leaks(blob)  # the search does see data
         assert loot.leaks(blob) == []
-    assert Loot({"planted": "totp_secrets"}).leaks(logs)  # the capture did see SQL
+    assert Loot({"planted": "credentials"}).leaks(logs)  # the capture did see SQL
     assert loot.leaks(logs) == []
     assert len(loot.secrets) > 100
 
@@ -272,7 +272,7 @@ def test_enrolment_finished_while_rotate_key_rewrites_it_still_succeeds(
     with api.core.store.transaction(write=False) as tx:
         user = tx.users.by_email(ADMIN_EMAIL)
         assert user is not None
-        active = tx.factors.totp(user.id)
+        active = api.core.totp.load(tx, user)
     assert active is not None and active.key_id == "k2"
     pending = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).json()["session_id"]
     done = api.post("/session/login", {"auth_type": "2FA", "code": api.code(secret)}, pending)
@@ -315,11 +315,11 @@ def seed_users(core: Core) -> Bulk:
             tx.users.add(user)
             bulk.ids[email], bulk.seeds[email] = user.id, totp.new_secret()
             sealed, key_id = core.box.seal(bulk.seeds[email], user.id)
-            tx.factors.put_totp(TotpSecret(user.id, str(uuid.uuid4()), sealed, key_id, now))
+            tx.credentials.add(Credential(str(uuid.uuid4()), user.id, "totp", sealed, key_id, now))
             if n % 2:
                 bulk.pending[email] = totp.new_secret()
                 sealed, key_id = core.box.seal(bulk.pending[email], user.id)
-                tx.factors.put_enrollment(TotpEnrollment(user.id, sealed, key_id, now + 600))
+                tx.credentials.put_enrollment(TotpEnrollment(user.id, sealed, key_id, now + 600))
     return bulk
 
 
@@ -396,8 +396,8 @@ def watch_rotation(core: Core, stop: threading.Event, old: str, new: str) -> lis
     halfway = []
     while not stop.is_set():
         with core.store.transaction(write=False) as tx:
-            under_old = tx.factors.encrypted_rows(new, 1)
-            under_new = tx.factors.encrypted_rows(old, 1)
+            under_old = tx.credentials.encrypted_rows(new, 1)
+            under_new = tx.credentials.encrypted_rows(old, 1)
         if under_old and under_new:
             halfway.append(time.monotonic())
         time.sleep(0.005)
@@ -494,13 +494,13 @@ def test_rotate_key_under_load_loses_nothing_and_leaks_nothing(
     fresh = build_core(settings)
     with fresh.store.transaction(write=False) as tx:
         for email, seed in bulk.seeds.items():
-            row = tx.factors.totp(bulk.ids[email])
-            assert row is not None
-            assert fresh.box.open(row.ciphertext, row.key_id, row.user_id) == seed
+            (row,) = tx.credentials.of_user(bulk.ids[email], "totp")
+            assert row.key_id is not None
+            assert fresh.box.open(row.secret, row.key_id, row.user_id) == seed
             if email in untouched:
                 assert row.key_id == new
         for email, seed in bulk.pending.items():
-            enrollment = tx.factors.enrollment(bulk.ids[email])
+            enrollment = tx.credentials.enrollment(bulk.ids[email])
             if email in untouched:
                 assert enrollment is not None and enrollment.key_id == new
                 assert fresh.box.open(enrollment.ciphertext, new, bulk.ids[email]) == seed

@@ -119,8 +119,8 @@ def _enroll(core: Core, user: User) -> bytes:
     """Enroll and activate TOTP for ``user`` through the factor; returns the seed."""
     now = core.clock.now()
     with core.store.transaction() as tx:
-        seed = core.totp.start_enrollment(tx, user, now)
-        enrollment = tx.factors.enrollment(user.id)
+        seed = core.totp.begin(tx, user, now)
+        enrollment = tx.credentials.enrollment(user.id)
         assert enrollment is not None
         step = core.totp.enrollment_step(enrollment, user, totp.code_at(seed, now), now)
         assert step == totp.time_step(now)
@@ -136,7 +136,7 @@ def test_enrollment_stores_the_seed_encrypted(core: Core, admin: User) -> None:
         saved = tx.users.get(admin.id)
     assert credential is not None and saved is not None
     assert saved.twofa_active
-    assert seed not in credential.ciphertext
+    assert seed not in credential.secret
     assert credential.last_step == totp.time_step(core.clock.now())
 
 
@@ -152,8 +152,8 @@ def test_enrollment_code_cannot_be_used_again_to_log_in(core: Core, admin: User)
 def test_wrong_enrollment_code_does_not_match(core: Core, admin: User) -> None:
     now = core.clock.now()
     with core.store.transaction() as tx:
-        seed = core.totp.start_enrollment(tx, admin, now)
-        enrollment = tx.factors.enrollment(admin.id)
+        seed = core.totp.begin(tx, admin, now)
+        enrollment = tx.credentials.enrollment(admin.id)
     assert enrollment is not None
     wrong = totp.code_at(seed, now + 5 * totp.PERIOD)
     assert core.totp.enrollment_step(enrollment, admin, wrong, now) is None
@@ -206,7 +206,7 @@ def test_code_matched_on_a_replaced_seed_does_not_redeem(core: Core, admin: User
     # The next step's code: its step is past the new seed's last one too, so
     # only the credential check can refuse it.
     match = core.totp.verify(credential, admin, totp.code_at(seed, now + totp.PERIOD), now)
-    assert match is not None and match.credential == credential.credential_id
+    assert match is not None and match.credential == credential.id
     _enroll(core, admin)  # a new seed lands between the check and the redemption
     with core.store.transaction() as tx:
         assert core.totp.redeem(tx, admin, match, now) is False
@@ -305,9 +305,8 @@ def test_malformed_recovery_code_does_not_match(core: Core, admin: User) -> None
 
 
 def test_pin_is_stored_hashed_and_verifies(core: Core, admin: User) -> None:
-    core.pin.set(admin, "24681357")
     with core.store.transaction() as tx:
-        tx.users.save(admin)
+        core.pin.set(tx, admin, core.pin.hash("24681357"), core.clock.now())
     with core.store.transaction(write=False) as tx:
         saved = tx.users.get(admin.id)
         assert saved is not None
@@ -323,23 +322,25 @@ def test_pin_is_stored_hashed_and_verifies(core: Core, admin: User) -> None:
 
 
 def test_setting_a_malformed_pin_is_refused_and_keeps_the_old_one(core: Core, admin: User) -> None:
-    core.pin.set(admin, "1234")
-    before = admin.pin_hash
+    with core.store.transaction() as tx:
+        core.pin.set(tx, admin, core.pin.hash("1234"), core.clock.now())
+        before = core.pin.load(tx, admin)
     with pytest.raises(ParameterError):
-        core.pin.set(admin, "١٢٣٤")
-    assert admin.pin_hash == before
+        core.pin.hash("١٢٣٤")  # refused before anything is hashed or stored
+    with core.store.transaction(write=False) as tx:
+        assert core.pin.load(tx, admin) == before is not None
 
 
 def test_removing_totp_deletes_seed_enrollment_and_recovery_codes(core: Core, admin: User) -> None:
     _enroll(core, admin)
     with core.store.transaction() as tx:
         core.recovery.issue(tx, admin)
-        core.totp.start_enrollment(tx, admin, core.clock.now())
+        core.totp.begin(tx, admin, core.clock.now())
         core.totp.remove(tx, admin)
         tx.users.save(admin)
     with core.store.transaction(write=False) as tx:
         assert core.totp.load(tx, admin) is None
-        assert tx.factors.enrollment(admin.id) is None
+        assert tx.credentials.enrollment(admin.id) is None
         assert core.recovery.load(tx, admin) is None
         saved = tx.users.get(admin.id)
     assert saved is not None and not saved.twofa_active

@@ -165,7 +165,7 @@ def _user(twofa_active: bool, twofa_forced: bool, pin: bool) -> User:
         modified=0.0,
         twofa_active=twofa_active,
         twofa_forced=twofa_forced,
-        pin_hash="$argon2id$stored" if pin else None,
+        enrolled=frozenset({"pin"}) if pin else frozenset(),
     )
 
 
@@ -177,8 +177,10 @@ def test_login_steps_for_every_combination(
     account_forces: bool, active: bool, user_forced: bool, has_secret: bool, has_pin: bool
 ) -> None:
     account, user = _account(account_forces), _user(active, user_forced, has_pin)
+    if has_secret:
+        user.enrolled |= {"totp"}
     needs_2fa = account_forces or active or user_forced
-    steps = policy.login_steps(account, user, has_secret)
+    steps = policy.login_steps(account, user)
     assert steps == EXPECTED_STEPS[(needs_2fa, has_secret, has_pin)]
     assert ("2FA" in policy.active_methods(account, user)) == needs_2fa
     assert ("PIN" in policy.active_methods(account, user)) == has_pin

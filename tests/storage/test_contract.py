@@ -19,11 +19,11 @@ from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import (
     Account,
     AuditEvent,
+    Credential,
     Mail,
     ResetRequest,
     SessionRecord,
     Step,
-    TotpSecret,
     User,
 )
 from quatrix_mfa.core.ports import DuplicateEmail, Transaction
@@ -93,11 +93,50 @@ def test_user_round_trips_every_field(core: Core, account: Account) -> None:
     with core.store.transaction() as tx:
         user = new_user(tx, account, "full@example.com")
         user.super_admin, user.status, user.language = True, "D", "deu"
-        user.password_hash, user.pin_hash, user.last_login = "$argon2id$p", "$argon2id$n", NOW + 1
+        user.password_hash, user.last_login = "$argon2id$p", NOW + 1
         user.twofa_active, user.twofa_forced, user.pin_forced = True, True, True
         tx.users.save(user)
     with core.store.transaction(write=False) as tx:
         assert tx.users.get(user.id) == user
+
+
+def test_a_user_is_read_with_the_kinds_of_credentials_they_hold(
+    core: Core, account: Account
+) -> None:
+    with core.store.transaction() as tx:
+        user = new_user(tx, account, "kinds@example.com")
+        for kind in ("totp", "pin", "pin"):  # several of one kind count once
+            tx.credentials.add(Credential(str(uuid.uuid4()), user.id, kind, b"s", None, NOW))
+    with core.store.transaction(write=False) as tx:
+        read = tx.users.get(user.id)
+        listed = tx.users.in_account(account.id, [user.id])
+    assert read is not None and read.enrolled == {"totp", "pin"}
+    assert listed[0].enrolled == {"totp", "pin"}
+    with core.store.transaction() as tx:
+        tx.credentials.delete(user.id, "pin")
+    with core.store.transaction(write=False) as tx:
+        read = tx.users.by_email("kinds@example.com")
+    assert read is not None and read.enrolled == {"totp"}
+
+
+def test_the_credential_epoch_only_moves_forward_and_closes_older_sessions(
+    core: Core, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        tx.sessions.add(session(user, "e" * 64, NOW + 100))
+        assert tx.sessions.get_with_owner("e" * 64) is not None
+        assert tx.users.bump_epoch(user.id) == 1
+        assert tx.users.bump_epoch(user.id) == 2
+        # Read in the same statement: a session of an older epoch is not found.
+        assert tx.sessions.get_with_owner("e" * 64) is None
+        tx.sessions.restamp("e" * 64, 2)
+        found = tx.sessions.get_with_owner("e" * 64)
+    assert found is not None and found[1].credential_epoch == 2
+    with core.store.transaction() as tx:
+        user.name = "saved"  # save() writes a stale copy of the user, never its epoch
+        tx.users.save(user)
+        saved = tx.users.get(user.id)
+    assert saved is not None and saved.credential_epoch == 2
 
 
 def test_duplicate_email_raises_and_the_transaction_stays_usable(
@@ -145,41 +184,57 @@ def test_users_are_listed_per_account(core: Core, account: Account, user: User) 
 
 
 @pytest.fixture
-def credential(core: Core, user: User) -> TotpSecret:
-    secret = TotpSecret(user.id, str(uuid.uuid4()), b"\x00sealed\xff", "k1", NOW, None)
+def credential(core: Core, user: User) -> Credential:
+    secret = Credential(str(uuid.uuid4()), user.id, "totp", b"\x00sealed\xff", "k1", NOW)
     with core.store.transaction() as tx:
-        tx.factors.put_totp(secret)
+        tx.credentials.add(secret)
     return secret
 
 
-def test_totp_step_advances_only_forward(core: Core, user: User, credential: TotpSecret) -> None:
+def test_a_user_may_hold_several_credentials_of_one_kind(
+    core: Core, user: User, credential: Credential
+) -> None:
+    second = Credential(str(uuid.uuid4()), user.id, "totp", b"other", "k1", NOW + 1, None, "two")
+    with core.store.transaction() as tx:
+        tx.credentials.add(second)
+        tx.credentials.add(Credential(str(uuid.uuid4()), user.id, "pin", b"$argon2", None, NOW))
+    with core.store.transaction(write=False) as tx:
+        assert tx.credentials.of_user(user.id, "totp") == [credential, second]
+    with core.store.transaction() as tx:
+        tx.credentials.delete(user.id, "totp")
+    with core.store.transaction(write=False) as tx:
+        assert tx.credentials.of_user(user.id, "totp") == []
+        assert len(tx.credentials.of_user(user.id, "pin")) == 1
+
+
+def test_totp_step_advances_only_forward(core: Core, user: User, credential: Credential) -> None:
     advance = []
     for step in (100, 100, 99, 101, 50, 102):
         with core.store.transaction() as tx:
-            advance.append(tx.factors.advance_totp_step(user.id, credential.credential_id, step))
+            advance.append(tx.credentials.advance_step(user.id, credential.id, step))
     assert advance == [True, False, False, True, False, True]
     with core.store.transaction(write=False) as tx:
-        stored = tx.factors.totp(user.id)
-    assert stored is not None and stored.last_step == 102
-    assert stored.ciphertext == credential.ciphertext
+        (stored,) = tx.credentials.of_user(user.id, "totp")
+    assert stored.last_step == 102
+    assert stored.secret == credential.secret
 
 
 def test_totp_step_does_not_advance_for_another_credential(
-    core: Core, user: User, credential: TotpSecret
+    core: Core, user: User, credential: Credential
 ) -> None:
     with core.store.transaction() as tx:
-        assert not tx.factors.advance_totp_step(user.id, str(uuid.uuid4()), 100)
-        assert not tx.factors.advance_totp_step(str(uuid.uuid4()), credential.credential_id, 100)
-        stored = tx.factors.totp(user.id)
-    assert stored is not None and stored.last_step is None
+        assert not tx.credentials.advance_step(user.id, str(uuid.uuid4()), 100)
+        assert not tx.credentials.advance_step(str(uuid.uuid4()), credential.id, 100)
+        (stored,) = tx.credentials.of_user(user.id, "totp")
+    assert stored.last_step is None
 
 
 def test_racing_totp_step_advances_have_exactly_one_winner(
-    core: Core, user: User, credential: TotpSecret
+    core: Core, user: User, credential: Credential
 ) -> None:
     def redeem(_: int) -> bool:
         with core.store.transaction() as tx:
-            return tx.factors.advance_totp_step(user.id, credential.credential_id, 500)
+            return tx.credentials.advance_step(user.id, credential.id, 500)
 
     assert sorted(race(THREADS, redeem)) == [False] * (THREADS - 1) + [True]
 
@@ -187,25 +242,25 @@ def test_racing_totp_step_advances_have_exactly_one_winner(
 def test_recovery_code_is_consumed_once(core: Core, user: User, account: Account) -> None:
     with core.store.transaction() as tx:
         bob = new_user(tx, account, "bob@example.com")
-        tx.factors.replace_recovery_codes(user.id, ["a" * 64, "b" * 64])
-        tx.factors.replace_recovery_codes(bob.id, ["a" * 64])
+        tx.credentials.replace_recovery_codes(user.id, ["a" * 64, "b" * 64])
+        tx.credentials.replace_recovery_codes(bob.id, ["a" * 64])
     with core.store.transaction() as tx:
-        assert tx.factors.consume_recovery_code(user.id, "a" * 64, NOW)
+        assert tx.credentials.consume_recovery_code(user.id, "a" * 64, NOW)
     with core.store.transaction() as tx:
-        assert not tx.factors.consume_recovery_code(user.id, "a" * 64, NOW)
-        assert not tx.factors.consume_recovery_code(user.id, "c" * 64, NOW)
-        assert tx.factors.recovery_codes_left(user.id) == 1
-        assert tx.factors.recovery_codes_left(bob.id) == 1  # bob's identical hash is untouched
-        assert tx.factors.consume_recovery_code(bob.id, "a" * 64, NOW)
+        assert not tx.credentials.consume_recovery_code(user.id, "a" * 64, NOW)
+        assert not tx.credentials.consume_recovery_code(user.id, "c" * 64, NOW)
+        assert tx.credentials.recovery_codes_left(user.id) == 1
+        assert tx.credentials.recovery_codes_left(bob.id) == 1  # bob's identical hash is untouched
+        assert tx.credentials.consume_recovery_code(bob.id, "a" * 64, NOW)
 
 
 def test_racing_recovery_code_consumers_have_exactly_one_winner(core: Core, user: User) -> None:
     with core.store.transaction() as tx:
-        tx.factors.replace_recovery_codes(user.id, ["d" * 64])
+        tx.credentials.replace_recovery_codes(user.id, ["d" * 64])
 
     def consume(_: int) -> bool:
         with core.store.transaction() as tx:
-            return tx.factors.consume_recovery_code(user.id, "d" * 64, NOW)
+            return tx.credentials.consume_recovery_code(user.id, "d" * 64, NOW)
 
     assert sorted(race(THREADS, consume)) == [False] * (THREADS - 1) + [True]
 

@@ -60,8 +60,8 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
             new_user(tx, account, "f@example.com"),
             new_user(tx, account, "s@example.com"),
         )
-        tx.factors.put_enrollment(TotpEnrollment(fresh.id, b"x" * 40, "k1", NOW + 60))
-        tx.factors.put_enrollment(TotpEnrollment(stale.id, b"y" * 40, "k1", NOW - 1))
+        tx.credentials.put_enrollment(TotpEnrollment(fresh.id, b"x" * 40, "k1", NOW + 60))
+        tx.credentials.put_enrollment(TotpEnrollment(stale.id, b"y" * 40, "k1", NOW - 1))
         tx.resets.add(ResetRequest("live", fresh.id, NOW, NOW + 3600))
         tx.resets.add(ResetRequest("expired", fresh.id, NOW - 7200, NOW - 3600))
         tx.resets.add(ResetRequest("used", fresh.id, NOW, NOW + 3600, used_at=NOW))
@@ -85,9 +85,8 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
 
     assert purged == {"sessions": 0, "enrollments": 1, "resets": 2, "throttle": 1, "outbox": 1}
     with core.store.transaction(write=False) as tx:
-        assert (
-            tx.factors.enrollment(fresh.id) is not None and tx.factors.enrollment(stale.id) is None
-        )
+        assert tx.credentials.enrollment(fresh.id) is not None
+        assert tx.credentials.enrollment(stale.id) is None
         assert tx.resets.get("live") is not None
         assert tx.resets.get("expired") is None and tx.resets.get("used") is None
         assert {s.key for s in tx.throttle.states(["recent", "quiet", "blocking"])} == {

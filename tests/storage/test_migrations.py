@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect, text
 
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.model import Credential
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.engine import normalize_url
+from quatrix_mfa.storage.store import SqlStore
 from quatrix_mfa.storage.tables import metadata
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PG_ADMIN_URL
 
 
 @pytest.fixture
@@ -85,3 +90,101 @@ def test_upgrade_keeps_existing_rows(database_url: str, core: Core) -> None:
     migrate.upgrade(database_url)
     with core.store.transaction(write=False) as tx:
         assert tx.users.by_email(ADMIN_EMAIL) is not None
+
+
+@pytest.fixture
+def empty_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all: a new SQLite file, or a new PostgreSQL database."""
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"qmfa_old_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_0002_carries_factors_into_credentials_and_keeps_sessions(empty_url: str) -> None:
+    """A database made by the first schema, with a TOTP seed, a PIN, recovery
+    codes and a session, upgraded: the seed and the PIN hash are credentials,
+    nothing else moved, and the session still reads, under epoch 0."""
+    command.upgrade(migrate.alembic_config(empty_url), "0001")
+    engine = create_engine(normalize_url(empty_url))
+    user = {
+        "id": "u" * 36,
+        "account_id": "a" * 36,
+        "email": "old@example.com",
+        "name": "old",
+        "created": 1.0,
+        "modified": 2.0,
+        "super_admin": True,
+        "status": "A",
+        "language": "eng",
+        "password_hash": "$argon2id$password",
+        "twofa_active": True,
+        "twofa_forced": False,
+        "pin_hash": "$argon2id$pin",
+        "pin_forced": True,
+        "last_login": 3.0,
+    }
+    account = {"id": "a" * 36, "name": "Old", "created": 1.0, "modified": 1.0, "status": "A"}
+    account |= {"force_2fa": False, "ip_restricted": False, "ip_whitelist": [], "settings": {}}
+    old = MetaData()
+    old.reflect(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(old.tables["accounts"].insert(), account)
+            conn.execute(old.tables["users"].insert(), user)
+            conn.execute(
+                old.tables["totp_secrets"].insert(),
+                {
+                    "user_id": user["id"],
+                    "credential_id": "c" * 36,
+                    "ciphertext": b"\x00sealed\xff",
+                    "key_id": "k1",
+                    "created": 4.0,
+                    "last_step": 99,
+                },
+            )
+            conn.execute(
+                old.tables["recovery_codes"].insert(),
+                [{"user_id": user["id"], "code_hash": h} for h in ("a" * 64, "b" * 64)],
+            )
+            conn.execute(
+                old.tables["sessions"].insert(),
+                {
+                    "token_hash": "t" * 64,
+                    "user_id": user["id"],
+                    "created": 5.0,
+                    "last_seen": 6.0,
+                    "expires_at": 7.0,
+                    "steps": "",
+                    "failures": 0,
+                },
+            )
+        migrate.upgrade(empty_url)
+        assert schema_diff(engine) == []
+        store = SqlStore(engine)
+        with store.transaction(write=False) as tx:
+            totp = tx.credentials.of_user(user["id"], "totp")
+            pin = tx.credentials.of_user(user["id"], "pin")
+            found = tx.sessions.get_with_owner("t" * 64)
+            codes_left = tx.credentials.recovery_codes_left(user["id"])
+    finally:
+        engine.dispose()
+    assert totp == [Credential("c" * 36, user["id"], "totp", b"\x00sealed\xff", "k1", 4.0, 99)]
+    assert [(c.secret, c.key_id, c.created) for c in pin] == [(b"$argon2id$pin", None, 2.0)]
+    assert codes_left == 2
+    assert found is not None
+    session, migrated, _ = found
+    assert (session.epoch, session.auth_time, session.factors) == (0, 5.0, ("password",))
+    assert migrated.enrolled == {"totp", "pin"} and migrated.credential_epoch == 0
+    assert (migrated.password_hash, migrated.twofa_active, migrated.pin_forced) == (
+        "$argon2id$password",
+        True,
+        True,
+    )

@@ -10,16 +10,22 @@ import pytest
 from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, literal_column, select
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.core.model import Account, SessionRecord, Step, User
+from quatrix_mfa.core.model import Account, Credential, SessionKind, SessionRecord, Step, User
 from quatrix_mfa.storage import sessions as session_storage
 from quatrix_mfa.storage.prepared import Prepared
-from quatrix_mfa.storage.rows import RecordReader
+from quatrix_mfa.storage.rows import RecordReader, enrolled_kinds
 from quatrix_mfa.storage.tables import accounts, sessions, users
 
 # The tables the other way round, and a column in front of them all: read by
 # position, every field would take a neighbour's value.
 _REORDERED = Prepared(
-    select(literal_column("'extra'").label("extra"), accounts, users, sessions)
+    select(
+        literal_column("'extra'").label("extra"),
+        accounts,
+        enrolled_kinds(users.c.id).label("users_enrolled"),
+        users,
+        sessions,
+    )
     .select_from(sessions)
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
@@ -54,14 +60,28 @@ def _owned_session(core: Core) -> tuple[SessionRecord, User, Account]:
         password_hash="$argon2id$p",
         twofa_active=False,
         twofa_forced=True,
-        pin_hash="$argon2id$q",
         pin_forced=False,
         last_login=5.0,
+        credential_epoch=0,
+        enrolled=frozenset({"pin"}),
     )
-    session = SessionRecord("t" * 64, user.id, 6.0, 7.0, 8.0, (Step.TOTP, Step.PIN), 2)
+    session = SessionRecord(
+        "t" * 64,
+        user.id,
+        6.0,
+        7.0,
+        8.0,
+        (Step.TOTP, Step.PIN),
+        2,
+        epoch=0,
+        kind=SessionKind.BROWSER,
+        auth_time=9.0,
+        factors=("password", "totp"),
+    )
     with core.store.transaction() as tx:
         tx.accounts.add(account)
         tx.users.add(user)
+        tx.credentials.add(Credential("c" * 36, user.id, "pin", b"$argon2id$q", None, 10.0))
         tx.sessions.add(session)
     return session, user, account
 

@@ -124,7 +124,7 @@ sessions = Table(
     Column("epoch", Integer, nullable=False, server_default="0"),
     Column("kind", String(16), nullable=False, server_default="api"),
     Column("auth_time", Float, nullable=False, server_default="0"),
-    Column("factors", String(64), nullable=False, server_default=""),
+    Column("factors", String(64), nullable=False, server_default="password"),
 )
 
 throttle = Table(

@@ -96,7 +96,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("epoch", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default="api"))
         batch.add_column(sa.Column("auth_time", sa.Float(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("factors", sa.String(64), nullable=False, server_default=""))
+        # Every session so far began with a correct password.
+        batch.add_column(
+            sa.Column("factors", sa.String(64), nullable=False, server_default="password")
+        )
     # A session from before knows when it was made, not how: its creation
     # stands for its auth_time (its absolute expiry is kept as stored).
     sessions = sa.table(
