@@ -4,8 +4,7 @@ the caller's session) that every route hands to core."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -21,8 +20,6 @@ from quatrix_mfa.core.sessions import (
     settle_needs_write,
     settle_session,
 )
-
-T = TypeVar("T")
 
 # The header that carries the session token, in and out (DESIGN.md, "Sessions").
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 - a header name
@@ -95,13 +92,6 @@ def optional_session_context(request: Request, core: Core) -> Context:
         except NotAuthenticated:
             caller = None
     return _context(request, core, caller)
-
-
-async def run_write(request: Request, work: Callable[[], T]) -> T:
-    """Run ``work``, a short write, where the store says it costs least
-    (``Store.run``). Only for work without slow hashing (argon2)."""
-    core: Core = request.app.state.core
-    return await core.store.run(work)
 
 
 CoreDep = Annotated[Core, Depends(get_core)]

@@ -8,7 +8,6 @@ import functools
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from quatrix_mfa.api.deps import (
     TOKEN_HEADER,
@@ -18,7 +17,6 @@ from quatrix_mfa.api.deps import (
     TokenDep,
     error_responses,
     reply,
-    run_write,
 )
 from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
 from quatrix_mfa.core import auth, sessions
@@ -84,13 +82,13 @@ def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
     },
 )
 async def login_second_factor(
-    request: Request, body: SessionLoginPostResp, ctx: SessionDep, core: CoreDep
+    body: SessionLoginPostResp, ctx: SessionDep, core: CoreDep
 ) -> JSONResponse:
     """The second factor on a pending session: a new session id on success."""
     check = functools.partial(auth.second_factor, core, ctx, body.auth_type, body.code)
-    if auth.is_slow_check(core, ctx, body.code):
-        return _login_reply(await run_in_threadpool(check))
-    return _login_reply(await run_write(request, check))
+    # The store decides where it runs: a PIN's argon2 never on the event loop.
+    slow = auth.is_slow_check(core, ctx, body.code)
+    return _login_reply(await core.store.run(check, slow=slow))
 
 
 @router.get("/session/keepalive", responses=ERRORS)
