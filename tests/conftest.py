@@ -23,6 +23,7 @@ from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.crypto import Argon2Parameters
 from quatrix_mfa.core.factors import totp
+from quatrix_mfa.core.mail import readable_body
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.tables import metadata
@@ -201,11 +202,17 @@ def basic(email: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
 
 
-def latest_link(core: Core, email: str) -> str:
+def mail_bodies(core: Core, to: str) -> list[str]:
+    """The bodies of the mail queued for ``to``, as mailed (sealed links opened)."""
     with core.store.transaction(write=False) as tx:
-        mails = [m for m in tx.outbox.list() if m.to == email and "/reset-password/" in m.body]
-    assert mails, f"no mail with a link to {email}"
-    return next(line.strip() for line in mails[-1].body.splitlines() if "/reset-password/" in line)
+        mails = [m for m in tx.outbox.list() if m.to == to]
+    return [readable_body(core.box, m) for m in mails]
+
+
+def latest_link(core: Core, email: str) -> str:
+    bodies = [body for body in mail_bodies(core, email) if "/reset-password/" in body]
+    assert bodies, f"no mail with a link to {email}"
+    return next(line.strip() for line in bodies[-1].splitlines() if "/reset-password/" in line)
 
 
 @pytest.fixture

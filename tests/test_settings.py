@@ -29,6 +29,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.user_failure_threshold == 10
     assert settings.address_failure_threshold == 100
     assert settings.db_pool_size == 10
+    assert settings.audit_retention_days == 365
     assert settings.argon2_threads == 0  # one per available CPU
 
 
@@ -63,6 +64,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ADDRESS_FAILURE_THRESHOLD="50",
         DB_POOL_SIZE="20",
         ARGON2_THREADS="3",
+        AUDIT_RETENTION_DAYS="90",
     )
     assert settings.data_dir == tmp_path
     assert settings.database_url == "postgresql+psycopg://mfa@db.example.com:5432/mfa"
@@ -78,6 +80,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.address_failure_threshold == 50
     assert settings.db_pool_size == 20
     assert settings.argon2_threads == 3
+    assert settings.audit_retention_days == 90
 
 
 def test_default_database_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
@@ -127,6 +130,7 @@ def test_database_urls_that_are_accepted(url: str) -> None:
         ("ADDRESS_FAILURE_THRESHOLD", 1, 100000),
         ("DB_POOL_SIZE", 1, 1000),
         ("ARGON2_THREADS", 1, 1024),
+        ("AUDIT_RETENTION_DAYS", 1, 36500),
     ],
 )
 def test_numbers_are_checked_against_their_range(name: str, low: int, high: int) -> None:

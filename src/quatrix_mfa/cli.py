@@ -82,17 +82,26 @@ def _http_protocol() -> str:
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    from quatrix_mfa.core.crypto import SecretBox
+    from quatrix_mfa.core.mail import UnreadableMail, readable_body
+    from quatrix_mfa.keys import FileKeyRing
     from quatrix_mfa.storage.store import SqlStore
 
     store = SqlStore.from_url(settings.effective_database_url, 1)
     with store.transaction(write=False) as tx:
         mails = tx.outbox.list(args.limit)
+    # Links are sealed in the database; the operator sees them opened, as mailed.
+    box = SecretBox(FileKeyRing(settings.key_file)) if settings.key_file.exists() else None
     for mail in mails:
         state = (
             f"sent {_when(mail.sent_at)}" if mail.sent_at else f"queued ({mail.attempts} attempts)"
         )
         print(f"#{mail.id} {_when(mail.created)} to {mail.to} | {mail.subject} | {state}")
-        print("   " + mail.body.strip().replace("\n", "\n   "))
+        try:
+            body = readable_body(box, mail) if box is not None else mail.body
+        except UnreadableMail as error:
+            body = f"({error})"
+        print("   " + body.strip().replace("\n", "\n   "))
     if not mails:
         print("The outbox is empty.")
     return 0

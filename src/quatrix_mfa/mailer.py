@@ -2,7 +2,8 @@
 
 Each process runs one sender loop. Rows are claimed with a lease (a
 conditional UPDATE), so several processes never send the same mail twice
-at once; a failed send is retried with a growing delay.
+at once; a failed send is retried with a growing delay. A sealed link is
+opened into its mail only here, at the moment of sending (core/mail.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 from quatrix_mfa.core.clock import Clock
+from quatrix_mfa.core.crypto import SecretBox
+from quatrix_mfa.core.mail import UnreadableMail, readable_body
 from quatrix_mfa.core.model import Mail
 from quatrix_mfa.core.ports import Store
 
@@ -26,12 +29,15 @@ def retry_delay(attempts: int) -> float:
 
 
 class OutboxSender:
-    def __init__(self, store: Store, clock: Clock, smtp_url: str, mail_from: str) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, box: SecretBox, smtp_url: str, mail_from: str
+    ) -> None:
         parts = urlsplit(smtp_url)
         self._host = parts.hostname or "localhost"
         self._port = parts.port or 25
         self._store = store
         self._clock = clock
+        self._box = box
         self._from = mail_from
 
     def deliver_due(self) -> int:
@@ -44,7 +50,7 @@ class OutboxSender:
             assert mail.id is not None
             try:
                 self._send(mail)
-            except (OSError, smtplib.SMTPException) as error:
+            except (OSError, smtplib.SMTPException, UnreadableMail) as error:
                 log.warning(
                     "mail %s to SMTP failed (attempt %s): %s",
                     mail.id,
@@ -66,6 +72,6 @@ class OutboxSender:
         message["From"] = self._from
         message["To"] = mail.to
         message["Subject"] = mail.subject
-        message.set_content(mail.body)
+        message.set_content(readable_body(self._box, mail))
         with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
             smtp.send_message(message)

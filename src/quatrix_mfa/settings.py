@@ -38,6 +38,7 @@ class Settings:
     user_failure_threshold: int = 10
     address_failure_threshold: int = 100
     db_pool_size: int = 10
+    audit_retention_days: int = 365
 
     @property
     def key_file(self) -> Path:
@@ -79,6 +80,7 @@ class Settings:
             user_failure_threshold=get("USER_FAILURE_THRESHOLD", _positive(1, 1000), 10),
             address_failure_threshold=get("ADDRESS_FAILURE_THRESHOLD", _positive(1, 100000), 100),
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
+            audit_retention_days=get("AUDIT_RETENTION_DAYS", _positive(1, 36500), 365),
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from quatrix_mfa.core.model import Account, User
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error, mail_bodies
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
@@ -23,8 +23,7 @@ _LINK = re.compile(r"https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
 
 
 def mails(api: Api, to: str) -> list[str]:
-    with api.core.store.transaction(write=False) as tx:
-        return [m.body for m in tx.outbox.list() if m.to == to]
+    return mail_bodies(api.core, to)
 
 
 def snapshot(api: Api) -> list[tuple[Account | None, list[User]]]:

@@ -83,7 +83,14 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
 
     purged = maintenance.purge(core, NOW)
 
-    assert purged == {"sessions": 0, "enrollments": 1, "resets": 2, "throttle": 1, "outbox": 1}
+    assert purged == {
+        "sessions": 0,
+        "enrollments": 1,
+        "resets": 2,
+        "throttle": 1,
+        "outbox": 1,
+        "audit": 0,
+    }
     with core.store.transaction(write=False) as tx:
         assert tx.credentials.enrollment(fresh.id) is not None
         assert tx.credentials.enrollment(stale.id) is None

@@ -54,6 +54,7 @@ def build_core(
             user_threshold=settings.user_failure_threshold,
             address_threshold=settings.address_failure_threshold,
         ),
+        audit_retention_seconds=settings.audit_retention_days * 86400.0,
     )
 
 
@@ -91,7 +92,7 @@ def create_app(
     store = SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
     core = build_core(settings, clock, store)
     sender = (
-        OutboxSender(core.store, core.clock, settings.smtp_url, settings.mail_from)
+        OutboxSender(core.store, core.clock, core.box, settings.smtp_url, settings.mail_from)
         if settings.smtp_url
         else None
     )

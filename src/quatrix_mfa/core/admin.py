@@ -25,7 +25,7 @@ from quatrix_mfa.core.errors import (
 )
 from quatrix_mfa.core.model import TWO_FA, User
 from quatrix_mfa.core.ports import DuplicateEmail, Transaction
-from quatrix_mfa.core.reset import issue_link
+from quatrix_mfa.core.reset import issue_link, revoke_links
 from quatrix_mfa.core.sessions import Caller, canonical_token
 from quatrix_mfa.core.text import normalize_email
 
@@ -163,6 +163,7 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
                     raise EmailTaken()
                 mail.email_changed(tx, users[0].email, new_email, now)
                 users[0].email = new_email
+                revoke_links(tx, users[0].id)  # mailed to the old address
             disabled = []
             for user in users:
                 if changes.name is not None:
@@ -174,6 +175,8 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
                 if changes.status is not None:
                     if changes.status != "A" and user.status == "A":
                         disabled.append(user.id)
+                    if changes.status != "A":
+                        revoke_links(tx, user.id)
                     user.status = changes.status
                 user.modified = now
                 tx.users.save(user)
@@ -202,6 +205,7 @@ def delete_users(core: Core, ctx: Context, ids: Sequence[str]) -> str:
         )
         for user in users:
             who.record(tx, now, audit.USER_DELETED, target=user.id)
+            revoke_links(tx, user.id)
         tx.users.delete([u.id for u in users])
     return str(uuid.uuid4())
 

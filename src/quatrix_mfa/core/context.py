@@ -56,6 +56,8 @@ class Core:
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     links: LinkPolicy = field(default_factory=LinkPolicy)
     throttle_policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    # Audit rows older than this are purged (core/maintenance.py).
+    audit_retention_seconds: float = 365 * 86400.0
 
     def __post_init__(self) -> None:
         self.box = SecretBox(self.keys)

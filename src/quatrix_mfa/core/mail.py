@@ -1,26 +1,64 @@
 """Mail the service sends. Messages go into the outbox inside the same
-transaction as the change they report; delivery happens elsewhere, later."""
+transaction as the change they report; delivery happens elsewhere, later.
+
+A mail that carries a secret (a password link) never holds it in clear: its
+body has :data:`LINK_SLOT` where the link goes, and the link itself is sealed
+(AES-GCM under the key ring, bound to the recipient) in ``Mail.secret``. Only
+:func:`readable_body`, run by the sender at delivery and by the operator's
+``quatrix-mfa outbox``, puts it back; a database backup holds no working link.
+Storage empties both once the mail is delivered.
+"""
 
 from __future__ import annotations
 
+from cryptography.exceptions import InvalidTag
+
+from quatrix_mfa.core.crypto import SecretBox
 from quatrix_mfa.core.model import Mail
 from quatrix_mfa.core.ports import Transaction
+
+LINK_SLOT = "{link}"
+DELIVERED = "(delivered: the body is not kept)"
+
+
+class UnreadableMail(ValueError):
+    """A mail's sealed secret does not open (its key is gone from the key file)."""
+
+
+def _owner(to: str) -> str:
+    # The associated data: a sealed link moved to another recipient's row does not open.
+    return "mail\x00" + to
 
 
 def queue(tx: Transaction, to: str, subject: str, body: str, now: float) -> None:
     tx.outbox.enqueue(Mail(to=to, subject=subject, body=body, created=now, next_attempt_at=now))
 
 
-def password_link_mail(to: str, link: str, now: float, *, first_time: bool) -> Mail:
-    """The message carrying a password (re)set ``link``, not yet queued."""
+def password_link_mail(box: SecretBox, to: str, link: str, now: float, *, first_time: bool) -> Mail:
+    """The message carrying a password (re)set ``link`` (sealed), not yet queued."""
     if first_time:
         subject = "Set your Quatrix password"
         intro = "An account was created for you. Set your password here:"
     else:
         subject = "Reset your Quatrix password"
         intro = "Someone asked to reset the password of this account. If it was you, go to:"
-    body = f"{intro}\n\n{link}\n\nIf you did not expect this message, ignore it.\n"
-    return Mail(to=to, subject=subject, body=body, created=now, next_attempt_at=now)
+    body = f"{intro}\n\n{LINK_SLOT}\n\nIf you did not expect this message, ignore it.\n"
+    secret, key_id = box.seal(link.encode(), _owner(to))
+    return Mail(to, subject, body, now, next_attempt_at=now, secret=secret, key_id=key_id)
+
+
+def readable_body(box: SecretBox, mail: Mail) -> str:
+    """The body as it is mailed: the sealed link opened into its slot. Raises
+    UnreadableMail if it does not open."""
+    if mail.sent_at is not None and not mail.body:
+        return DELIVERED
+    if mail.secret is None or mail.key_id is None:
+        return mail.body
+    try:
+        link = box.open(mail.secret, mail.key_id, _owner(mail.to)).decode()
+    except (KeyError, InvalidTag):
+        raise UnreadableMail(f"mail {mail.id}: its link does not open") from None
+    return mail.body.replace(LINK_SLOT, link)
 
 
 def factor_removed(tx: Transaction, to: str, factor: str, now: float) -> None:

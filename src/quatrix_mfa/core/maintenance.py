@@ -19,13 +19,15 @@ THROTTLE_KEPT = 24 * 3600.0
 
 def purge(core: Core, now: float) -> dict[str, int]:
     """Delete expired sessions, enrollments and reset links, idle throttle
-    counters and old delivered mail; returns how many rows of each."""
+    counters, old delivered mail and audit rows past their retention; returns
+    how many rows of each."""
     jobs: dict[str, Callable[[Transaction], int]] = {
         "sessions": lambda tx: tx.sessions.purge_expired(now, core.sessions.idle_seconds, BATCH),
         "enrollments": lambda tx: tx.credentials.purge_enrollments(now, BATCH),
         "resets": lambda tx: tx.resets.purge(now, BATCH),
         "throttle": lambda tx: tx.throttle.purge_idle(now - THROTTLE_KEPT, now, BATCH),
         "outbox": lambda tx: tx.outbox.purge_sent(now - SENT_MAIL_KEPT, BATCH),
+        "audit": lambda tx: tx.audit.purge(now - core.audit_retention_seconds, BATCH),
     }
     purged = dict.fromkeys(jobs, 0)
     for name, job in jobs.items():

@@ -167,6 +167,10 @@ class AuditEvent:
 
 @dataclass
 class Mail:
+    """A queued message. A mail that carries a secret (a password link) holds
+    it sealed in ``secret`` under ``key_id``, and its ``body`` only a slot for
+    it (core/mail.py); storage never sees the secret in clear."""
+
     to: str
     subject: str
     body: str
@@ -176,14 +180,19 @@ class Mail:
     sent_at: float | None = None
     next_attempt_at: float = 0.0
     last_error: str | None = None
+    secret: bytes | None = None
+    key_id: str | None = None
 
 
 @dataclass
 class ResetRequest:
-    """A password-(re)set link; only its keyed hash is stored."""
+    """A password-(re)set link; only its keyed hash is stored, with the keyed
+    hash of the email it was mailed to (``email_hash``): it sets a password
+    only while that is still the user's email."""
 
     id_hash: str
     user_id: str
     created: float
     expires_at: float
     used_at: float | None = None
+    email_hash: str = ""

@@ -1,7 +1,19 @@
-"""Password (re)set links: request, inspect, redeem exactly once."""
+"""Password (re)set links: request, inspect, redeem exactly once.
+
+A link sets a password only for the user and the address it was mailed to:
+it is refused once the user is no longer active or their email is no longer
+the one it went to (the row keeps a keyed hash of that email), and every
+outstanding link of a user is revoked (:func:`revoke_links`) when their email
+changes, they are disabled or deleted, or one of their links is redeemed.
+
+Requests are throttled per client network and per email (their own counters,
+:meth:`Throttle.admit_requests`): no login is needed to ask, so without it the
+endpoint was a free write path (issue 17, defect 3).
+"""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from quatrix_mfa.core import audit, mail, passwords
@@ -25,6 +37,12 @@ def issue_link(core: Core, tx: Transaction, user: User, now: float, *, first_tim
     return link
 
 
+def revoke_links(tx: Transaction, user_id: str) -> None:
+    """Every outstanding link of the user stops working: their email changed,
+    they were disabled or deleted, or a link of theirs set the password."""
+    tx.resets.delete_for_user(user_id)
+
+
 def _new_link(
     core: Core, user_id: str, email: str, now: float, *, first_time: bool
 ) -> tuple[ResetRequest, Mail, str]:
@@ -32,8 +50,11 @@ def _new_link(
     reset_id = str(uuid.uuid4())
     lifetime = core.links.set_password_seconds if first_time else core.links.reset_seconds
     link = core.links.link(reset_id)
-    request = ResetRequest(_hash(core, reset_id), user_id, now, now + lifetime)
-    return request, mail.password_link_mail(email, link, now, first_time=first_time), link
+    request = ResetRequest(
+        _hash(core, reset_id), user_id, now, now + lifetime, email_hash=_email_hash(core, email)
+    )
+    message = mail.password_link_mail(core.box, email, link, now, first_time=first_time)
+    return request, message, link
 
 
 def request_reset(core: Core, ctx: Context, emails: list[str]) -> list[str]:
@@ -45,9 +66,14 @@ def request_reset(core: Core, ctx: Context, emails: list[str]) -> list[str]:
     if not emails or len(emails) > MAX_EMAILS:
         raise ParameterError.field("email", f"1 to {MAX_EMAILS} addresses")
     now, addr = ctx.now, ctx.addr
+    # One round per distinct email: repeating an email in a call adds no work.
+    distinct = list(dict.fromkeys(normalize_email(email) for email in emails))
     with core.store.transaction() as tx:
-        for email in emails:
-            user = tx.users.by_email(normalize_email(email))
+        # Counted before anything is read; a refusal rolls all of it back, and
+        # answers 429 whatever the emails are (the keys are hashes of them).
+        core.throttle.admit_requests(tx, core.throttle.reset_keys(distinct, addr), now)
+        for email in distinct:
+            user = tx.users.by_email(email)
             latest = tx.resets.latest_for_user(user.id if user else NOBODY)
             fresh = latest is not None and now - latest.created < core.links.resend_after
             send = user is not None and user.is_active and not fresh
@@ -73,13 +99,26 @@ def _hash(core: Core, reset_id: str) -> str:
     return core.tokens.hash("reset", reset_id)
 
 
+def _email_hash(core: Core, email: str) -> str:
+    return core.tokens.hash("reset-email", normalize_email(email))
+
+
+def _usable(core: Core, reset: ResetRequest, user: User, now: float) -> bool:
+    """The one rule for redeeming: the link is unused and unexpired, its user
+    is active, and it went to the email the user has now."""
+    if reset.used_at is not None or now >= reset.expires_at:
+        return False
+    same_email = hmac.compare_digest(reset.email_hash, _email_hash(core, user.email))
+    return user.is_active and same_email
+
+
 def _live(core: Core, tx: Transaction, reset_id: str, now: float) -> tuple[ResetRequest, User]:
     canonical = canonical_token(reset_id)
     if canonical is None:  # DESIGN.md: a bad UUID is a parameter error (400 code 2)
         raise ParameterError.field("id", "not a UUID")
     reset = tx.resets.get(_hash(core, canonical))
     user = tx.users.get(reset.user_id) if reset else None
-    if reset is None or user is None or reset.used_at is not None or now >= reset.expires_at:
+    if reset is None or user is None or not _usable(core, reset, user, now):
         raise NotAuthenticated("Unknown or expired password reset request")
     return reset, user
 
@@ -99,16 +138,17 @@ def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> st
     passwords.check_strength(password, user.email)
     hashed = core.passwords.hash(password)
     with core.store.transaction() as tx:
-        if not tx.resets.consume(reset.id_hash, now):
-            raise NotAuthenticated("Unknown or expired password reset request")
-        fresh = tx.users.get(user.id)
-        if fresh is None:
+        fresh = tx.users.get(user.id)  # locks the row on PostgreSQL
+        # Checked again after the slow hash: a change meanwhile revoked the link
+        # or changed what it may do (disabled, another email).
+        usable = fresh is not None and _usable(core, reset, fresh, now)
+        if fresh is None or not usable or not tx.resets.consume(reset.id_hash, now):
             raise NotAuthenticated("Unknown or expired password reset request")
         had_password = bool(fresh.password_hash)
         fresh.password_hash = hashed
         fresh.modified = now
         tx.users.save(fresh)
-        tx.resets.delete_for_user(user.id)
+        revoke_links(tx, user.id)
         # A first password set through the welcome link is no news.
         notice = ("password", "reset") if had_password else None
         credentials_changed(tx, fresh, "password_reset", now, notice=notice)

@@ -142,6 +142,48 @@ class Throttle:
             raise TooManyAttempts(math.ceil(wait))
         return Admission(tuple(counted))
 
+    def reset_keys(self, emails: Sequence[str], addr: str | None) -> list[tuple[str, int]]:
+        """The counters one password-link request is charged to, in the order to
+        take them: the client's network once per email asked for, then each
+        (hashed) email once, in a fixed order so that two requests never hold
+        each other's keys (PostgreSQL deadlocks). Their own namespace ("r"):
+        asking for links never delays a login, nor a login a link."""
+        emails = sorted({self.user_key(email) for email in emails})
+        address = ("r" + self.address_key(addr), len(emails))
+        return [address] + [("r" + key, 1) for key in emails]
+
+    def admit_requests(
+        self, tx: Transaction, charges: Sequence[tuple[str, int]], now: float
+    ) -> None:
+        """Count requests that have no success to take them back (password-link
+        requests): each key of :meth:`reset_keys` by its number; raise
+        TooManyAttempts (429, code 13) if any key is blocked at ``now``.
+
+        The address is held to the address threshold, each email to the user
+        threshold, with the login path's doubling delay. The block is decided
+        from the counts *after* the whole request is counted, so the request
+        that crosses a threshold goes through and its block stands (a refused
+        request rolls back its transaction and counts nowhere).
+        """
+        address_key = charges[0][0]
+        self._decay(tx, address_key, now)
+        wait = 0.0
+        for key, count in charges:
+            threshold = (
+                self.policy.address_threshold if key == address_key else self.policy.user_threshold
+            )
+            state = tx.throttle.attempt(key, now)
+            if state.blocked_until > now:
+                wait = max(wait, state.blocked_until - now)
+                continue
+            for _ in range(count - 1):
+                state = tx.throttle.attempt(key, now)
+            delay = self.policy.delay(state.failures, threshold)
+            if delay:
+                tx.throttle.block_until(key, now + delay)
+        if wait > 0:
+            raise TooManyAttempts(math.ceil(wait))
+
     def forgive(self, tx: Transaction, admission: Admission) -> None:
         """The admitted attempt was no failure: take back its count and its block."""
         for key, blocked_until, before in admission.counted:

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, insert, or_, select
 
 from quatrix_mfa.core.model import AuditEvent
 from quatrix_mfa.storage.prepared import Prepared
-from quatrix_mfa.storage.rows import RecordReader
+from quatrix_mfa.storage.rows import RecordReader, delete_some
 from quatrix_mfa.storage.tables import audit_log
 
 # A fresh dict: the caller owns what it is given.
@@ -41,3 +41,7 @@ class SqlAuditRepository:
                 or_(audit_log.c.target_id == target_id, audit_log.c.actor_id == target_id)
             )
         return [_EVENT(r) for r in reversed(list(self.conn.execute(query)))]
+
+    def purge(self, before: float, limit: int) -> int:
+        # ix_audit_log_at finds the old rows without reading the rest.
+        return delete_some(self.conn, audit_log, audit_log.c.id, audit_log.c.at < before, limit)

@@ -22,6 +22,8 @@ class SqlOutboxRepository:
                 to_addr=mail.to,
                 subject=mail.subject,
                 body=mail.body,
+                secret=mail.secret,
+                key_id=mail.key_id,
                 created=mail.created,
                 attempts=0,
                 next_attempt_at=mail.next_attempt_at,
@@ -50,8 +52,12 @@ class SqlOutboxRepository:
         return claimed
 
     def mark_sent(self, mail_id: int, now: float) -> None:
+        # Delivered: the body and its sealed secret have done their work. Only
+        # the envelope stays, for the operator, until purge_sent.
         self.conn.execute(
-            update(outbox).where(outbox.c.id == mail_id).values(sent_at=now, last_error=None)
+            update(outbox)
+            .where(outbox.c.id == mail_id)
+            .values(sent_at=now, last_error=None, body="", secret=None, key_id=None)
         )
 
     def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None:

@@ -25,6 +25,7 @@ class SqlResetRepository:
                 created=reset.created,
                 expires_at=reset.expires_at,
                 used_at=reset.used_at,
+                email_hash=reset.email_hash,
             )
         )
 
@@ -39,8 +40,10 @@ class SqlResetRepository:
 
         link: dict[str, Any] = {"id_hash": reset.id_hash, "user_id": reset.user_id}
         link |= {"created": reset.created, "expires_at": reset.expires_at}
+        link["email_hash"] = reset.email_hash
         added = self.conn.execute(values(password_resets, link)).rowcount == 1
         letter: dict[str, Any] = {"to_addr": mail.to, "subject": mail.subject, "body": mail.body}
+        letter |= {"secret": mail.secret, "key_id": mail.key_id}
         letter |= {"created": mail.created, "attempts": 0, "next_attempt_at": mail.next_attempt_at}
         self.conn.execute(values(outbox, letter))
         return added

@@ -149,6 +149,8 @@ audit_log = Table(
     Column("client_addr", String(64)),
     Column("detail", JSON, nullable=False),
 )
+# The retention purge deletes by time (core/maintenance.py).
+Index("ix_audit_log_at", audit_log.c.at)
 
 outbox = Table(
     "outbox",
@@ -156,7 +158,12 @@ outbox = Table(
     Column("id", Serial, primary_key=True, autoincrement=True),
     Column("to_addr", String(254), nullable=False),
     Column("subject", String(255), nullable=False),
+    # A mail carrying a secret (a password link) keeps it out of ``body``: the
+    # body holds a slot, ``secret`` the link sealed under ``key_id``
+    # (core/mail.py). Both are emptied once the mail is delivered.
     Column("body", Text, nullable=False),
+    Column("secret", LargeBinary),
+    Column("key_id", String(32)),
     Column("created", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", Float, nullable=False),
@@ -180,4 +187,7 @@ password_resets = Table(
     Column("created", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float),
+    # Keyed hash of the address the link was mailed to: a link works only while
+    # it is still the user's email (links from before 0003 have '' and never do).
+    Column("email_hash", String(64), nullable=False),
 )
