@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
+from quatrix_mfa.api.forwarding import forwarded_client
 from quatrix_mfa.core.context import Channel, Context, Core
 from quatrix_mfa.core.errors import NotAuthenticated
 from quatrix_mfa.core.sessions import (
@@ -39,16 +40,17 @@ async def get_core(request: Request) -> Core:
 
 
 def client_addr(request: Request) -> str | None:
-    """The client's address; from ``X-Forwarded-For`` only when configured as trusted.
-
-    The last entry is the one our own proxy appended, so a client cannot
-    choose it by sending the header itself.
-    """
-    if request.app.state.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()[:64] or None
-    return request.client.host if request.client else None
+    """The client's address: the peer's, or behind our own proxies what they
+    forwarded (``api/forwarding.py``). Every ``X-Forwarded-For`` line is read:
+    a proxy that adds a line of its own puts the address it saw in the last
+    one, and the first line is the client's to choose."""
+    state = request.app.state
+    return forwarded_client(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        state.trust_forwarded_for,
+        state.trusted_proxies,
+    )
 
 
 def _context(request: Request, core: Core, caller: Caller | None) -> Context:
