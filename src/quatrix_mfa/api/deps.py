@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from quatrix_mfa.api.forwarding import forwarded_client
 from quatrix_mfa.core.context import Channel, Context, Core
-from quatrix_mfa.core.errors import NotAuthenticated
+from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
 from quatrix_mfa.core.sessions import (
     Caller,
     authenticate,
@@ -74,10 +74,12 @@ async def session_context(
     goes to the thread pool.
     """
     core: Core = request.app.state.core
-    caller = await core.store.run(functools.partial(read_session, core, token), write=False)
+    addr = client_addr(request)
+    read = functools.partial(read_session, core, token, addr)
+    caller = await core.store.run(read, write=False)
     if settle_needs_write(core, caller):
         caller = await core.store.run(functools.partial(settle_session, core, caller), slow=True)
-    return _context(request, core, caller)
+    return Context(caller, addr, core.clock.now(), Channel.API)
 
 
 async def full_context(ctx: Annotated[Context, Depends(session_context)]) -> Context:
@@ -90,13 +92,14 @@ def optional_session_context(request: Request, core: Core) -> Context:
     """The caller's session if the request carries a live one, else none:
     for the few calls that anyone may make and a session changes."""
     token = request.headers.get(TOKEN_HEADER)
+    addr = client_addr(request)
     caller = None
     if token:
         try:
-            caller = authenticate(core, token)
-        except NotAuthenticated:
+            caller = authenticate(core, token, addr)
+        except (NotAuthenticated, AddressNotAllowed):
             caller = None
-    return _context(request, core, caller)
+    return Context(caller, addr, core.clock.now(), Channel.API)
 
 
 async def run_write(request: Request, work: Callable[[], T]) -> T:

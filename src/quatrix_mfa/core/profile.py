@@ -172,7 +172,7 @@ def _reopen(
     credentials_changed(tx, user, "factor_set", now, notice=(factor.auth_type, "set"))
     # Enrolling TOTP proved a code of it; setting a PIN proved nothing.
     proven = factor.name if factor.step is Step.TOTP else None
-    token = reopen_session(core, tx, ctx.signed_in, user, now, proven=proven)
+    token = reopen_session(core, tx, ctx, user, proven=proven)
     who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor.auth_type)
     return token
 

@@ -1,0 +1,30 @@
+"""sessions remember the client address they were opened from
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-07 10:00:00
+
+An account that turns on (or narrows) its IP allow-list closes the sessions
+opened from outside it, so a session keeps the address it was opened from.
+Sessions from before have none, and count as outside every list.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.add_column(sa.Column("client_addr", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("client_addr")
