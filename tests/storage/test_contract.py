@@ -355,6 +355,28 @@ def test_sessions_of_an_account_are_listed_with_their_address_and_closed_by_hash
     assert left == ["2" * 64]
 
 
+def test_a_session_is_claimed_by_one_caller_until_released_or_lapsed(
+    core: Core, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        tx.sessions.add(session(user, "c" * 64))
+    with core.store.transaction() as tx:
+        assert tx.sessions.claim("c" * 64, NOW, NOW + 30) is True
+        assert tx.sessions.claim("c" * 64, NOW + 29, NOW + 59) is False
+        assert tx.sessions.claim("missing", NOW, NOW + 30) is False
+    with core.store.transaction() as tx:
+        assert tx.sessions.claim("c" * 64, NOW + 30, NOW + 60) is True  # lapsed
+        tx.sessions.release("c" * 64)
+        assert tx.sessions.claim("c" * 64, NOW + 31, NOW + 61) is True
+    wins = race(8, lambda i: _claim_alone(core, "c" * 64, NOW + 100))
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def _claim_alone(core: Core, token_hash: str, now: float) -> bool:
+    with core.store.transaction() as tx:
+        return tx.sessions.claim(token_hash, now, now + 30)
+
+
 def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: User) -> None:
     idle = 900.0
     with core.store.transaction() as tx:

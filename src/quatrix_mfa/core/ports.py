@@ -124,6 +124,15 @@ class SessionRepository(Protocol):
         account's users."""
         ...
 
+    def claim(self, token_hash: str, now: float, until: float) -> bool:
+        """Atomically mark the session busy until ``until`` unless it is busy at
+        ``now``; True for the one caller that claimed it."""
+        ...
+
+    def release(self, token_hash: str) -> None:
+        """End the session's claim."""
+        ...
+
     def close(self, token_hashes: Sequence[str]) -> int:
         """Delete these sessions; returns how many there were."""
         ...

@@ -128,6 +128,20 @@ class SqlSessionRepository:
         )
         return [(r.token_hash, r.user_id, r.client_addr) for r in self.conn.execute(query)]
 
+    def claim(self, token_hash: str, now: float, until: float) -> bool:
+        free = or_(sessions.c.busy_until.is_(None), sessions.c.busy_until <= now)
+        query = (
+            update(sessions)
+            .where(sessions.c.token_hash == token_hash, free)
+            .values(busy_until=until)
+        )
+        return bool(self.conn.execute(query).rowcount == 1)
+
+    def release(self, token_hash: str) -> None:
+        self.conn.execute(
+            update(sessions).where(sessions.c.token_hash == token_hash).values(busy_until=None)
+        )
+
     def close(self, token_hashes: Sequence[str]) -> int:
         closed = 0
         for part in chunks(token_hashes):

@@ -127,6 +127,8 @@ sessions = Table(
     Column("factors", String(64), nullable=False, server_default="password"),
     # Where the session was opened from (None: before migration 0003).
     Column("client_addr", String(64)),
+    # Claimed by a slow hash (a PIN being set) until then (core/profile.py).
+    Column("busy_until", Float),
 )
 
 throttle = Table(
