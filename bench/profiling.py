@@ -57,7 +57,7 @@ def profile_core(data_dir: Path, users: Users, count: int = 200) -> str:
     step = int(time.time() // 30)
 
     def verify(row: list[str]) -> None:
-        ctx = Context(authenticate(core, row[2]), "127.0.0.1", core.clock.now())
+        ctx = Context(authenticate(core, row[2], "127.0.0.1"), "127.0.0.1", core.clock.now())
         auth.second_factor(core, ctx, "2FA", totp(row[1], step))
 
     for row in rows[:20]:  # warm caches

@@ -219,9 +219,15 @@ def latest_link(core: Core, email: str) -> str:
 def make_api(settings: Settings, clock: FakeClock) -> Iterator[Any]:
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> Api:
+    def make(peer: str = "testclient", **overrides: Any) -> Api:
+        """The app with ``overrides`` of the settings, reached from the address ``peer``."""
         app = create_app(replace(settings, **overrides), clock=clock, background=False)
-        http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
+        http = TestClient(
+            app,
+            base_url="http://testserver/api/1.0",
+            raise_server_exceptions=False,
+            client=(peer, 50000),
+        )
         http.event_hooks["response"] = [_check_spec]
         http.__enter__()
         clients.append(http)

@@ -3,6 +3,7 @@ ConfigError naming the variable for a value we cannot use."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.session_idle_seconds == 900
     assert settings.session_max_seconds == 12 * 3600
     assert settings.trust_forwarded_for is False
+    assert settings.trusted_proxies == ()
     assert settings.argon2 == Argon2Parameters(time_cost=2, memory_kib=19456, parallelism=1)
     assert settings.user_failure_threshold == 10
     assert settings.address_failure_threshold == 100
@@ -57,6 +59,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         SESSION_IDLE_SECONDS="600",
         SESSION_MAX_SECONDS="3600",
         TRUST_FORWARDED_FOR="yes",
+        TRUSTED_PROXIES="10.0.0.0/8, 2001:db8::1",
         ARGON2_TIME_COST="3",
         ARGON2_MEMORY_KIB="65536",
         ARGON2_PARALLELISM="4",
@@ -75,6 +78,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.session_idle_seconds == 600
     assert settings.session_max_seconds == 3600
     assert settings.trust_forwarded_for is True
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("2001:db8::1/128"),
+    )
     assert settings.argon2 == Argon2Parameters(time_cost=3, memory_kib=65536, parallelism=4)
     assert settings.user_failure_threshold == 5
     assert settings.address_failure_threshold == 50
@@ -151,6 +158,8 @@ def test_numbers_are_checked_against_their_range(name: str, low: int, high: int)
         ("SMTP_URL", "smtp://mail.example.com:notaport"),
         ("SMTP_URL", "smtp://mail.example.com:99999"),
         ("TRUST_FORWARDED_FOR", "maybe"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
         ("DATABASE_URL", "mysql://u@h/db"),
         ("DATABASE_URL", "var/db.sqlite"),
         ("PUBLIC_URL", "mfa.example.com"),

@@ -6,6 +6,7 @@ variable; nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from quatrix_mfa.core.crypto import Argon2Parameters
+from quatrix_mfa.core.ipallow import Network
 
 PREFIX = "QUATRIX_MFA_"
 T = TypeVar("T")
@@ -32,7 +34,11 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"
     session_idle_seconds: int = 900
     session_max_seconds: int = 12 * 3600
+    # The immediate peer is our proxy: read X-Forwarded-For (from the right).
     trust_forwarded_for: bool = False
+    # Our own proxies: a peer among them is trusted, and reading
+    # X-Forwarded-For from the right skips their entries.
+    trusted_proxies: tuple[Network, ...] = ()
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
     argon2_threads: int = 0  # 0: one per CPU this process may use
     user_failure_threshold: int = 10
@@ -71,6 +77,7 @@ class Settings:
             session_idle_seconds=get("SESSION_IDLE_SECONDS", _positive(60, 86400), 900),
             session_max_seconds=get("SESSION_MAX_SECONDS", _positive(300, 30 * 86400), 12 * 3600),
             trust_forwarded_for=get("TRUST_FORWARDED_FOR", _boolean, False),
+            trusted_proxies=get("TRUSTED_PROXIES", _networks, ()),
             argon2=Argon2Parameters(
                 time_cost=get("ARGON2_TIME_COST", _positive(1, 100), 2),
                 memory_kib=get("ARGON2_MEMORY_KIB", _positive(8, 4 * 1024 * 1024), 19456),
@@ -101,6 +108,18 @@ def _boolean(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("must be true or false")
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or networks (``10.0.0.0/8, 2001:db8::1``)."""
+    found = []
+    for entry in raw.split(","):
+        if entry.strip():
+            try:
+                found.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{entry.strip()!r} is not an address or network") from None
+    return tuple(found)
 
 
 def _database_url(raw: str) -> str:

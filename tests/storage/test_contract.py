@@ -7,6 +7,7 @@ atomic counting, all-or-nothing transactions).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
@@ -328,6 +329,52 @@ def test_closing_sessions_for_users_keeps_the_one_named(
     with core.store.transaction() as tx:
         assert tx.sessions.close_for_users([user.id, bob.id]) == 2
         assert tx.sessions.get("2" * 64) is None and tx.sessions.get("b" * 64) is None
+
+
+def test_sessions_of_an_account_are_listed_with_their_address_and_closed_by_hash(
+    core: Core, user: User, account: Account
+) -> None:
+    other = Account(id=str(uuid.uuid4()), name="Other", created=NOW, modified=NOW)
+    with core.store.transaction() as tx:
+        tx.accounts.add(other)
+        stranger = new_user(tx, other, "stranger@example.com")
+        tx.sessions.add(dataclasses.replace(session(user, "1" * 64), client_addr="10.0.0.5"))
+        tx.sessions.add(session(user, "2" * 64))
+        tx.sessions.add(dataclasses.replace(session(stranger, "s" * 64), client_addr="10.0.0.6"))
+    with core.store.transaction() as tx:
+        assert tx.sessions.get("1" * 64) == dataclasses.replace(
+            session(user, "1" * 64), client_addr="10.0.0.5"
+        )
+        assert sorted(tx.sessions.addresses_in_account(account.id)) == [
+            ("1" * 64, user.id, "10.0.0.5"),
+            ("2" * 64, user.id, None),
+        ]
+        assert tx.sessions.close(["1" * 64, "s" * 64, "missing"]) == 2
+        assert tx.sessions.close([]) == 0
+        left = [t * 64 for t in "12s" if tx.sessions.get(t * 64) is not None]
+    assert left == ["2" * 64]
+
+
+def test_a_session_is_claimed_by_one_caller_until_released_or_lapsed(
+    core: Core, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        tx.sessions.add(session(user, "c" * 64))
+    with core.store.transaction() as tx:
+        assert tx.sessions.claim("c" * 64, NOW, NOW + 30) is True
+        assert tx.sessions.claim("c" * 64, NOW + 29, NOW + 59) is False
+        assert tx.sessions.claim("missing", NOW, NOW + 30) is False
+    with core.store.transaction() as tx:
+        assert tx.sessions.claim("c" * 64, NOW + 30, NOW + 60) is True  # lapsed
+        tx.sessions.release("c" * 64)
+        assert tx.sessions.claim("c" * 64, NOW + 31, NOW + 61) is True
+    wins = race(8, lambda i: _claim_alone(core, "c" * 64, NOW + 100))
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def _claim_alone(core: Core, token_hash: str, now: float) -> bool:
+    with core.store.transaction() as tx:
+        return tx.sessions.claim(token_hash, now, now + 30)
 
 
 def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: User) -> None:

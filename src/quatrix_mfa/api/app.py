@@ -122,6 +122,7 @@ def create_app(
     )
     app.state.core = core
     app.state.trust_forwarded_for = settings.trust_forwarded_for
+    app.state.trusted_proxies = settings.trusted_proxies
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
+from quatrix_mfa.api.forwarding import forwarded_client
 from quatrix_mfa.core.context import Channel, Context, Core
-from quatrix_mfa.core.errors import NotAuthenticated
+from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
 from quatrix_mfa.core.sessions import (
     Caller,
     authenticate,
@@ -36,16 +37,17 @@ async def get_core(request: Request) -> Core:
 
 
 def client_addr(request: Request) -> str | None:
-    """The client's address; from ``X-Forwarded-For`` only when configured as trusted.
-
-    The last entry is the one our own proxy appended, so a client cannot
-    choose it by sending the header itself.
-    """
-    if request.app.state.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()[:64] or None
-    return request.client.host if request.client else None
+    """The client's address: the peer's, or behind our own proxies what they
+    forwarded (``api/forwarding.py``). Every ``X-Forwarded-For`` line is read:
+    a proxy that adds a line of its own puts the address it saw in the last
+    one, and the first line is the client's to choose."""
+    state = request.app.state
+    return forwarded_client(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        state.trust_forwarded_for,
+        state.trusted_proxies,
+    )
 
 
 def _context(request: Request, core: Core, caller: Caller | None) -> Context:
@@ -69,10 +71,12 @@ async def session_context(
     goes to the thread pool.
     """
     core: Core = request.app.state.core
-    caller = await core.store.run(functools.partial(read_session, core, token), write=False)
+    addr = client_addr(request)
+    read = functools.partial(read_session, core, token, addr)
+    caller = await core.store.run(read, write=False)
     if settle_needs_write(core, caller):
         caller = await core.store.run(functools.partial(settle_session, core, caller), slow=True)
-    return _context(request, core, caller)
+    return Context(caller, addr, core.clock.now(), Channel.API)
 
 
 async def full_context(ctx: Annotated[Context, Depends(session_context)]) -> Context:
@@ -85,13 +89,14 @@ def optional_session_context(request: Request, core: Core) -> Context:
     """The caller's session if the request carries a live one, else none:
     for the few calls that anyone may make and a session changes."""
     token = request.headers.get(TOKEN_HEADER)
+    addr = client_addr(request)
     caller = None
     if token:
         try:
-            caller = authenticate(core, token)
-        except NotAuthenticated:
+            caller = authenticate(core, token, addr)
+        except (NotAuthenticated, AddressNotAllowed):
             caller = None
-    return _context(request, core, caller)
+    return Context(caller, addr, core.clock.now(), Channel.API)
 
 
 CoreDep = Annotated[Core, Depends(get_core)]

@@ -79,6 +79,17 @@ def parse_ids(ids: Sequence[str]) -> list[str]:
     return list(parsed)
 
 
+def _lock_admins(tx: Transaction, caller: Caller) -> None:
+    """Before a change of users' roles or status: lock the account, so such
+    changes run one at a time (on PostgreSQL two admins stepping down at once
+    both saw the other still there, and the account was left with none), and
+    check under the lock that the caller is still an active administrator."""
+    tx.accounts.lock(caller.account.id)
+    fresh = tx.users.get(caller.user.id)
+    if fresh is None or not fresh.is_active or not fresh.super_admin:
+        raise Forbidden("Only an administrator can do this")
+
+
 def _targets(tx: Transaction, caller: Caller, ids: Sequence[str]) -> list[User]:
     wanted = parse_ids(ids)
     found = {u.id: u for u in tx.users.in_account(caller.account.id, wanted)}
@@ -156,6 +167,7 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
         raise ParameterError.field("email", "an email can be changed for one user at a time")
     try:
         with core.store.transaction() as tx:
+            _lock_admins(tx, caller)
             users = _targets(tx, caller, ids)
             if new_email is not None and new_email != users[0].email:
                 other = tx.users.by_email(new_email)
@@ -197,6 +209,7 @@ def delete_users(core: Core, ctx: Context, ids: Sequence[str]) -> str:
     """Delete users (never the caller); returns a job id, the work is already done."""
     caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
+        _lock_admins(tx, caller)
         users = _targets(tx, caller, ids)
         _refuse(
             ParameterError,

@@ -81,13 +81,13 @@ def login_with_password(core: Core, ctx: Context, email: str, password: str) -> 
         assert account is not None
         seen = audit.Actor(None, account.id, addr)
         core.throttle.forgive(tx, admission)
-        if account.ip_restricted and not ipallow.allows(account.ip_whitelist, addr):
+        if not ipallow.admits(account, addr):
             denied = True
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
             steps = policy.login_steps(account, user)
-            token = open_session(core, tx, user, steps, now, proven=(PASSWORD,))
+            token = open_session(core, tx, user, steps, now, proven=(PASSWORD,), addr=addr)
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
             tx.users.record_login(user.id, None if steps else now, rehashed)
@@ -228,6 +228,7 @@ def _open_next(
         remaining,
         now,
         proven=(*session.factors, match.factor),
+        addr=seen.addr,
         auth_time=session.auth_time,
         kind=session.kind,
     )

@@ -30,6 +30,9 @@ class SessionPolicy:
     # Refresh last-seen at most this often, so reads do not write every time.
     touch_interval: float = 60.0
     max_code_failures: int = 5
+    # How long a session's claim for one slow hash (a new PIN) holds at most:
+    # past it (the process died mid-hash) the session may hash again.
+    hash_lease_seconds: float = 30.0
 
 
 def _no_link(reset_id: str) -> str:

@@ -7,11 +7,14 @@ octet). IPv6 addresses and networks are accepted in the first two forms.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quatrix_mfa.core.errors import ParameterError
+from quatrix_mfa.core.model import Account
 
 # ASCII digits only (``\d`` would take any Unicode digit), and no zero-padded
 # end: ipaddress refuses "010" as an octet (octal to some readers), so do we.
@@ -69,7 +72,13 @@ def normalize(entries: list[str]) -> list[str]:
     return cleaned
 
 
-def allows(entries: list[str], client: str | None) -> bool:
+def admits(account: Account, client: str | None) -> bool:
+    """The account's rule for every request: without an allow-list anyone,
+    with one only the addresses it holds."""
+    return not account.ip_restricted or allows(account.ip_whitelist, client)
+
+
+def allows(entries: Sequence[str], client: str | None) -> bool:
     """True if ``client`` falls in any entry (an unparsable client never does).
 
     An entry stored before the rules tightened that no longer parses admits
@@ -78,17 +87,26 @@ def allows(entries: list[str], client: str | None) -> bool:
     addr = client_address(client)
     if addr is None:
         return False
-    for entry in entries:
-        try:
-            rule = parse_rule(entry)
-        except ValueError:
-            continue
+    for rule in _rules(tuple(entries)):
         if isinstance(rule, AddressRange):
             if addr in rule:
                 return True
         elif addr.version == rule.version and addr in rule:
             return True
     return False
+
+
+@functools.lru_cache(maxsize=256)
+def _rules(entries: tuple[str, ...]) -> tuple[Rule, ...]:
+    """The parsed entries that parse. Every request of a session in a
+    restricted account asks, so an account's list is parsed once, not each time."""
+    rules = []
+    for entry in entries:
+        try:
+            rules.append(parse_rule(entry))
+        except ValueError:
+            continue
+    return tuple(rules)
 
 
 def client_address(client: str | None) -> Address | None:

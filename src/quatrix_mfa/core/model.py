@@ -138,6 +138,9 @@ class SessionRecord:
     kind: SessionKind = SessionKind.API
     auth_time: float = 0.0
     factors: tuple[str, ...] = ()
+    # The client address the session was opened from: a new IP allow-list
+    # closes the sessions opened outside it (core/site.py).
+    client_addr: str | None = None
 
     @property
     def pending(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,12 @@ from quatrix_mfa.core.errors import (
     NoPendingEnrollment,
     ParameterError,
     PendingSession,
+    TooManyAttempts,
     WeakPassword,
     WrongCode,
 )
 from quatrix_mfa.core.factors import SecondFactor
+from quatrix_mfa.core.factors.pin import parse_pin
 from quatrix_mfa.core.factors.totp import base32, provisioning_uri
 from quatrix_mfa.core.model import TWO_FA, Step, User
 from quatrix_mfa.core.ports import Transaction
@@ -150,17 +153,40 @@ def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
 
 
 def _set_pin(core: Core, ctx: Context, code: str) -> FactorSet:
+    """Hash and set a new PIN. The hash is argon2, as costly as checking a
+    guess: it counts against the user and the address like one (never taken
+    back, so setting PINs in a loop is throttled like guessing), and a
+    session runs one such hash at a time, on any node (a claim on its row)."""
     caller, now = ctx.signed_in, ctx.now
-    hashed = core.pin.hash(code)  # slow: before the transaction
-    with core.store.transaction() as tx:
-        # Whatever committed while the hash ran wins: a closed session, a
-        # forced factor, a password reset. Of racing calls with one token the
-        # first bumps the epoch and the others stop here: one new session.
-        fresh = still_current(tx, caller.user.id, caller.user.credential_epoch, caller.token_hash)
-        core.pin.set(tx, fresh, hashed, now)
-        fresh.modified = now
-        tx.users.save(fresh)
-        return FactorSet(_reopen(core, tx, ctx, fresh, core.pin))
+    pin = parse_pin(code)  # a malformed PIN costs no hash and counts nothing
+    keys = core.throttle.keys(caller.user.email, ctx.addr)
+    count_attempt(core, keys, now, lambda tx: _claim_for_hash(core, tx, caller, now))
+    try:
+        hashed = core.pin.hash(pin)  # slow: before the transaction
+        with core.store.transaction() as tx:
+            # Whatever committed while the hash ran wins: a closed session, a
+            # forced factor, a password reset.
+            user_id, epoch = caller.user.id, caller.user.credential_epoch
+            fresh = still_current(tx, user_id, epoch, caller.token_hash)
+            core.pin.set(tx, fresh, hashed, now)
+            fresh.modified = now
+            tx.users.save(fresh)
+            # Every session of the user closes, the claimed one with its claim.
+            return FactorSet(_reopen(core, tx, ctx, fresh, core.pin))
+    except BaseException:
+        with core.store.transaction() as tx:
+            tx.sessions.release(caller.token_hash)
+        raise
+
+
+def _claim_for_hash(core: Core, tx: Transaction, caller: Caller, now: float) -> None:
+    """Claim the caller's session for one slow hash, or 429 while another
+    request of the same session hashes. The user row first, as every writer
+    of a user takes it before the session and throttle rows."""
+    tx.users.lock(caller.user.id)
+    until = now + core.sessions.hash_lease_seconds
+    if not tx.sessions.claim(caller.token_hash, now, until):
+        raise TooManyAttempts(math.ceil(core.sessions.hash_lease_seconds))
 
 
 def _reopen(
@@ -172,7 +198,7 @@ def _reopen(
     credentials_changed(tx, user, "factor_set", now, notice=(factor.auth_type, "set"))
     # Enrolling TOTP proved a code of it; setting a PIN proved nothing.
     proven = factor.name if factor.step is Step.TOTP else None
-    token = reopen_session(core, tx, ctx.signed_in, user, now, proven=proven)
+    token = reopen_session(core, tx, ctx, user, proven=proven)
     who.record(tx, now, audit.FACTOR_SET, audit.SUCCESS, target=user.id, factor=factor.auth_type)
     return token
 

@@ -10,9 +10,9 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from quatrix_mfa.core import audit
+from quatrix_mfa.core import audit, ipallow
 from quatrix_mfa.core.context import Context, Core
-from quatrix_mfa.core.errors import NotAuthenticated, PendingSession
+from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated, PendingSession
 from quatrix_mfa.core.model import Account, SessionKind, SessionRecord, Step, User
 from quatrix_mfa.core.ports import Transaction
 
@@ -64,6 +64,7 @@ def open_session(
     now: float,
     *,
     proven: tuple[str, ...],
+    addr: str | None,
     auth_time: float | None = None,
     kind: SessionKind = SessionKind.API,
 ) -> str:
@@ -73,7 +74,8 @@ def open_session(
     in order, and ``auth_time``, when the login began (now, unless this session
     carries on from an earlier one). Whatever rotates it, a full session ends
     ``max_seconds`` after ``auth_time``; a pending one lives ``pending_seconds``
-    and never past that. It is made under ``user``'s current credential epoch.
+    and never past that. It is made under ``user``'s current credential epoch,
+    and remembers ``addr``, the client address it was opened from.
     """
     token = str(uuid.uuid4())
     began = now if auth_time is None else auth_time
@@ -92,21 +94,30 @@ def open_session(
             kind=kind,
             auth_time=began,
             factors=proven,
+            client_addr=addr,
         )
     )
     return token
 
 
 def reopen_session(
-    core: Core, tx: Transaction, caller: Caller, user: User, now: float, *, proven: str | None
+    core: Core, tx: Transaction, ctx: Context, user: User, *, proven: str | None
 ) -> str:
-    """A new session in place of ``caller``'s (the id rotates), carrying on its
+    """A new session in place of the caller's (the id rotates), carrying on its
     authentication record: the same kind and ``auth_time`` (so the same
     absolute expiry), plus ``proven`` if a factor was proven meanwhile."""
-    session = caller.session
+    session = ctx.signed_in.session
     factors = session.factors + ((proven,) if proven else ())
     return open_session(
-        core, tx, user, (), now, proven=factors, auth_time=session.auth_time, kind=session.kind
+        core,
+        tx,
+        user,
+        (),
+        ctx.now,
+        proven=factors,
+        addr=ctx.addr,
+        auth_time=session.auth_time,
+        kind=session.kind,
     )
 
 
@@ -116,15 +127,26 @@ def is_expired(core: Core, session: SessionRecord, now: float) -> bool:
     return not session.pending and now >= session.last_seen + core.sessions.idle_seconds
 
 
-def authenticate(core: Core, raw_token: str | None, *, keepalive: bool = False) -> Caller:
-    """Resolve a session token to a live session, or raise NotAuthenticated (code 1)."""
-    return settle_session(core, read_session(core, raw_token), keepalive=keepalive)
+def authenticate(
+    core: Core, raw_token: str | None, addr: str | None, *, keepalive: bool = False
+) -> Caller:
+    """Resolve a session token, used from the client address ``addr``, to a
+    live session; or raise NotAuthenticated (code 1), or AddressNotAllowed
+    (403 code 20) when the account's IP allow-list does not hold ``addr``."""
+    return settle_session(core, read_session(core, raw_token, addr), keepalive=keepalive)
 
 
-def read_session(core: Core, raw_token: str | None) -> Caller:
+def read_session(core: Core, raw_token: str | None, addr: str | None) -> Caller:
     """The read half of :func:`authenticate`: the session of ``raw_token`` as
     stored, not yet checked for expiry. One read, no write; the caller must
-    pass the result through :func:`settle_session` before trusting it."""
+    pass the result through :func:`settle_session` before trusting it.
+
+    The account's IP allow-list holds for every request a session makes, not
+    only for the password step: a session opened inside the list, or a login
+    begun there, is refused from outside it (403 code 20). Checked here,
+    before the session's last-seen time is written, so a refused request does
+    not keep the session alive; the account comes with the session's one read.
+    """
     token = canonical_token(raw_token)
     # Only the exact id we issued: no other spelling (upper case, no dashes,
     # braces, urn:uuid:) of it is a session, so an altered token never works.
@@ -136,7 +158,14 @@ def read_session(core: Core, raw_token: str | None) -> Caller:
     if found is None or not found[1].is_active:
         raise NotAuthenticated()
     session, user, account = found
+    require_allowed_address(account, addr)
     return Caller(token, hashed, session, user, account)
+
+
+def require_allowed_address(account: Account, addr: str | None) -> None:
+    """403 code 20 unless the account's IP allow-list (when on) holds ``addr``."""
+    if not ipallow.admits(account, addr):
+        raise AddressNotAllowed()
 
 
 def _settlement(core: Core, session: SessionRecord, now: float, keepalive: bool) -> str | None:

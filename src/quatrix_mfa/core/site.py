@@ -14,6 +14,7 @@ from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import ParameterError, QuatrixError
 from quatrix_mfa.core.model import IP, TWO_FA, Account
+from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import authenticate
 
 # The methods an account can switch on, with stable ids (uuid5 of the key).
@@ -46,12 +47,14 @@ def set_settings(
     ip_whitelist: list[str] | None,
 ) -> Account:
     """Change settings. Forcing 2FA closes the sessions of users without a secret;
-    an allow-list that would shut out the caller's own address is refused."""
+    an allow-list that would shut out the caller's own address is refused, and
+    a new or narrowed one closes every session opened outside it."""
     caller, now, addr = require_admin(ctx), ctx.now, ctx.addr
     with core.store.transaction() as tx:
         account = tx.accounts.get(caller.account.id)
         assert account is not None
         was_forced = account.force_2fa
+        was_allowed = list(account.ip_whitelist) if account.ip_restricted else None
         if ip_whitelist is not None:
             account.ip_whitelist = ipallow.normalize(ip_whitelist)
         if methods is not None:
@@ -73,6 +76,8 @@ def set_settings(
             for user in tx.users.in_account(account.id):
                 if not core.totp.enrolled(tx, user):
                     credentials_changed(tx, user, "2fa_forced_by_account", now)
+        if account.ip_restricted and account.ip_whitelist != was_allowed:
+            _close_outside(tx, ctx, account)
         audit.record(
             tx,
             now,
@@ -86,11 +91,28 @@ def set_settings(
     return account
 
 
-def public_account(core: Core, token: str | None) -> Account | None:
-    """The account ``GET /account/metadata`` describes: the caller's, or the first one."""
+def _close_outside(tx: Transaction, ctx: Context, account: Account) -> None:
+    """Close the sessions of ``account`` opened outside its allow-list (a
+    session from before addresses were kept counts as outside), but the
+    caller's own, which the list was just checked to hold."""
+    keep = ctx.signed_in.token_hash
+    outside = [
+        (token_hash, user_id)
+        for token_hash, user_id, addr in tx.sessions.addresses_in_account(account.id)
+        if token_hash != keep and not ipallow.allows(account.ip_whitelist, addr)
+    ]
+    tx.sessions.close([token_hash for token_hash, _ in outside])
+    who = ctx.actor()
+    for user_id in sorted({user_id for _, user_id in outside}):
+        who.record(tx, ctx.now, audit.SESSION_CLOSED, "outside_ip_allow_list", target=user_id)
+
+
+def public_account(core: Core, ctx: Context, token: str | None) -> Account | None:
+    """The account ``GET /account/metadata`` describes: the caller's (a session
+    used from inside its account's allow-list), or the first one."""
     if token:
         try:
-            return authenticate(core, token).account
+            return authenticate(core, token, ctx.addr).account
         except QuatrixError:
             pass
     with core.store.transaction(write=False) as tx:

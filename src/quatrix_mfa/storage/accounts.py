@@ -14,8 +14,16 @@ _ACCOUNT = account_reader()
 
 
 class SqlAccountRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, lock: bool = False) -> None:
         self.conn = conn
+        self.lock_rows = lock
+
+    def lock(self, account_id: str) -> None:
+        # SQLite needs nothing: its writers already run one at a time.
+        if self.lock_rows:
+            self.conn.execute(
+                select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()
+            ).all()
 
     @staticmethod
     def _values(account: Account) -> dict[str, Any]:

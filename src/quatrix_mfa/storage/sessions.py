@@ -86,6 +86,7 @@ class SqlSessionRepository:
                 "kind": session.kind.value,
                 "auth_time": session.auth_time,
                 "factors": ",".join(session.factors),
+                "client_addr": session.client_addr,
             },
         )
 
@@ -117,6 +118,36 @@ class SqlSessionRepository:
             if keep is not None:
                 query = query.where(sessions.c.token_hash != keep)
             closed += self.conn.execute(query).rowcount
+        return closed
+
+    def addresses_in_account(self, account_id: str) -> list[tuple[str, str, str | None]]:
+        query = (
+            select(sessions.c.token_hash, sessions.c.user_id, sessions.c.client_addr)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(users.c.account_id == account_id)
+        )
+        return [(r.token_hash, r.user_id, r.client_addr) for r in self.conn.execute(query)]
+
+    def claim(self, token_hash: str, now: float, until: float) -> bool:
+        free = or_(sessions.c.busy_until.is_(None), sessions.c.busy_until <= now)
+        query = (
+            update(sessions)
+            .where(sessions.c.token_hash == token_hash, free)
+            .values(busy_until=until)
+        )
+        return bool(self.conn.execute(query).rowcount == 1)
+
+    def release(self, token_hash: str) -> None:
+        self.conn.execute(
+            update(sessions).where(sessions.c.token_hash == token_hash).values(busy_until=None)
+        )
+
+    def close(self, token_hashes: Sequence[str]) -> int:
+        closed = 0
+        for part in chunks(token_hashes):
+            closed += self.conn.execute(
+                delete(sessions).where(sessions.c.token_hash.in_(part))
+            ).rowcount
         return closed
 
     def restamp(self, token_hash: str, epoch: int) -> None:

@@ -128,7 +128,7 @@ class SqlTransaction:
     def __init__(self, conn: Connection, write: bool = True) -> None:
         self.conn = conn
         dialect = conn.dialect.name
-        self.accounts = SqlAccountRepository(conn)
+        self.accounts = SqlAccountRepository(conn, lock=write and dialect == "postgresql")
         # PostgreSQL: a writer locks the user rows it reads (SELECT ... FOR
         # UPDATE), so two admins editing one user cannot lose an update.
         # SQLite needs no row locks: BEGIN IMMEDIATE already serializes writers.

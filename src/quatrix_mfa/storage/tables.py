@@ -125,6 +125,10 @@ sessions = Table(
     Column("kind", String(16), nullable=False, server_default="api"),
     Column("auth_time", Float, nullable=False, server_default="0"),
     Column("factors", String(64), nullable=False, server_default="password"),
+    # Where the session was opened from (None: before migration 0003).
+    Column("client_addr", String(64)),
+    # Claimed by a slow hash (a PIN being set) until then (core/profile.py).
+    Column("busy_until", Float),
 )
 
 throttle = Table(

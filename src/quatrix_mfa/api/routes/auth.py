@@ -67,7 +67,7 @@ def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
     if header:
         email, password = parse_basic(header)
         return _login_reply(auth.login_with_password(core, ctx, email, password))
-    caller = sessions.authenticate(core, request.headers.get(TOKEN_HEADER))
+    caller = sessions.authenticate(core, request.headers.get(TOKEN_HEADER), ctx.addr)
     return _login_reply(auth.session_status(caller))
 
 
@@ -92,8 +92,8 @@ async def login_second_factor(
 
 
 @router.get("/session/keepalive", responses=ERRORS)
-def keepalive(token: TokenDep, core: CoreDep) -> JSONResponse:
-    caller = sessions.authenticate(core, token, keepalive=True)
+def keepalive(token: TokenDep, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
+    caller = sessions.authenticate(core, token, ctx.addr, keepalive=True)
     caller.require_full()
     return JSONResponse({})
 
