@@ -149,8 +149,10 @@ def test_one_token_sent_to_set_mfa_pin_many_times_at_once_yields_one_session(
     winners = [a for a in answers if a.status_code == 200]
     assert len(winners) == 1, [a.status_code for a in answers]  # before the fix: most of them
     for loser in answers:
+        # Refused while another call of the session hashes (429 code 13), or
+        # after the winner closed the session (401 code 1).
         if loser.status_code != 200:
-            error(loser, 401, 1)
+            assert (loser.status_code, loser.json()["code"]) in ((429, 13), (401, 1)), loser.text
     tokens = [winner.json()["session_ids"] for winner in winners]
     assert [alive(api, token) for token in tokens] == [True]
     assert not alive(api, bob)
