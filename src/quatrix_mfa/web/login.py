@@ -106,7 +106,7 @@ def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -
 def qr_svg(uri: str) -> str:
     """The otpauth URI as inline SVG: no image request, no data: URI for the
     CSP to allow, and it scales sharply on any screen."""
-    out = io.StringIO()
+    out = io.BytesIO()
     segno.make(uri, error="m").save(
         out,
         kind="svg",
@@ -117,7 +117,7 @@ def qr_svg(uri: str) -> str:
         title="QR code with your new 2FA key",
         svgclass="qr",
     )
-    return out.getvalue()
+    return out.getvalue().decode()
 
 
 @router.post("/login")
