@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.model import SessionKind
 from quatrix_mfa.core.sessions import token_hash
 from quatrix_mfa.storage import tables
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, latest_link
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic, latest_link
 from tests.web.conftest import SESSION_COOKIE, SITE, Site, csrf_of
 
 CSP = "default-src 'self'; frame-ancestors 'none'"
@@ -32,6 +33,18 @@ def session_count(site: Site) -> int:
     engine = site.core.store.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(tables.sessions)).scalar_one())
+
+
+def edit_account(site: Site, **changes: Any) -> None:
+    """Change the admin's account settings (the admin pages are later work)."""
+    with site.core.store.transaction() as tx:
+        user = tx.users.by_email(ADMIN_EMAIL)
+        assert user is not None
+        account = tx.accounts.get(user.account_id)
+        assert account is not None
+        for name, value in changes.items():
+            setattr(account, name, value)
+        tx.accounts.save(account)
 
 
 def test_root_sends_a_stranger_to_login_and_a_signed_in_user_to_the_account(site: Site) -> None:
@@ -151,8 +164,6 @@ def test_a_wrong_password_is_shown_and_the_email_kept_but_not_the_password(site:
 
 def test_throttling_shows_the_wait(make_site: Any) -> None:
     site = make_site(user_failure_threshold=1)
-    from quatrix_mfa.core.bootstrap import bootstrap
-
     bootstrap(site.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD)
     site.sign_in(password="wrong password one")
     response = site.sign_in()
@@ -162,13 +173,7 @@ def test_throttling_shows_the_wait(make_site: Any) -> None:
 
 
 def test_an_address_outside_the_allow_list_is_told_so(site: Site) -> None:
-    with site.core.store.transaction() as tx:
-        user = tx.users.by_email(ADMIN_EMAIL)
-        assert user is not None
-        account = tx.accounts.get(user.account_id)
-        assert account is not None
-        account.ip_restricted, account.ip_whitelist = True, ["10.9.9.9"]
-        tx.accounts.save(account)
+    edit_account(site, ip_restricted=True, ip_whitelist=["10.9.9.9"])
     response = site.sign_in()
     assert response.status_code == 403
     assert "does not allow signing in from this network address" in response.text
@@ -184,8 +189,6 @@ def test_odd_input_is_a_page_with_the_error_never_a_500(site: Site) -> None:
 
 
 def test_an_api_token_in_the_cookie_is_not_a_browser_session(site: Site) -> None:
-    from tests.conftest import basic
-
     api_token = site.http.get(
         "/api/1.0/session/login", headers={"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
     ).json()["session_id"]
@@ -197,19 +200,14 @@ def test_an_api_token_in_the_cookie_is_not_a_browser_session(site: Site) -> None
 
 
 def invite(site: Site, email: str = "new@example.com") -> str:
-    from quatrix_mfa.core import admin as core_admin  # noqa: F401 - documents the route
-
-    token = site.http.get(
-        "/api/1.0/session/login",
-        headers={
-            "Authorization": "Basic "
-            + base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
-        },
-    ).json()["session_id"]
+    """Create a user through the API; the path of their mailed set-password link."""
+    login = site.http.get(
+        "/api/1.0/session/login", headers={"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
+    )
     created = site.http.post(
         "/api/1.0/user/create",
         json={"name": "New Person", "email": email},
-        headers={"X-Auth-Token": token},
+        headers={"X-Auth-Token": login.json()["session_id"]},
     )
     assert created.status_code == 201, created.text
     link = latest_link(site.core, email)
@@ -266,13 +264,7 @@ def test_forgot_password_answers_the_same_for_a_known_and_an_unknown_email(site:
 
 def enroll_admin_totp(site: Site) -> bytes:
     """2FA on through the forced-enrollment page; the seed, read from the page."""
-    with site.core.store.transaction() as tx:
-        user = tx.users.by_email(ADMIN_EMAIL)
-        assert user is not None
-        account = tx.accounts.get(user.account_id)
-        assert account is not None
-        account.force_2fa = True
-        tx.accounts.save(account)
+    edit_account(site, force_2fa=True)
     assert site.sign_in().headers["location"] == "/login?next=%2Faccount"
     page = site.get("/login?next=%2Faccount")
     assert page.headers["cache-control"] == "no-store"
