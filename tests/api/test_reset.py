@@ -283,19 +283,19 @@ def test_empty_email_list_is_a_parameter_error(api: Api) -> None:
     _assert_error(api.post("/reset-password/request", {"email": "bob@example.com"}), 400, 2)
 
 
-def test_mailed_link_page_tells_how_to_set_the_password(api: Api, admin_token: str) -> None:
+def test_mailed_link_opens_the_set_password_page(api: Api, admin_token: str) -> None:
     api.create_user(admin_token, USER, PASSWORD)
     api.clock.advance(120)
     reset_id = _request(api, USER)
     page = api.http.get(f"http://testserver/reset-password/{reset_id}")
     assert page.status_code == 200, page.text
-    assert page.headers["content-type"].startswith("text/plain")
-    assert "curl" in page.text
-    assert f"https://mfa.example.com/api/1.0/reset-password/reset/{reset_id}" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'action="/reset-password/{reset_id}"' in page.text
+    assert 'name="new_password"' in page.text
     assert api.get(f"/reset-password/metadata/{reset_id}").status_code == 200  # not consumed
     unknown = api.http.get(f"http://testserver/reset-password/{uuid.uuid4()}")
-    assert unknown.status_code == 401
-    assert "curl" not in unknown.text
+    assert unknown.status_code == 404
+    assert 'name="new_password"' not in unknown.text
 
 
 def test_account_metadata_without_a_session(api: Api) -> None:

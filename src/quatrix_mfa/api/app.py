@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from quatrix_mfa import __version__
+from quatrix_mfa import __version__, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.routes import account, auth, profile, reset, users
@@ -130,7 +130,9 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
-    app.include_router(reset.link_router)
+    web.install(
+        app, core, public_url=settings.public_url, trust_forwarded_for=settings.trust_forwarded_for
+    )
     _add_health(app, store)
     errors.install(app)
     app.add_middleware(BodyLimit)

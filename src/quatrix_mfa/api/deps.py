@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
-from quatrix_mfa.api.forwarding import forwarded_client
 from quatrix_mfa.core.context import Channel, Context, Core
 from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
 from quatrix_mfa.core.sessions import (
@@ -21,6 +20,7 @@ from quatrix_mfa.core.sessions import (
     settle_needs_write,
     settle_session,
 )
+from quatrix_mfa.forwarding import request_client
 
 # The header that carries the session token, in and out (DESIGN.md, "Sessions").
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 - a header name
@@ -37,17 +37,8 @@ async def get_core(request: Request) -> Core:
 
 
 def client_addr(request: Request) -> str | None:
-    """The client's address: the peer's, or behind our own proxies what they
-    forwarded (``api/forwarding.py``). Every ``X-Forwarded-For`` line is read:
-    a proxy that adds a line of its own puts the address it saw in the last
-    one, and the first line is the client's to choose."""
-    state = request.app.state
-    return forwarded_client(
-        request.client.host if request.client else None,
-        request.headers.getlist("x-forwarded-for"),
-        state.trust_forwarded_for,
-        state.trusted_proxies,
-    )
+    """The client's address (``quatrix_mfa/forwarding.py``)."""
+    return request_client(request)
 
 
 def _context(request: Request, core: Core, caller: Caller | None) -> Context:

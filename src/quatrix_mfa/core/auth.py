@@ -18,7 +18,7 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.factors import Match, SecondFactor
-from quatrix_mfa.core.model import Step, ThrottleState
+from quatrix_mfa.core.model import SessionKind, Step, ThrottleState
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import SESSION_FIELD, Caller, count_wrong_code, open_session
 from quatrix_mfa.core.text import normalize_email
@@ -37,8 +37,18 @@ class LoginResult:
 PASSWORD = "password"  # noqa: S105 - a name, not a password
 
 
-def login_with_password(core: Core, ctx: Context, email: str, password: str) -> LoginResult:
+def login_with_password(
+    core: Core,
+    ctx: Context,
+    email: str,
+    password: str,
+    *,
+    kind: SessionKind = SessionKind.API,
+) -> LoginResult:
     """Check email + password; open a full (200) or pending (207) session.
+
+    ``kind`` is how the edge carries the session (an API token or a browser
+    cookie); every later session of this login keeps it.
 
     An unknown email and a wrong password take the same path and the same
     time (a dummy argon2 verify), write the same rows and give the same 401.
@@ -87,7 +97,9 @@ def login_with_password(core: Core, ctx: Context, email: str, password: str) -> 
         else:
             denied = False
             steps = policy.login_steps(account, user)
-            token = open_session(core, tx, user, steps, now, proven=(PASSWORD,), addr=addr)
+            token = open_session(
+                core, tx, user, steps, now, proven=(PASSWORD,), addr=addr, kind=kind
+            )
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
             tx.users.record_login(user.id, None if steps else now, rehashed)

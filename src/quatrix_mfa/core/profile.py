@@ -96,8 +96,30 @@ def start_totp_enrollment(core: Core, ctx: Context) -> Enrollment:
         who.record(
             tx, now, audit.FACTOR_ENROLL_STARTED, audit.SUCCESS, target=user.id, factor=TWO_FA
         )
+    return _enrollment(caller, secret)
+
+
+# A pending secret shown again must leave time to scan it and type a code.
+REUSE_MARGIN = 120.0
+
+
+def totp_enrollment(core: Core, ctx: Context) -> Enrollment:
+    """The pending TOTP secret to show the caller: the one still pending, so
+    that a page shown again (reloaded, or after a wrong code) shows the secret
+    the person may already have scanned; a new one when none is pending or
+    it would expire within ``REUSE_MARGIN``."""
+    caller = ctx.signed_in
+    _require_enrollment_or_full(caller)
+    with core.store.transaction(write=False) as tx:
+        pending = tx.credentials.enrollment(caller.user.id)
+    if pending is None or pending.expires_at - ctx.now <= REUSE_MARGIN:
+        return start_totp_enrollment(core, ctx)
+    return _enrollment(caller, core.totp.pending_secret(pending, caller.user))
+
+
+def _enrollment(caller: Caller, secret: bytes) -> Enrollment:
     issuer = caller.account.name or "Quatrix"
-    return Enrollment(base32(secret), provisioning_uri(secret, user.email, issuer))
+    return Enrollment(base32(secret), provisioning_uri(secret, caller.user.email, issuer))
 
 
 def set_factor(core: Core, ctx: Context, auth_type: str, code: str) -> FactorSet:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from quatrix_mfa.api.deps import (
     AnonymousDep,
@@ -60,28 +60,15 @@ def reset_password(
     return reply(IdResp(id=reset.reset_password(core, ctx, id, body.password)))
 
 
-link_router = APIRouter(include_in_schema=False)
 LINK_PATH = "/reset-password/{id}"
 
 
 def link_builder(public_url: str) -> Callable[[str], str]:
     """How mailed links are spelled: ``<public url>/reset-password/<id>``, the
-    page :func:`reset_link` serves (core is given this, and knows no URL)."""
+    page ``web/passwords.py`` serves (core is given this, and knows no URL)."""
     base = public_url.rstrip("/")
 
     def link(reset_id: str) -> str:
         return base + LINK_PATH.format(id=reset_id)
 
     return link
-
-
-@link_router.get(LINK_PATH, response_class=PlainTextResponse)
-def reset_link(id: str, request: Request, core: CoreDep, ctx: AnonymousDep) -> PlainTextResponse:
-    """Where mailed links point: how to set the password with this link's id."""
-    reset.metadata(core, ctx, id)
-    base = request.app.state.public_url.rstrip("/")
-    return PlainTextResponse(
-        "Set your password with:\n\n"
-        f"  curl -X POST {base}/api/1.0/reset-password/reset/{id} \\\n"
-        "       -H 'Content-Type: application/json' -d '{\"password\": \"YOUR NEW PASSWORD\"}'\n"
-    )

@@ -147,6 +147,10 @@ class TotpFactor:
         )
         return secret
 
+    def pending_secret(self, enrollment: TotpEnrollment, user: User) -> bytes:
+        """The seed of a pending enrollment, to show it again."""
+        return self._box.open(enrollment.ciphertext, enrollment.key_id, user.id)
+
     def enrollment_step(
         self, enrollment: TotpEnrollment, user: User, code: str, now: float
     ) -> int | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.requests import Request
+
 from quatrix_mfa.core.ipallow import Network, client_address
 
 MAX_ADDR = 64  # longer is no address; the column that records it holds 64
@@ -44,3 +46,18 @@ def forwarded_client(
         if not is_proxy(entry, proxies):
             return entry[:MAX_ADDR]
     return chain[0][:MAX_ADDR]
+
+
+def request_client(request: Request) -> str | None:
+    """The client's address of a request to either edge (``api/``, ``web/``):
+    the peer's, or behind our own proxies what they forwarded. Every
+    ``X-Forwarded-For`` line is read: a proxy that adds a line of its own puts
+    the address it saw in the last one, and the first line is the client's to
+    choose. The trust settings are the app's (``create_app``)."""
+    state = request.app.state
+    return forwarded_client(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        state.trust_forwarded_for,
+        state.trusted_proxies,
+    )

@@ -1,0 +1,245 @@
+"""Sign-in: email and password, then whatever step the session still needs
+(a TOTP or recovery code, the PIN, or enrolling TOTP when 2FA is required).
+
+One page, ``/login``, shows the step the cookie's session is at; each step
+posts to its own path. Every rule (which steps, in what order, throttling,
+the allow-list) is core's: a handler only maps core's answer to a page.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from quatrix_mfa.core import auth, profile
+from quatrix_mfa.core.errors import (
+    AddressNotAllowed,
+    NotAuthenticated,
+    PendingSession,
+    QuatrixError,
+    TooManyAttempts,
+    WrongCode,
+)
+from quatrix_mfa.core.model import TWO_FA, SessionKind, Step
+from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
+from quatrix_mfa.web.security import NEXT_FIELD, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+NOTICES = {
+    "password-set": "Your password is set. Sign in with it.",
+    "signed-out": "You are signed out.",
+}
+STEP_PAGES = {Step.TOTP: "login_code.html", Step.PIN: "login_pin.html"}
+
+
+def refusal(error: QuatrixError) -> str:
+    """What a person is told when core refuses a sign-in step."""
+    if isinstance(error, TooManyAttempts):
+        return f"Too many attempts. Wait {error.retry_after} seconds, then try again."
+    if isinstance(error, AddressNotAllowed):
+        return "Your account does not allow signing in from this network address."
+    if isinstance(error, WrongCode):
+        return "That code is not right. Check it and try again."
+    if isinstance(error, NotAuthenticated):
+        return "Wrong email or password."
+    return error.msg
+
+
+def forbidden(page: Browser) -> Response:
+    """A post without a valid CSRF token or from another site: nothing changes."""
+    return page.render("forbidden.html", 403)
+
+
+@router.get("/")
+def home(page: BrowserDep) -> Response:
+    signed_in = page.caller is not None and not page.caller.session.pending
+    return page.redirect("/account" if signed_in else "/login")
+
+
+@router.get("/login")
+def login_page(
+    page: BrowserDep,
+    next: str = "",
+    recovery: str = "",
+    notice: str = "",
+) -> Response:
+    """The form for the step the session is at; a full session goes on to ``next``."""
+    target = safe_next(next)
+    caller = page.caller
+    if caller is None:
+        shown = NOTICES.get(notice, "")
+        return page.render("login.html", next=target, email="", notice=shown)
+    step = caller.pending_step
+    if step is None:
+        return page.redirect(target)
+    return _step_page(page, step, target, recovery=bool(recovery))
+
+
+def _step_page(
+    page: Browser, step: Step, target: str, status: int = 200, **values: Any
+) -> Response:
+    if step is Step.ENROLL_TOTP:
+        return _enroll_page(page, target, status, **values)
+    values.setdefault("recovery", False)
+    return page.render(STEP_PAGES[step], status, next=target, **values)
+
+
+def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -> Response:
+    enrollment = profile.totp_enrollment(page.core, page.ctx)
+    return page.render(
+        "login_enroll.html",
+        status,
+        secret=True,
+        next=target,
+        key_groups=[enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4)],
+        uri=enrollment.uri,
+        qr_svg=qr_svg(enrollment.uri),
+        **values,
+    )
+
+
+def qr_svg(uri: str) -> str:
+    """The otpauth URI as inline SVG: no image request, no data: URI for the
+    CSP to allow, and it scales sharply on any screen."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(
+        out,
+        kind="svg",
+        scale=5,
+        border=2,
+        xmldecl=False,
+        svgns=True,
+        title="QR code with your new 2FA key",
+        svgclass="qr",
+    )
+    return out.getvalue().decode()
+
+
+@router.post("/login")
+def login_password(page: BrowserDep) -> Response:
+    """Email and password: a full session goes to ``next``, a pending one to its step."""
+    if not page.csrf_valid():
+        return forbidden(page)
+    target = safe_next(page.form.values.get(NEXT_FIELD))
+    try:
+        email = page.form.get("email")
+        password = page.form.get("password")
+    except BadForm as bad:
+        return page.render(
+            "login.html", 400, next=target, email="", errors={bad.field: bad.problem}, notice=""
+        )
+    errors = {
+        name: "Required."
+        for name, value in (("email", email.strip()), ("password", password))
+        if not value
+    }
+    if errors:
+        return page.render("login.html", 400, next=target, email=email, errors=errors, notice="")
+    try:
+        result = auth.login_with_password(
+            page.core, page.ctx, email, password, kind=SessionKind.BROWSER
+        )
+    except (NotAuthenticated, TooManyAttempts, AddressNotAllowed) as error:
+        status = (
+            429
+            if isinstance(error, TooManyAttempts)
+            else 403
+            if isinstance(error, AddressNotAllowed)
+            else 401
+        )
+        return page.render(
+            "login.html",
+            status,
+            next=target,
+            email=email,
+            errors={"password": refusal(error)},
+            notice="",
+        )
+    page.carry(result.token)
+    if result.step is None:
+        return page.redirect(target)
+    return page.redirect("/login", next=target)
+
+
+def _pending_at(page: Browser, *steps: Step) -> bool:
+    caller = page.caller
+    return caller is not None and caller.pending_step in steps
+
+
+def _restart(page: Browser, target: str) -> Response:
+    """No pending session at the step posted (it ended, or is already past
+    it): back to the sign-in page, which shows where it really is."""
+    return page.redirect("/login", next=target)
+
+
+@router.post("/login/code")
+def login_code(page: BrowserDep) -> Response:
+    """A TOTP code, or a recovery code in the same field."""
+    return _second_factor(page, Step.TOTP)
+
+
+@router.post("/login/pin")
+def login_pin(page: BrowserDep) -> Response:
+    return _second_factor(page, Step.PIN)
+
+
+def _second_factor(page: Browser, step: Step) -> Response:
+    target = safe_next(page.form.values.get(NEXT_FIELD))
+    if not _pending_at(page, step):
+        return _restart(page, target)
+    if not page.csrf_valid():
+        return forbidden(page)
+    field = "pin" if step is Step.PIN else "code"
+    recovery = page.form.values.get("recovery") == "1"
+    try:
+        code = page.form.get(field).strip()
+    except BadForm as bad:
+        return _step_page(page, step, target, 400, recovery=recovery, errors={field: bad.problem})
+    try:
+        result = auth.second_factor(page.core, page.ctx, page.core.factors.auth_type_of(step), code)
+    except (WrongCode, TooManyAttempts) as error:
+        status = 429 if isinstance(error, TooManyAttempts) else 401
+        return _step_page(
+            page, step, target, status, recovery=recovery, errors={field: refusal(error)}
+        )
+    except NotAuthenticated:  # five wrong codes closed it, or it expired
+        page.signed_out()
+        return _restart(page, target)
+    page.carry(result.token)
+    if result.step is None:
+        return page.redirect(target)
+    return page.redirect("/login", next=target)
+
+
+@router.post("/login/enroll")
+def login_enroll(page: BrowserDep) -> Response:
+    """Confirm the shown TOTP key with a code: 2FA is on, the session full,
+    and the recovery codes are shown, once."""
+    target = safe_next(page.form.values.get(NEXT_FIELD))
+    if not _pending_at(page, Step.ENROLL_TOTP):
+        return _restart(page, target)
+    if not page.csrf_valid():
+        return forbidden(page)
+    try:
+        code = page.form.get("code").strip()
+    except BadForm as bad:
+        return _enroll_page(page, target, 400, errors={"code": bad.problem})
+    try:
+        result = profile.set_factor(page.core, page.ctx, TWO_FA, code)
+    except (WrongCode, TooManyAttempts) as error:
+        status = 429 if isinstance(error, TooManyAttempts) else 401
+        return _enroll_page(page, target, status, errors={"code": refusal(error)})
+    except (NotAuthenticated, PendingSession):
+        page.signed_out()
+        return _restart(page, target)
+    except QuatrixError as error:  # the pending key expired meanwhile: a new one
+        return _enroll_page(page, target, 400, errors={"code": refusal(error)})
+    page.carry(result.token)
+    return page.render(
+        "recovery_codes.html", secret=True, next=target, codes=result.recovery_codes or []
+    )

@@ -1,0 +1,215 @@
+"""What every handler of the pages shares: the request as core sees it
+(a ``Channel.WEB`` context with the cookie's session), the form, and
+rendering a template or a redirect with the page headers and cookies."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from quatrix_mfa.core import sessions
+from quatrix_mfa.core.context import Channel, Context, Core
+from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
+from quatrix_mfa.core.model import SessionKind
+from quatrix_mfa.core.sessions import Caller
+from quatrix_mfa.core.text import has_control
+from quatrix_mfa.forwarding import request_client
+from quatrix_mfa.web import security
+from quatrix_mfa.web.security import CSRF_FIELD, CookiePolicy
+
+MAX_FIELD = 1024  # longer than any password (256) or email; a form is no upload
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The templates, markup only. Text goes through gettext (null
+    translations for now: a second language is one catalog away)."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("quatrix_mfa.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+@dataclass
+class Web:
+    """The pages' settings, built once by :func:`quatrix_mfa.web.install`."""
+
+    core: Core
+    cookies: CookiePolicy
+    trust_forwarded_for: bool
+
+
+class BadForm(Exception):
+    """A form that no page of ours sends (a file, a control character, too long)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+@dataclass
+class Form:
+    """The posted fields as text; a file or an odd value is refused per field."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    bad: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str:
+        """The field's text ('' when absent); :class:`BadForm` if no page of
+        ours could have sent it, so nothing odd ever reaches core."""
+        if name in self.bad:
+            raise BadForm(name, self.bad[name])
+        return self.values.get(name, "")
+
+
+async def read_form(request: Request) -> Form:
+    form = Form()
+    if request.method != "POST":
+        return form
+    try:
+        parsed = await request.form(max_files=0, max_fields=50)
+    except Exception:  # malformed multipart, too many fields: nothing is read
+        form.bad[CSRF_FIELD] = "unreadable form"
+        return form
+    for name, value in parsed.multi_items():
+        if isinstance(value, UploadFile) or name in form.values:
+            form.bad[name] = "unexpected value"
+        elif len(value) > MAX_FIELD:
+            form.bad[name] = "too long"
+        elif has_control(value) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            form.bad[name] = "contains a control character"
+        else:
+            form.values[name] = value
+    return form
+
+
+def client_addr(request: Request, web: Web) -> str | None:
+    """The client's address, read as the API reads it (``forwarding.py``)."""
+    return request_client(request)
+
+
+@dataclass
+class Browser:
+    """One page request: core's context (with the cookie's live browser
+    session, if any), the form, and the cookies to set on the answer."""
+
+    request: Request
+    web: Web
+    ctx: Context
+    form: Form
+    presession: str
+    set_cookies: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def core(self) -> Core:
+        return self.web.core
+
+    @property
+    def caller(self) -> Caller | None:
+        return self.ctx.caller
+
+    def signed_in_as(self, caller: Caller) -> None:
+        """The session to carry from now on (a login step or a rotation opened it)."""
+        self.set_cookies[self.web.cookies.session] = caller.token
+        self.ctx = self.ctx.with_caller(caller)
+
+    def carry(self, token: str) -> None:
+        """Carry ``token`` (a new session id) in the cookie from this answer on."""
+        self.set_cookies[self.web.cookies.session] = token
+
+    def signed_out(self) -> None:
+        self.set_cookies[self.web.cookies.session] = None
+
+    def csrf_binding(self) -> str:
+        """What this page's forms are tied to: the session, or before any
+        session the pre-session cookie."""
+        return self.caller.token if self.caller is not None else self.presession
+
+    def csrf_valid(self) -> bool:
+        """The post came from our own page, for this session (or browser)."""
+        if not security.same_origin(self.request):
+            return False
+        try:
+            sent = self.form.get(CSRF_FIELD)
+        except BadForm:
+            return False
+        return security.csrf_ok(self.core, self.csrf_binding(), sent)
+
+    def render(
+        self, template: str, status: int = 200, *, secret: bool = False, **values: Any
+    ) -> Response:
+        """The page ``template`` with ``values``. Every page is ``no-store``
+        (each has a form or shows a secret); ``secret`` marks the pages that
+        show one (QR, key, recovery codes), for the reader."""
+        values.setdefault("errors", {})
+        body = (
+            templates()
+            .get_template(template)
+            .render(
+                csrf_field=CSRF_FIELD,
+                csrf_token=security.csrf_token(self.core, self.csrf_binding()),
+                signed_in=self.caller is not None and not self.caller.session.pending,
+                **values,
+            )
+        )
+        # Every page: a form or a secret may be on it.
+        return self._finish(HTMLResponse(body, status, headers=security.NO_STORE))
+
+    def redirect(self, path: str, **query: str) -> Response:
+        """303 See Other: after a post, the browser GETs the next page."""
+        target = path + ("?" + urlencode(query) if query else "")
+        return self._finish(RedirectResponse(target, 303))
+
+    def _finish(self, response: Response) -> Response:
+        response.headers.update(security.PAGE_HEADERS)
+        cookies = self.web.cookies
+        if self.request.cookies.get(cookies.presession) != self.presession:
+            cookies.set(response, cookies.presession, self.presession)
+        for name, value in self.set_cookies.items():
+            if value is None:
+                cookies.clear(response, name)
+            else:
+                cookies.set(response, name, value)
+        return response
+
+
+def _browser_session(web: Web, request: Request) -> Caller | None:
+    """The cookie's session if it is a live browser session, else none: an
+    API token planted in the cookie is not a browser session."""
+    token = request.cookies.get(web.cookies.session)
+    if not token:
+        return None
+    try:
+        caller = sessions.authenticate(web.core, token, client_addr(request, web))
+    except (NotAuthenticated, AddressNotAllowed):
+        return None
+    return caller if caller.session.kind is SessionKind.BROWSER else None
+
+
+def browser(request: Request, form: Annotated[Form, Depends(read_form)]) -> Browser:
+    """A sync dependency: FastAPI runs it (the session read) in the thread pool."""
+    web: Web = request.app.state.web
+    caller = _browser_session(web, request)
+    presession = request.cookies.get(web.cookies.presession) or ""
+    if len(presession) != 43 or has_control(presession):
+        presession = security.new_presession()
+    ctx = Context(caller, client_addr(request, web), web.core.clock.now(), Channel.WEB)
+    page = Browser(request, web, ctx, form, presession)
+    if caller is None and request.cookies.get(web.cookies.session):
+        page.signed_out()  # a dead or foreign session id: the browser forgets it
+    return page
+
+
+BrowserDep = Annotated[Browser, Depends(browser)]
