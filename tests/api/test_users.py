@@ -13,6 +13,7 @@ import pytest
 
 from quatrix_mfa.core.model import Account, User
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
+from tests.support import outbox
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
@@ -20,11 +21,6 @@ OTHER_EMAIL = "second@example.com"
 FOREIGN_EMAIL = "outsider@elsewhere.example"
 FOREIGN_PASSWORD = "outsider password 9"
 _LINK = re.compile(r"https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
-
-
-def mails(api: Api, to: str) -> list[str]:
-    with api.core.store.transaction(write=False) as tx:
-        return [m.body for m in tx.outbox.list() if m.to == to]
 
 
 def snapshot(api: Api) -> list[tuple[Account | None, list[User]]]:
@@ -97,7 +93,7 @@ def test_a_non_admin_is_refused_every_admin_endpoint(
     response = api.get(path, token) if method == "GET" else api.post(path, body, token)
     error(response, 403, 3)
     assert snapshot(api) == before
-    assert mails(api, "intruder@example.com") == []
+    assert outbox.bodies(api.core, "intruder@example.com") == []
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
@@ -153,7 +149,7 @@ def test_create_user_answers_201_and_mails_a_working_password_link(
     assert api.get(f"/user/metadata/{user['id']}", admin_token).json()["email"] == EMAIL
     assert api.login(EMAIL, "").status_code == 401  # no password until the link is used
 
-    (body,) = mails(api, EMAIL)
+    (body,) = outbox.bodies(api.core, EMAIL)
     links = [m for line in body.splitlines() if (m := _LINK.fullmatch(line.strip()))]
     assert len(links) == 1
     reset_id = links[0].group(1)
@@ -179,7 +175,7 @@ def test_create_user_with_a_taken_email_in_any_case_is_refused(
         response = api.post("/user/create", {"name": "Twin", "email": taken}, admin_token)
         error(response, 400, 31)
     assert snapshot(api) == before
-    assert len(mails(api, EMAIL)) == 1
+    assert len(outbox.bodies(api.core, EMAIL)) == 1
 
 
 @pytest.mark.parametrize(
@@ -226,8 +222,8 @@ def test_edit_email_notifies_the_old_and_the_new_address(
     response = api.post("/user/edit", {"ids": [member], "email": "moved@example.com"}, admin_token)
     assert response.status_code == 200, response.text
     assert response.json()[0]["email"] == "moved@example.com"
-    assert any("moved@example.com" in body for body in mails(api, EMAIL))
-    assert any(EMAIL in body for body in mails(api, "moved@example.com"))
+    assert any("moved@example.com" in body for body in outbox.bodies(api.core, EMAIL))
+    assert any(EMAIL in body for body in outbox.bodies(api.core, "moved@example.com"))
     assert api.login(EMAIL, PASSWORD).status_code == 401
     assert api.login("moved@example.com", PASSWORD).status_code == 200
 
@@ -341,7 +337,7 @@ def test_another_accounts_user_is_an_unknown_id(
 def test_admin_actions_are_audited_without_secrets(api: Api, admin_token: str) -> None:
     admin_id = api.get("/profile", admin_token).json()["id"]
     user_id = api.create_user(admin_token, EMAIL, PASSWORD)
-    (link_mail,) = mails(api, EMAIL)
+    (link_mail,) = outbox.bodies(api.core, EMAIL)
     reset_id = link_mail.split("/reset-password/")[1].split()[0]
     assert (
         api.post("/user/edit", {"ids": [user_id], "name": "Edited"}, admin_token).status_code == 200

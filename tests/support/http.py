@@ -83,3 +83,12 @@ def login_from(
     """A password login from client address ``addr`` (the app trusts X-Forwarded-For)."""
     headers = {"Authorization": basic(email, password), "X-Forwarded-For": addr}
     return web.get("/session/login", headers=headers)
+
+
+def totp_user(
+    api: Api, admin_token: str, email: str = "tina@example.com"
+) -> tuple[str, str, list[str]]:
+    """A user with TOTP enrolled (password ``PASSWORD``): (user id, base32
+    secret, recovery codes); :meth:`Scenario.user_with_totp` as a tuple."""
+    user = api.scenario.user_with_totp(admin_token, email)
+    return user.id, user.secret, user.recovery_codes

@@ -43,3 +43,8 @@ def latest_link(core: Core, email: str) -> str:
 def latest_reset_id(core: Core, email: str) -> str:
     """The reset id of the newest link mailed to ``email`` (its last path segment)."""
     return latest_link(core, email).rsplit("/", 1)[1]
+
+
+def bodies(core: Core, to: str) -> list[str]:
+    """The bodies of the mails to ``to``, oldest first."""
+    return [m.body for m in mails(core, to)]
