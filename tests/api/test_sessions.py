@@ -3,15 +3,15 @@ status, keepalive, logout, expiry (on the fake clock) and the IP allow-list."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any
 
 import pytest
 
+from quatrix_mfa.core.model import Step
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
+from tests.support.encoding import b64
 
-PASSWORD = "velvet otter marmalade 42"
 IDLE = 900
 MAX_AGE = 12 * 3600
 PENDING = 300
@@ -19,18 +19,11 @@ PENDING = 300
 
 def admin_with_totp(api: Api, admin_token: str) -> str:
     """Enroll TOTP on the admin; returns the base32 secret."""
-    _, secret, _ = api.enroll_totp(admin_token)
-    return secret
+    return api.scenario.enroll_totp(admin_token)[1]
 
 
 def pending_admin(api: Api) -> str:
-    response = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-    assert response.status_code == 207, response.text
-    return str(response.json()["session_id"])
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+    return api.scenario.pending(ADMIN_EMAIL, ADMIN_PASSWORD, Step.TOTP)
 
 
 # What a pending session may do ---------------------------------------------

@@ -14,12 +14,11 @@ import pytest
 from quatrix_mfa.core.model import Account, User
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
 from tests.support import outbox
+from tests.support.scenario import FOREIGN_EMAIL, FOREIGN_PASSWORD
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
 OTHER_EMAIL = "second@example.com"
-FOREIGN_EMAIL = "outsider@elsewhere.example"
-FOREIGN_PASSWORD = "outsider password 9"
 _LINK = re.compile(r"https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
 
 
@@ -36,26 +35,6 @@ def snapshot(api: Api) -> list[tuple[Account | None, list[User]]]:
             (tx.accounts.get(a), sorted(tx.users.in_account(a), key=lambda u: u.id))
             for a in account_ids
         ]
-
-
-def foreign_user(api: Api) -> User:
-    """An admin of a second account, made directly through core."""
-    now = api.clock.now()
-    account = Account(id=str(uuid.uuid4()), name="Elsewhere", created=now + 1, modified=now)
-    user = User(
-        id=str(uuid.uuid4()),
-        account_id=account.id,
-        email=FOREIGN_EMAIL,
-        name="Outsider",
-        created=now,
-        modified=now,
-        super_admin=True,
-        password_hash=api.core.passwords.hash(FOREIGN_PASSWORD),
-    )
-    with api.core.store.transaction() as tx:
-        tx.accounts.add(account)
-        tx.users.add(user)
-    return user
 
 
 @pytest.fixture
@@ -115,7 +94,7 @@ def test_admin_endpoints_need_a_full_session(
 
 
 def test_user_list_holds_only_the_callers_account(api: Api, admin_token: str, member: str) -> None:
-    outsider = foreign_user(api)
+    outsider = api.scenario.foreign_admin()
     listed = api.get("/user", admin_token).json()
     assert sorted(u["email"] for u in listed) == sorted([ADMIN_EMAIL, EMAIL])
     assert outsider.id not in {u["id"] for u in listed}
@@ -130,7 +109,7 @@ def test_user_metadata_of_unknown_and_malformed_ids(
     assert found.status_code == 200 and found.json()["email"] == EMAIL
     error(api.get(f"/user/metadata/{uuid.uuid4()}", admin_token), 404, 4)
     error(api.get("/user/metadata/not-a-uuid", admin_token), 400, 2)
-    error(api.get(f"/user/metadata/{foreign_user(api).id}", admin_token), 404, 4)
+    error(api.get(f"/user/metadata/{api.scenario.foreign_admin().id}", admin_token), 404, 4)
 
 
 # Create ------------------------------------------------------------------------
@@ -169,7 +148,7 @@ def test_create_an_administrator(api: Api, admin_token: str) -> None:
 def test_create_user_with_a_taken_email_in_any_case_is_refused(
     api: Api, admin_token: str, member: str
 ) -> None:
-    foreign_user(api)
+    api.scenario.foreign_admin()
     before = snapshot(api)
     for taken in (EMAIL.upper(), "Member@Example.COM", ADMIN_EMAIL, FOREIGN_EMAIL.title()):
         response = api.post("/user/create", {"name": "Twin", "email": taken}, admin_token)
@@ -229,7 +208,7 @@ def test_edit_email_notifies_the_old_and_the_new_address(
 
 
 def test_edit_email_to_a_taken_one_is_refused(api: Api, admin_token: str, member: str) -> None:
-    foreign_user(api)
+    api.scenario.foreign_admin()
     before = snapshot(api)
     for taken in (ADMIN_EMAIL.upper(), FOREIGN_EMAIL):
         error(api.post("/user/edit", {"ids": [member], "email": taken}, admin_token), 400, 31)
@@ -318,7 +297,7 @@ FOREIGN_CALLS = [
 def test_another_accounts_user_is_an_unknown_id(
     api: Api, admin_token: str, member: str, path: str, fields: dict[str, Any]
 ) -> None:
-    outsider = foreign_user(api)
+    outsider = api.scenario.foreign_admin()
     their_session = api.full_session(FOREIGN_EMAIL, FOREIGN_PASSWORD)
     mine = api.full_session(EMAIL, PASSWORD)
     before = snapshot(api)

@@ -44,8 +44,6 @@ from quatrix_mfa.core.keyrotation import reencrypt_all
 from quatrix_mfa.core.model import Credential, TotpEnrollment, User
 from quatrix_mfa.keys import add_active_key
 from quatrix_mfa.settings import Settings
-from tests.api.test_bad_input import b64
-from tests.attacks.test_session_attacks import capture_every_log
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -53,9 +51,11 @@ from tests.conftest import (
     Api,
     basic,
     error,
-    latest_link,
 )
 from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
+from tests.support.encoding import b64
+from tests.support.logs import capture_every_log
+from tests.support.outbox import latest_reset_id
 
 USERS = 3
 LOGINS = 4
@@ -207,7 +207,7 @@ def use_every_secret(api: Api, person: Person, admin: str, loot: Loot) -> None:
     assert api.post("/reset-password/request", {"email": [person.email]}).status_code == 200
     person.password = new_password.replace("second", "third")
     loot.add("password", person.password)
-    reset_id = latest_link(api.core, person.email).rsplit("/", 1)[1]
+    reset_id = latest_reset_id(api.core, person.email)
     reset = api.post(f"/reset-password/reset/{reset_id}", {"password": person.password})
     assert reset.status_code == 200, reset.text
 

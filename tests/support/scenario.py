@@ -148,9 +148,15 @@ class Scenario:
         self, admin_token: str, email: str, password: str = PASSWORD, *, super_admin: bool = False
     ) -> str:
         """As :meth:`user`, without logging them in: their id."""
-        user_id = self.driver.create_user(admin_token, email, super_admin=super_admin)
-        self.driver.redeem_link(latest_reset_id(self.driver.core, email), password)
+        user_id, reset_id = self.invite(admin_token, email, super_admin=super_admin)
+        self.driver.redeem_link(reset_id, password)
         return user_id
+
+    def invite(self, admin_token: str, email: str, *, super_admin: bool = False) -> tuple[str, str]:
+        """A user the admin created who has not set a password yet:
+        (their id, the reset id of the set-password link mailed to them)."""
+        user_id = self.driver.create_user(admin_token, email, super_admin=super_admin)
+        return user_id, latest_reset_id(self.driver.core, email)
 
     def enroll_totp(self, token: str) -> tuple[str, str, list[str]]:
         """Enroll TOTP on ``token``'s user: (new token, secret, recovery codes).
