@@ -4,7 +4,6 @@ with every response checked against the upstream spec."""
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import uuid
@@ -22,20 +21,21 @@ from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.crypto import Argon2Parameters
-from quatrix_mfa.core.factors import totp
-from quatrix_mfa.core.mail import readable_body
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.tables import metadata
 from tests import spec
+from tests.support import codes
+from tests.support.encoding import basic as basic  # also imported from here
+from tests.support.http import HttpDriver
+from tests.support.outbox import latest_link as latest_link  # also imported from here
+from tests.support.scenario import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario
 
 # Cheap argon2 in tests: the parameters are configuration, the code path is the same.
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_kib=64, parallelism=1)
 PG_ADMIN_URL = os.environ.get(
     "QUATRIX_MFA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "correct horse battery"
 T0 = 1_800_000_010.0  # 10 s into a TOTP step
 
 
@@ -145,37 +145,29 @@ class Api:
         assert response.status_code == 200, response.text
         return str(response.json()["session_id"])
 
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario builder (tests/support/scenario.py) over this API."""
+        return Scenario(HttpDriver(self))
+
     def code(self, secret_b32: str, offset_steps: int = 0) -> str:
-        secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
-        return totp.code_at(secret, self.clock.now() + offset_steps * totp.PERIOD)
+        return codes.totp_code(self.clock, secret_b32, offset_steps)
 
     def enroll_totp(self, token: str) -> tuple[str, str, list[str]]:
         """Enroll 2FA on ``token``'s user: (new token, secret, recovery codes)."""
-        secret = self.get("/profile/2fa/generate", token).json()["secret"]
-        response = self.post(
-            "/profile/set-mfa", {"auth_type": "2FA", "code": self.code(secret)}, token
-        )
-        assert response.status_code == 200, response.text
-        body = response.json()
-        self.clock.advance(totp.PERIOD)  # the enrollment code's step is spent
-        return body["session_ids"], secret, body["recovery_codes"]
+        return self.scenario.enroll_totp(token)
 
     def create_user(
-        self, admin_token: str, email: str, password: str = "another good password", **fields: Any
+        self,
+        admin_token: str,
+        email: str,
+        password: str = "another good password",
+        super_admin: str = "N",
     ) -> str:
         """Create a user as admin and set their password through the mailed link."""
-        response = self.post(
-            "/user/create", {"name": email.split("@")[0], "email": email, **fields}, admin_token
+        return self.scenario.create_user(
+            admin_token, email, password, super_admin=super_admin == "Y"
         )
-        assert response.status_code == 201, response.text
-        user_id = str(response.json()["id"])
-        link = latest_link(self.core, email)
-        reset_id = link.rsplit("/", 1)[1]
-        assert (
-            self.post(f"/reset-password/reset/{reset_id}", {"password": password}).status_code
-            == 200
-        )
-        return user_id
 
 
 def _headers(token: str | None, extra: dict[str, str] | None) -> dict[str, str]:
@@ -196,23 +188,6 @@ def error(response: Any, status: int, code: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["code"] == code, body
     return body
-
-
-def basic(email: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
-
-
-def mail_bodies(core: Core, to: str) -> list[str]:
-    """The bodies of the mail queued for ``to``, as mailed (sealed links opened)."""
-    with core.store.transaction(write=False) as tx:
-        mails = [m for m in tx.outbox.list() if m.to == to]
-    return [readable_body(core.box, m) for m in mails]
-
-
-def latest_link(core: Core, email: str) -> str:
-    bodies = [body for body in mail_bodies(core, email) if "/reset-password/" in body]
-    assert bodies, f"no mail with a link to {email}"
-    return next(line.strip() for line in bodies[-1].splitlines() if "/reset-password/" in line)
 
 
 @pytest.fixture

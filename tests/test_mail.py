@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from quatrix_mfa.api.app import create_app
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.core.model import Mail
 from quatrix_mfa.mailer import OutboxSender, retry_delay
 from quatrix_mfa.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, latest_link
 from tests.servers import free_port
+from tests.support import outbox
 
 SENDER = "noreply@mfa.example.com"
 CAROL = "carol@example.com"
@@ -77,11 +77,6 @@ def smtp() -> Iterator[SmtpServer]:
         server.stop()
 
 
-def _outbox(core: Core, to: str) -> list[Mail]:
-    with core.store.transaction(write=False) as tx:
-        return [m for m in tx.outbox.list() if m.to == to]
-
-
 def _sender(api: Api) -> OutboxSender:
     sender = api.http.app.state.outbox_sender  # type: ignore[attr-defined]
     assert isinstance(sender, OutboxSender)
@@ -107,7 +102,7 @@ def test_password_set_mail_is_delivered_over_smtp(
     assert link in message.get_content()
     assert link.startswith("https://mfa.example.com/reset-password/")
     assert smtp.handler.messages[0][0] == SENDER  # the envelope sender too
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.sent_at == api.clock.now()
     assert row.attempts == 1
     # Delivered, the mail keeps only its envelope: no body, no sealed link.
@@ -140,7 +135,7 @@ def test_failed_send_stays_queued_and_is_retried_later(
     _create(api, admin_token)
     start = api.clock.now()
     assert _sender(mailer).deliver_due() == 0
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.sent_at is None
     assert row.attempts == 1
     assert row.next_attempt_at == start + retry_delay(1)
@@ -149,12 +144,12 @@ def test_failed_send_stays_queued_and_is_retried_later(
     # Not due yet: no new attempt.
     api.clock.advance(retry_delay(1) - 1)
     assert _sender(mailer).deliver_due() == 0
-    assert _outbox(api.core, CAROL)[0].attempts == 1
+    assert outbox.mails(api.core, CAROL)[0].attempts == 1
 
     # Due, still failing: the delay grows.
     api.clock.advance(1)
     assert _sender(mailer).deliver_due() == 0
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.attempts == 2
     assert row.next_attempt_at == api.clock.now() + retry_delay(2)
     assert retry_delay(2) > retry_delay(1)
@@ -167,7 +162,7 @@ def test_failed_send_stays_queued_and_is_retried_later(
         assert len(server.handler.to(CAROL)) == 1
     finally:
         server.stop()
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.sent_at == api.clock.now()
     assert row.attempts == 3
 
@@ -181,7 +176,7 @@ def test_stopped_smtp_server_leaves_mail_queued(
     smtp.stop()
     _create(api, admin_token)
     assert _sender(mailer).deliver_due() == 0
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.sent_at is None and row.attempts == 1
     smtp.start()
     api.clock.advance(retry_delay(1))
@@ -195,7 +190,7 @@ def test_request_does_not_wait_for_an_unreachable_smtp_server(api: Api, make_api
     token = closed.full_session()
     response = closed.post("/user/create", {"name": "carol", "email": CAROL}, token)
     assert response.status_code == 201, response.text
-    [row] = _outbox(api.core, CAROL)
+    [row] = outbox.mails(api.core, CAROL)
     assert row.attempts == 0 and row.sent_at is None  # queued, not tried in the request
 
 
@@ -230,7 +225,7 @@ def test_background_loop_delivers_mail(settings: Settings, smtp: SmtpServer) -> 
             f"/reset-password/reset/{link.rsplit('/', 1)[1]}", json={"password": "a new passphrase"}
         )
         assert reset.status_code == 200, reset.text
-        assert _wait_for(lambda: _outbox(core, ADMIN_EMAIL)[0].sent_at is not None)
+        assert _wait_for(lambda: outbox.mails(core, ADMIN_EMAIL)[0].sent_at is not None)
 
 
 def test_requests_are_served_while_smtp_hangs(settings: Settings) -> None:
@@ -257,12 +252,12 @@ def test_requests_are_served_while_smtp_hangs(settings: Settings) -> None:
             # Answered while the sender still waits: had the requests waited for
             # it, its 10 s timeout would have failed Carol's mail by now.
             core: Core = app.state.core
-            assert _outbox(core, CAROL)[0].last_error is None
+            assert outbox.mails(core, CAROL)[0].last_error is None
             # Let the sender fail now rather than at its timeout.
             stuck.close()
             listener.close()
-            assert _wait_for(lambda: _outbox(core, CAROL)[0].last_error is not None)
-            assert _outbox(core, CAROL)[0].sent_at is None
+            assert _wait_for(lambda: outbox.mails(core, CAROL)[0].last_error is not None)
+            assert outbox.mails(core, CAROL)[0].sent_at is None
     finally:
         if stuck is not None:
             stuck.close()

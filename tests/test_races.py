@@ -22,9 +22,9 @@ import pytest
 
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.model import User
-from tests.api.test_login import wrong_code
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, latest_link
 from tests.servers import assert_one_winner, race
+from tests.support.codes import wrong_code
 
 RACERS = 20
 ROUNDS = 3

@@ -6,154 +6,24 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
 
-from quatrix_mfa.storage.tables import metadata
-from tests.conftest import ADMIN_PASSWORD, Api, basic, latest_link
+from tests.conftest import Api, basic
+from tests.support.database import snapshot
+from tests.support.endpoints import (  # the ``world`` and ``caller`` fixtures too
+    ENDPOINTS,
+    NEW_PASSWORD,
+    Caller,
+    World,
+    caller,
+    refused,
+    world,
+)
 
-# Rows that a refused request may legitimately add: the audit trail of the
-# refusal and failure counters. Everything else must stay byte for byte.
-VOLATILE_TABLES = {"audit_log", "throttle"}
-JSON = {"Content-Type": "application/json"}
-NEW_PASSWORD = "a brand new passphrase"
+__all__ = ["caller", "world"]  # fixtures, imported for pytest
 
-
-def snapshot(api: Api) -> dict[str, list[tuple[Any, ...]]]:
-    engine = api.core.store.engine  # type: ignore[attr-defined]
-    with engine.connect() as conn:
-        return {
-            table.name: sorted((tuple(row) for row in conn.execute(select(table))), key=repr)
-            for table in metadata.sorted_tables
-            if table.name not in VOLATILE_TABLES
-        }
-
-
-@dataclass
-class World:
-    """An admin, Bob (password + 2FA, one pending login), Carol (unused set-password link)."""
-
-    api: Api
-    admin: str
-    bob: str
-    bob_secret: str
-    pending: str
-    carol: str
-    reset_id: str
-    tokens: dict[str, str | None] = field(default_factory=dict)
-
-
-@pytest.fixture
-def world(api: Api, admin_token: str) -> World:
-    bob = api.create_user(admin_token, "bob@example.com", "bob's good password")
-    _, secret, _ = api.enroll_totp(api.full_session("bob@example.com", "bob's good password"))
-    login = api.login("bob@example.com", "bob's good password")
-    assert login.status_code == 207, login.text
-    created = api.post("/user/create", {"name": "Carol", "email": "carol@example.com"}, admin_token)
-    assert created.status_code == 201, created.text
-    reset_id = latest_link(api.core, "carol@example.com").rsplit("/", 1)[1]
-    world = World(
-        api, admin_token, bob, secret, login.json()["session_id"], created.json()["id"], reset_id
-    )
-    world.tokens = {"admin": admin_token, "pending": world.pending, "none": None}
-    return world
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    path: str  # "{reset}" is replaced by Carol's reset id
-    token: str  # "admin", "pending" or "none"
-    spec: str  # "name:kind ...", kind in WRONG_TYPES; "name*" is required
-    body: Callable[[World], dict[str, Any]]  # a valid body
-    prepare: Callable[[World], None] = lambda w: None  # makes ``body`` succeed
-
-    @property
-    def fields(self) -> dict[str, str]:
-        pairs = (item.split(":") for item in self.spec.split())
-        return {name.rstrip("*"): kind for name, kind in pairs}
-
-    @property
-    def required(self) -> list[str]:
-        return [item.split("*")[0] for item in self.spec.split() if "*" in item]
-
-
-def _set_pin(w: World) -> None:
-    response = w.api.post("/profile/set-mfa", {"auth_type": "PIN", "code": "2468"}, w.admin)
-    assert response.status_code == 200, response.text
-    w.admin = w.tokens["admin"] = response.json()["session_ids"]
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-USER = {"name": "Dave", "email": "dave@example.com", "super_admin": "N", "status": "A"}
-MORE = {"language": "eng", "quota": 5, "custom_sftp_home": False, "groups": []}
-SITE = {"title": "Site", "bcc": ["a@example.com"], "billing_emails": [], "email_footer": "Bye"}
-SITE_MORE = {"language": "eng", "pgp_enabled": False, "share_types": {"public_share": True}}
-ACCESS = {"auth_methods": [], "ip_whitelist": ["127.0.0.1"]}
-PASSWORDS = {"password": b64(ADMIN_PASSWORD), "new_password": b64(NEW_PASSWORD)}
-USER_SPEC = "name:str email:str super_admin:enum status:enum language:str"
-
-ENDPOINTS = {
-    "session_login": Endpoint(
-        "/session/login", "pending", "auth_type*:enum code*:str",
-        lambda w: {"auth_type": "2FA", "code": w.api.code(w.bob_secret)},
-    ),
-    "set_password": Endpoint(
-        "/profile/set-password", "admin", "password*:str new_password*:str", lambda w: PASSWORDS
-    ),
-    "profile_set_mfa": Endpoint(
-        "/profile/set-mfa", "admin", "auth_type*:enum code*:str",
-        lambda w: {"auth_type": "PIN", "code": "1357"},
-    ),
-    "profile_remove_mfa": Endpoint(
-        "/profile/remove-mfa", "admin", "auth_type*:enum", lambda w: {"auth_type": "PIN"}, _set_pin
-    ),
-    "user_create": Endpoint(
-        "/user/create", "admin",
-        USER_SPEC.replace(":", "*:", 2)
-        + " quota:num custom_sftp_home:bool groups:ids parent_id:str",
-        lambda w: {**USER, **MORE, "parent_id": w.bob},
-    ),
-    "user_edit": Endpoint(
-        "/user/edit", "admin", "ids*:ids " + USER_SPEC,
-        lambda w: {**USER, "ids": [w.bob], "name": "Bobby", "email": "bobby@example.com"},
-    ),
-    "user_delete": Endpoint(
-        "/user/delete", "admin", "ids*:ids delete_home:bool",
-        lambda w: {"ids": [w.carol], "delete_home": False},
-    ),
-    "user_set_mfa": Endpoint(
-        "/user/set-mfa", "admin", "ids*:ids auth_type*:enum code*:str",
-        lambda w: {"ids": [w.bob], "auth_type": "PIN", "code": "97531"},
-    ),
-    "user_remove_mfa": Endpoint(
-        "/user/remove-mfa", "admin", "ids*:ids auth_type*:enum",
-        lambda w: {"ids": [w.bob], "auth_type": "2FA"},
-    ),
-    "user_reset_mfa": Endpoint(
-        "/user/reset-mfa", "admin", "ids*:ids auth_type*:enum",
-        lambda w: {"ids": [w.bob], "auth_type": "2FA"},
-    ),
-    "settings_set": Endpoint(
-        "/settings/set", "admin",
-        "title:str bcc:list billing_emails:list email_footer:str language:str pgp_enabled:bool"
-        " share_types:obj auth_methods:enumlist ip_whitelist:list",
-        lambda w: {**SITE, **SITE_MORE, **ACCESS},
-    ),
-    "reset_request": Endpoint(
-        "/reset-password/request", "none", "email*:list", lambda w: {"email": ["bob@example.com"]}
-    ),
-    "reset_reset": Endpoint(
-        "/reset-password/reset/{reset}", "none", "password*:str",
-        lambda w: {"password": NEW_PASSWORD},
-    ),
-}  # fmt: skip
 IDS_ENDPOINTS = [name for name, e in ENDPOINTS.items() if e.fields.get("ids") == "ids"]
 
 WRONG_TYPES = {
@@ -168,50 +38,6 @@ WRONG_TYPES = {
 }
 UNKNOWN_ENUMS = {"auth_type": "SMS", "status": "X", "super_admin": "maybe"}
 POISON = ["nul\u0000byte", "lone\ud800surrogate", "\udfff", "bell\u0007", "del\u007f"]
-
-
-class Caller:
-    """Sends raw requests to one endpoint and checks the answer."""
-
-    def __init__(self, world: World, endpoint: Endpoint) -> None:
-        self.world, self.endpoint = world, endpoint
-
-    @property
-    def path(self) -> str:
-        return self.endpoint.path.replace("{reset}", self.world.reset_id)
-
-    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        token = self.world.tokens[self.endpoint.token]
-        return {**({"X-Auth-Token": token} if token else {}), **(extra or {})}
-
-    def raw(self, content: Any, headers: dict[str, str] | None = None) -> Any:
-        return self.world.api.http.post(
-            self.path, content=content, headers=self.headers(headers or JSON)
-        )
-
-    def send(self, body: Any) -> Any:
-        # json.dumps writes "\ud800" as the JSON escape, as a hostile client would.
-        return self.raw(json.dumps(body).encode())
-
-    def valid(self, **changes: Any) -> dict[str, Any]:
-        return {**self.endpoint.body(self.world), **changes}
-
-
-def refused(response: Any, status: int = 400, field: str | None = None) -> None:
-    assert response.status_code == status, (response.request.content[:200], response.text)
-    body = response.json()
-    assert body["code"] == 2, body
-    assert isinstance(body["msg"], str) and body["msg"]
-    if field is not None:
-        keys = list((body.get("details") or {}).keys())
-        assert any(k == field or k.startswith(field + ".") for k in keys), (field, body)
-
-
-@pytest.fixture(params=list(ENDPOINTS))
-def caller(request: pytest.FixtureRequest, world: World) -> Iterator[Caller]:
-    before = snapshot(world.api)
-    yield Caller(world, ENDPOINTS[request.param])
-    assert snapshot(world.api) == before, "a refused request changed the data"
 
 
 def test_malformed_or_non_object_json_is_refused(caller: Caller) -> None:

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error, only_on
-from tests.storage.test_maintenance import wait_for_a_blocked_writer
+from tests.support.codes import wrong_code
+from tests.support.http import totp_user
+from tests.support.scenario import PASSWORD
+from tests.support.storage import wait_for_a_blocked_writer
 
-PASSWORD = "velvet otter marmalade 42"
 PIN = "4821"
 
 
@@ -25,22 +27,6 @@ def start(api: Api, email: str, password: str, mfa_code: str) -> str:
     assert response.headers["Mfa-Code"] == mfa_code
     assert response.headers["X-Auth-Token"] == response.json()["session_id"]
     return str(response.json()["session_id"])
-
-
-def totp_user(
-    api: Api, admin_token: str, email: str = "tina@example.com"
-) -> tuple[str, str, list[str]]:
-    """A user with TOTP enrolled: (user id, base32 secret, recovery codes)."""
-    user_id = api.create_user(admin_token, email, PASSWORD)
-    _, secret, codes = api.enroll_totp(api.full_session(email, PASSWORD))
-    return user_id, secret, codes
-
-
-def wrong_code(api: Api, secret: str) -> str:
-    valid = {api.code(secret, k) for k in (-2, -1, 0, 1, 2)}
-    return next(
-        c for c in ("918273", "364519", "720946", "582017", "407391", "861205") if c not in valid
-    )
 
 
 def second(api: Api, token: str, auth_type: str, code: str) -> Any:

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
+from tests.support import outbox
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
@@ -21,11 +22,6 @@ _RECOVERY = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}")
 def login_step(api: Api, email: str = EMAIL, password: str = PASSWORD) -> tuple[int, str | None]:
     response = api.login(email, password)
     return response.status_code, response.headers.get("Mfa-Code")
-
-
-def outbox(api: Api, to: str) -> list[str]:
-    with api.core.store.transaction(write=False) as tx:
-        return [m.subject + "\n" + m.body for m in tx.outbox.list() if m.to == to]
 
 
 def audit_text(api: Api) -> str:
@@ -145,7 +141,7 @@ def test_removing_2fa_turns_it_off_and_mails_a_notice(api: Api, member: str) -> 
     assert response.status_code == 200 and response.json()["status"] == "success"
     assert login_step(api) == (200, None)
     assert api.get("/profile", token).json()["auth_methods"] == []
-    assert any("Your 2FA was turned off" in mail for mail in outbox(api, EMAIL))
+    assert any("Your 2FA was turned off" in mail for mail in outbox.texts(api.core, EMAIL))
 
 
 def test_removing_a_pin_turns_it_off_and_mails_a_notice(api: Api, member: str) -> None:
@@ -156,7 +152,7 @@ def test_removing_a_pin_turns_it_off_and_mails_a_notice(api: Api, member: str) -
     assert login_step(api) == (207, "2")
     assert api.post("/profile/remove-mfa", {"auth_type": "PIN"}, token).status_code == 200
     assert login_step(api) == (200, None)
-    assert any("Your PIN was turned off" in mail for mail in outbox(api, EMAIL))
+    assert any("Your PIN was turned off" in mail for mail in outbox.texts(api.core, EMAIL))
 
 
 def test_2fa_forced_by_an_admin_cannot_be_removed(api: Api, admin_token: str, member: str) -> None:
@@ -169,7 +165,7 @@ def test_2fa_forced_by_an_admin_cannot_be_removed(api: Api, admin_token: str, me
     ).json()["session_id"]
     error(api.post("/profile/remove-mfa", {"auth_type": "2FA"}, token), 400, 12)
     assert login_step(api) == (207, "1")
-    assert not any("turned off" in mail for mail in outbox(api, EMAIL))
+    assert not any("turned off" in mail for mail in outbox.texts(api.core, EMAIL))
 
 
 def test_a_pin_forced_by_an_admin_cannot_be_removed(
@@ -322,7 +318,7 @@ def test_admin_remove_mfa_lifts_forcing_and_turns_the_factor_off(
     user = api.get(f"/user/metadata/{member}", admin_token).json()
     assert user["auth_methods"] == [] and user["forced_auth"] == []
     assert login_step(api) == (200, None)
-    notices = [mail for mail in outbox(api, EMAIL) if "turned off" in mail]
+    notices = [mail for mail in outbox.texts(api.core, EMAIL) if "turned off" in mail]
     assert any("2FA" in n for n in notices) and any("PIN" in n for n in notices)
     error(api.post("/user/remove-mfa", {"ids": [member], "auth_type": "PIN"}, admin_token), 400, 15)
 
@@ -419,7 +415,7 @@ def test_every_factor_change_mails_the_user_a_notice_without_secrets(
     reset = {"ids": [member], "auth_type": "2FA"}
     assert api.post("/user/reset-mfa", reset, admin_token).status_code == 200
 
-    subjects = [mail.split("\n", 1)[0] for mail in outbox(api, EMAIL)]
+    subjects = [mail.split("\n", 1)[0] for mail in outbox.texts(api.core, EMAIL)]
     assert subjects[1:] == [
         "Your Quatrix 2FA was set",
         "Your Quatrix PIN was set",
@@ -427,6 +423,6 @@ def test_every_factor_change_mails_the_user_a_notice_without_secrets(
         "Your Quatrix 2FA was set by an administrator",
         "Your Quatrix 2FA was reset by an administrator",
     ]
-    text = "\n".join(outbox(api, EMAIL))
+    text = "\n".join(outbox.texts(api.core, EMAIL))
     for leaked in (secret, "73195", "246813579", PASSWORD, token, *codes):
         assert leaked not in text

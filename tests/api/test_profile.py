@@ -13,14 +13,12 @@ import pytest
 import segno
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive
+from tests.support import outbox
+from tests.support.encoding import b64
 
 NEW_PASSWORD = "a brand new passphrase é✓"
 USER_EMAIL = "member@example.com"
 USER_PASSWORD = "member password 123"
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def change_password(api: Api, token: str, current: str, new: str) -> object:
@@ -107,8 +105,7 @@ def test_set_password_keeps_the_caller_and_closes_other_sessions(
 
 def test_set_password_mails_the_user_a_notice(api: Api, admin_token: str) -> None:
     change_password(api, admin_token, ADMIN_PASSWORD, NEW_PASSWORD)
-    with api.core.store.transaction(write=False) as tx:
-        mails = [m for m in tx.outbox.list() if m.to == ADMIN_EMAIL]
+    mails = outbox.mails(api.core, ADMIN_EMAIL)
     assert [m.subject for m in mails] == ["Your Quatrix password was changed"]
     assert NEW_PASSWORD not in mails[0].body and ADMIN_PASSWORD not in mails[0].body
 

@@ -8,8 +8,8 @@ import uuid
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.mail import readable_body
-from quatrix_mfa.core.model import Mail
-from tests.conftest import ADMIN_EMAIL, Api, mail_bodies
+from tests.conftest import ADMIN_EMAIL, Api
+from tests.support import outbox
 
 USER = "bob@example.com"
 PASSWORD = "another good password"
@@ -17,20 +17,9 @@ NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"^https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
 
 
-def _mails(core: Core, to: str | None = None) -> list[Mail]:
-    with core.store.transaction(write=False) as tx:
-        return [m for m in tx.outbox.list() if to is None or m.to == to]
-
-
 def _reset_ids(core: Core, to: str) -> list[str]:
-    """The reset ids of every link mailed to ``to``, oldest first."""
-    ids = []
-    for body in mail_bodies(core, to):
-        for line in body.splitlines():
-            match = LINK.match(line.strip())
-            if match:
-                ids.append(match.group(1))
-    return ids
+    """The reset ids of every link mailed to ``to`` (in the form ``LINK``), oldest first."""
+    return [m.group(1) for link in outbox.reset_links(core, to) if (m := LINK.match(link))]
 
 
 def _request(api: Api, email: str, token: str | None = None) -> str:
@@ -75,9 +64,9 @@ def test_emails_are_echoed_as_given(api: Api, admin_token: str) -> None:
 
 def test_known_active_user_gets_exactly_one_mail_with_a_link(api: Api, admin_token: str) -> None:
     api.create_user(admin_token, USER, PASSWORD)
-    before = _mails(api.core)
+    before = outbox.mails(api.core)
     assert api.post("/reset-password/request", {"email": [USER]}).status_code == 200
-    new = _mails(api.core)[len(before) :]
+    new = outbox.mails(api.core)[len(before) :]
     assert [m.to for m in new] == [USER]
     body = readable_body(api.core.box, new[0])
     links = [line.strip() for line in body.splitlines() if LINK.match(line.strip())]
@@ -87,32 +76,32 @@ def test_known_active_user_gets_exactly_one_mail_with_a_link(api: Api, admin_tok
 
 
 def test_unknown_email_sends_no_mail(api: Api) -> None:
-    before = len(_mails(api.core))
+    before = len(outbox.mails(api.core))
     assert api.post("/reset-password/request", {"email": ["eve@example.com"]}).status_code == 200
-    assert len(_mails(api.core)) == before
+    assert len(outbox.mails(api.core)) == before
 
 
 def test_disabled_user_gets_no_mail(api: Api, admin_token: str) -> None:
     user_id = api.create_user(admin_token, USER, PASSWORD)
     edit = api.post("/user/edit", {"ids": [user_id], "status": "D"}, admin_token)
     assert edit.status_code == 200, edit.text
-    before = len(_mails(api.core, USER))
+    before = len(outbox.mails(api.core, USER))
     response = api.post("/reset-password/request", {"email": [USER]})
     assert response.status_code == 200
     assert response.json() == {"email": [USER]}
-    assert len(_mails(api.core, USER)) == before
+    assert len(outbox.mails(api.core, USER)) == before
 
 
 def test_second_request_within_a_minute_sends_no_second_mail(api: Api, admin_token: str) -> None:
     api.create_user(admin_token, USER, PASSWORD)
     api.clock.advance(120)
     _request(api, USER)
-    count = len(_mails(api.core, USER))
+    count = len(outbox.mails(api.core, USER))
     api.clock.advance(59)
     second = api.post("/reset-password/request", {"email": [USER]})
     assert second.status_code == 200
     assert second.json() == {"email": [USER]}
-    assert len(_mails(api.core, USER)) == count
+    assert len(outbox.mails(api.core, USER)) == count
     api.clock.advance(2)
     _request(api, USER)
 
@@ -182,11 +171,11 @@ def test_reset_sets_the_new_password(api: Api, admin_token: str) -> None:
 
 def test_a_reset_mails_a_notice_but_the_first_password_does_not(api: Api, admin_token: str) -> None:
     api.create_user(admin_token, USER, PASSWORD)
-    assert [m.subject for m in _mails(api.core, USER)] == ["Set your Quatrix password"]
+    assert [m.subject for m in outbox.mails(api.core, USER)] == ["Set your Quatrix password"]
     api.clock.advance(120)
     reset_id = _request(api, USER)
     api.post(f"/reset-password/reset/{reset_id}", {"password": NEW_PASSWORD})
-    mails = _mails(api.core, USER)
+    mails = outbox.mails(api.core, USER)
     assert mails[-1].subject == "Your Quatrix password was reset"
     assert NEW_PASSWORD not in mails[-1].body and reset_id not in mails[-1].body
 

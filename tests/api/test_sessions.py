@@ -3,15 +3,16 @@ status, keepalive, logout, expiry (on the fake clock) and the IP allow-list."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
+from quatrix_mfa.core.model import Step
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
+from tests.support.encoding import b64
+from tests.support.http import INSIDE, OUTSIDE, login_from, restrict
 
-PASSWORD = "velvet otter marmalade 42"
 IDLE = 900
 MAX_AGE = 12 * 3600
 PENDING = 300
@@ -19,18 +20,11 @@ PENDING = 300
 
 def admin_with_totp(api: Api, admin_token: str) -> str:
     """Enroll TOTP on the admin; returns the base32 secret."""
-    _, secret, _ = api.enroll_totp(admin_token)
-    return secret
+    return api.scenario.enroll_totp(admin_token)[1]
 
 
 def pending_admin(api: Api) -> str:
-    response = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-    assert response.status_code == 207, response.text
-    return str(response.json()["session_id"])
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+    return api.scenario.pending(ADMIN_EMAIL, ADMIN_PASSWORD, Step.TOTP)
 
 
 # What a pending session may do ---------------------------------------------
@@ -225,21 +219,6 @@ def test_keepalive_does_not_revive_an_expired_session(api: Api, admin_token: str
 
 
 # IP allow-list --------------------------------------------------------------
-
-INSIDE = "10.0.0.5"
-OUTSIDE = "192.0.2.7"
-
-
-def login_from(
-    web: Api, addr: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD
-) -> Any:
-    headers = {"Authorization": basic(email, password), "X-Forwarded-For": addr}
-    return web.get("/session/login", headers=headers)
-
-
-def restrict(web: Api, token: str, whitelist: list[str], addr: str) -> Any:
-    body = {"auth_methods": ["IP"], "ip_whitelist": whitelist}
-    return web.post("/settings/set", body, token, headers={"X-Forwarded-For": addr})
 
 
 @pytest.fixture

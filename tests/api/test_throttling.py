@@ -5,39 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
-
-PASSWORD = "velvet otter marmalade 42"
-WRONG = "not the password at all"
-
-
-def assert_throttled(response: Any, retry_after: int) -> None:
-    error(response, 429, 13)
-    assert response.headers["Retry-After"] == str(retry_after)
-    assert "X-Auth-Token" not in response.headers
-
-
-def login_from(
-    web: Api, addr: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD
-) -> Any:
-    headers = {"Authorization": basic(email, password), "X-Forwarded-For": addr}
-    return web.get("/session/login", headers=headers)
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
+from tests.support.http import assert_throttled, audit_rows, login_from
+from tests.support.scenario import PASSWORD
+from tests.support.scenario import WRONG_PASSWORD as WRONG
 
 
 def fail(api: Api, email: str = ADMIN_EMAIL, times: int = 1) -> None:
     for _ in range(times):
         error(api.login(email, WRONG), 401, 1)
-
-
-def audit_rows(api: Api) -> list[Any]:
-    with api.core.store.transaction(write=False) as tx:
-        return list(tx.audit.list())
-
-
-def totp_user(api: Api, admin_token: str, email: str = "tina@example.com") -> str:
-    api.create_user(admin_token, email, PASSWORD)
-    _, secret, _ = api.enroll_totp(api.full_session(email, PASSWORD))
-    return secret
 
 
 # Per email -------------------------------------------------------------------
@@ -85,7 +61,7 @@ def test_complete_login_resets_the_email_count(api: Api) -> None:
 def password_step_after_failures(api: Api, admin_token: str, failures: int) -> tuple[str, str]:
     """A TOTP user guessed at ``failures`` times, then the right password:
     the seed and the pending session (207) that waits for the code."""
-    secret = totp_user(api, admin_token)
+    secret = api.scenario.user_with_totp(admin_token, "tina@example.com").secret
     fail(api, "tina@example.com", times=failures)
     response = api.login("tina@example.com", PASSWORD)
     assert response.status_code == 207, response.text
@@ -141,7 +117,7 @@ def test_one_users_lockout_does_not_lock_another_user(api: Api, admin_token: str
 
 
 def test_second_factor_failures_count_toward_the_email_count(api: Api, admin_token: str) -> None:
-    secret = totp_user(api, admin_token)
+    secret = api.scenario.user_with_totp(admin_token, "tina@example.com").secret
     bad = next(
         c
         for c in ("918273", "364519", "720946")
@@ -216,7 +192,7 @@ def test_address_count_of_wrong_codes_decays_after_15_quiet_minutes(
     api: Api, admin_token: str, make_api: Any
 ) -> None:
     web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
-    secret = totp_user(api, admin_token)
+    secret = api.scenario.user_with_totp(admin_token, "tina@example.com").secret
     bad = next(
         c for c in ("918273", "364519") if c not in {api.code(secret, k) for k in (-1, 0, 1)}
     )

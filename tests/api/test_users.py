@@ -12,18 +12,14 @@ from typing import Any
 import pytest
 
 from quatrix_mfa.core.model import Account, User
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error, mail_bodies
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
+from tests.support import outbox
+from tests.support.scenario import FOREIGN_EMAIL, FOREIGN_PASSWORD
 
 EMAIL = "member@example.com"
 PASSWORD = "member password 123"
 OTHER_EMAIL = "second@example.com"
-FOREIGN_EMAIL = "outsider@elsewhere.example"
-FOREIGN_PASSWORD = "outsider password 9"
 _LINK = re.compile(r"https://mfa\.example\.com/reset-password/([0-9a-f-]{36})$")
-
-
-def mails(api: Api, to: str) -> list[str]:
-    return mail_bodies(api.core, to)
 
 
 def snapshot(api: Api) -> list[tuple[Account | None, list[User]]]:
@@ -39,26 +35,6 @@ def snapshot(api: Api) -> list[tuple[Account | None, list[User]]]:
             (tx.accounts.get(a), sorted(tx.users.in_account(a), key=lambda u: u.id))
             for a in account_ids
         ]
-
-
-def foreign_user(api: Api) -> User:
-    """An admin of a second account, made directly through core."""
-    now = api.clock.now()
-    account = Account(id=str(uuid.uuid4()), name="Elsewhere", created=now + 1, modified=now)
-    user = User(
-        id=str(uuid.uuid4()),
-        account_id=account.id,
-        email=FOREIGN_EMAIL,
-        name="Outsider",
-        created=now,
-        modified=now,
-        super_admin=True,
-        password_hash=api.core.passwords.hash(FOREIGN_PASSWORD),
-    )
-    with api.core.store.transaction() as tx:
-        tx.accounts.add(account)
-        tx.users.add(user)
-    return user
 
 
 @pytest.fixture
@@ -96,7 +72,7 @@ def test_a_non_admin_is_refused_every_admin_endpoint(
     response = api.get(path, token) if method == "GET" else api.post(path, body, token)
     error(response, 403, 3)
     assert snapshot(api) == before
-    assert mails(api, "intruder@example.com") == []
+    assert outbox.bodies(api.core, "intruder@example.com") == []
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
@@ -118,7 +94,7 @@ def test_admin_endpoints_need_a_full_session(
 
 
 def test_user_list_holds_only_the_callers_account(api: Api, admin_token: str, member: str) -> None:
-    outsider = foreign_user(api)
+    outsider = api.scenario.foreign_admin()
     listed = api.get("/user", admin_token).json()
     assert sorted(u["email"] for u in listed) == sorted([ADMIN_EMAIL, EMAIL])
     assert outsider.id not in {u["id"] for u in listed}
@@ -133,7 +109,7 @@ def test_user_metadata_of_unknown_and_malformed_ids(
     assert found.status_code == 200 and found.json()["email"] == EMAIL
     error(api.get(f"/user/metadata/{uuid.uuid4()}", admin_token), 404, 4)
     error(api.get("/user/metadata/not-a-uuid", admin_token), 400, 2)
-    error(api.get(f"/user/metadata/{foreign_user(api).id}", admin_token), 404, 4)
+    error(api.get(f"/user/metadata/{api.scenario.foreign_admin().id}", admin_token), 404, 4)
 
 
 # Create ------------------------------------------------------------------------
@@ -152,7 +128,7 @@ def test_create_user_answers_201_and_mails_a_working_password_link(
     assert api.get(f"/user/metadata/{user['id']}", admin_token).json()["email"] == EMAIL
     assert api.login(EMAIL, "").status_code == 401  # no password until the link is used
 
-    (body,) = mails(api, EMAIL)
+    (body,) = outbox.bodies(api.core, EMAIL)
     links = [m for line in body.splitlines() if (m := _LINK.fullmatch(line.strip()))]
     assert len(links) == 1
     reset_id = links[0].group(1)
@@ -172,13 +148,13 @@ def test_create_an_administrator(api: Api, admin_token: str) -> None:
 def test_create_user_with_a_taken_email_in_any_case_is_refused(
     api: Api, admin_token: str, member: str
 ) -> None:
-    foreign_user(api)
+    api.scenario.foreign_admin()
     before = snapshot(api)
     for taken in (EMAIL.upper(), "Member@Example.COM", ADMIN_EMAIL, FOREIGN_EMAIL.title()):
         response = api.post("/user/create", {"name": "Twin", "email": taken}, admin_token)
         error(response, 400, 31)
     assert snapshot(api) == before
-    assert len(mails(api, EMAIL)) == 1
+    assert len(outbox.bodies(api.core, EMAIL)) == 1
 
 
 @pytest.mark.parametrize(
@@ -225,14 +201,14 @@ def test_edit_email_notifies_the_old_and_the_new_address(
     response = api.post("/user/edit", {"ids": [member], "email": "moved@example.com"}, admin_token)
     assert response.status_code == 200, response.text
     assert response.json()[0]["email"] == "moved@example.com"
-    assert any("moved@example.com" in body for body in mails(api, EMAIL))
-    assert any(EMAIL in body for body in mails(api, "moved@example.com"))
+    assert any("moved@example.com" in body for body in outbox.bodies(api.core, EMAIL))
+    assert any(EMAIL in body for body in outbox.bodies(api.core, "moved@example.com"))
     assert api.login(EMAIL, PASSWORD).status_code == 401
     assert api.login("moved@example.com", PASSWORD).status_code == 200
 
 
 def test_edit_email_to_a_taken_one_is_refused(api: Api, admin_token: str, member: str) -> None:
-    foreign_user(api)
+    api.scenario.foreign_admin()
     before = snapshot(api)
     for taken in (ADMIN_EMAIL.upper(), FOREIGN_EMAIL):
         error(api.post("/user/edit", {"ids": [member], "email": taken}, admin_token), 400, 31)
@@ -321,7 +297,7 @@ FOREIGN_CALLS = [
 def test_another_accounts_user_is_an_unknown_id(
     api: Api, admin_token: str, member: str, path: str, fields: dict[str, Any]
 ) -> None:
-    outsider = foreign_user(api)
+    outsider = api.scenario.foreign_admin()
     their_session = api.full_session(FOREIGN_EMAIL, FOREIGN_PASSWORD)
     mine = api.full_session(EMAIL, PASSWORD)
     before = snapshot(api)
@@ -340,7 +316,7 @@ def test_another_accounts_user_is_an_unknown_id(
 def test_admin_actions_are_audited_without_secrets(api: Api, admin_token: str) -> None:
     admin_id = api.get("/profile", admin_token).json()["id"]
     user_id = api.create_user(admin_token, EMAIL, PASSWORD)
-    (link_mail,) = mails(api, EMAIL)
+    (link_mail,) = outbox.bodies(api.core, EMAIL)
     reset_id = link_mail.split("/reset-password/")[1].split()[0]
     assert (
         api.post("/user/edit", {"ids": [user_id], "name": "Edited"}, admin_token).status_code == 200

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_sessions import INSIDE, OUTSIDE, login_from, restrict
-from tests.api.test_throttling import PASSWORD, totp_user
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
+from tests.support.http import INSIDE, OUTSIDE, login_from, restrict, totp_user
+from tests.support.scenario import PASSWORD
 
 USER = "ursula@example.com"
 USER_PASSWORD = "ursula's long passphrase"
@@ -83,7 +83,7 @@ def test_narrowing_the_list_closes_the_sessions_it_no_longer_holds(api: Api, web
 
 def test_a_login_begun_inside_cannot_finish_its_second_factor_outside(api: Api, web: Api) -> None:
     admin = session_from(web, INSIDE)
-    secret = totp_user(api, admin, USER)
+    _, secret, _ = totp_user(api, admin, USER)
     assert restrict(web, admin, ["10.0.0.0/24"], INSIDE).status_code == 200
     pending = login_from(web, INSIDE, USER, PASSWORD)
     assert pending.status_code == 207, pending.text

@@ -32,18 +32,18 @@ from typing import Any
 
 import pytest
 
-from quatrix_mfa.core.crypto import Argon2Parameters
-from tests.api.test_login import totp_user, wrong_code
-from tests.api.test_profile import b64
-from tests.api.test_throttling import PASSWORD, WRONG, assert_throttled, login_from
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
+from tests.support.codes import wrong_code
+from tests.support.encoding import b64
+from tests.support.http import SLOW_ARGON2, assert_throttled, login_from, totp_user
+from tests.support.scenario import PASSWORD
+from tests.support.scenario import WRONG_PASSWORD as WRONG
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 PIN = "4821"
 VICTIM = "tina@example.com"
 # A secret check that takes milliseconds, as in production: the window a race needs.
-SLOW_ARGON2 = Argon2Parameters(time_cost=1, memory_kib=8192, parallelism=1)
 
 
 def allowed_guesses(seconds: float) -> int:

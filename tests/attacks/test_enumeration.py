@@ -40,8 +40,9 @@ import pytest
 
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.crypto import Argon2Parameters
-from quatrix_mfa.core.model import Mail
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
+from tests.support.http import visible
+from tests.support.outbox import mails
 
 WRONG = "not the password at all"
 UNKNOWN = "nomad@example.com"  # as long as ADMIN_EMAIL: same request and body sizes
@@ -54,13 +55,6 @@ ATTEMPTS = 3
 TOLERANCE = 0.10
 # Never throttle during a measurement: hundreds of failures for one email are the point.
 UNTHROTTLED: dict[str, Any] = {"user_failure_threshold": 10**9, "address_failure_threshold": 10**9}
-
-
-def visible(response: Any, email: str | None = None) -> tuple[int, str, dict[str, str]]:
-    """What the attacker sees, minus the Date header; ``email`` (echoed) masked."""
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "date"}
-    body = response.text if email is None else response.text.replace(email, "EMAIL")
-    return response.status_code, body, headers
 
 
 def elapsed(call: Callable[[], Any], status: int, prepare: Callable[[], None]) -> float:
@@ -107,11 +101,6 @@ def assert_same_time(
         if abs(ratio - 1) <= TOLERANCE and abs(median_a / median_b - 1) <= TOLERANCE:
             return
     pytest.fail("a and b differ by more than 10% in every run: " + "; ".join(runs))
-
-
-def outbox(api: Api, to: str) -> list[Mail]:
-    with api.core.store.transaction(write=False) as tx:
-        return [m for m in tx.outbox.list() if m.to == to]
 
 
 def set_pin(api: Api, admin_token: str, user_id: str) -> None:
@@ -181,7 +170,7 @@ def test_reset_request_looks_the_same_for_every_kind_of_email(api: Api, admin_to
         api.post("/reset-password/request", {"email": ["bert@example.com"]}), "bert@example.com"
     )
     assert all(answer == answers["zora@example.com"] for answer in answers.values()), answers
-    assert len(outbox(api, "anna@example.com")) == 2  # the set-password link, then the reset
+    assert len(mails(api.core, "anna@example.com")) == 2  # the set-password link, then the reset
 
 
 def test_reset_request_that_queues_a_mail_takes_as_long_as_an_unknown_email(
@@ -206,5 +195,5 @@ def test_reset_request_that_queues_a_mail_takes_as_long_as_an_unknown_email(
         maintenance.purge(web.core, web.clock.now())
 
     assert_same_time(request(ADMIN_EMAIL), request(UNKNOWN), 200, next_minute)
-    assert len(outbox(web, ADMIN_EMAIL)) >= WARMUP + SAMPLES
-    assert outbox(web, UNKNOWN) == []
+    assert len(mails(web.core, ADMIN_EMAIL)) >= WARMUP + SAMPLES
+    assert mails(web.core, UNKNOWN) == []

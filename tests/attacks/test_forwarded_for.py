@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_throttling import WRONG, assert_throttled, audit_rows
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, error
+from tests.support.http import assert_throttled, audit_rows
+from tests.support.scenario import WRONG_PASSWORD as WRONG
 
 INSIDE = "10.0.0.5"
 ATTACKER = "192.0.2.66"

@@ -30,18 +30,18 @@ import pytest
 
 from quatrix_mfa.api.http_protocol import MAX_HEAD
 from quatrix_mfa.api.limits import MAX_BODY, MAX_DEPTH, MAX_HEADER_BYTES, MAX_HEADERS
-from tests.api.test_bad_input import (  # the ``caller`` and ``world`` fixtures, reused
+from tests.conftest import Api, basic, error
+from tests.servers import Server, server_env
+from tests.support.database import snapshot
+from tests.support.endpoints import (  # the ``caller`` and ``world`` fixtures, reused
     ENDPOINTS,
     JSON,
     Caller,
     World,
     caller,
     refused,
-    snapshot,
     world,
 )
-from tests.conftest import Api, basic, error
-from tests.servers import Server, server_env
 
 __all__ = ["caller", "world"]  # fixtures, imported for pytest
 
@@ -164,7 +164,7 @@ def endpoint_slots(caller: Caller) -> list[Slot]:
 
 def test_every_body_in_the_openapi_document_is_attacked_and_bounded(world: World) -> None:
     schemas = body_schemas(world.api)
-    # A new endpoint with a body needs a valid body in test_bad_input.ENDPOINTS.
+    # A new endpoint with a body needs a valid body in tests/support/endpoints.ENDPOINTS.
     assert sorted(schemas) == sorted(_template(e.path) for e in ENDPOINTS.values())
     for path, (document, schema) in schemas.items():
         for slot in slots(document, schema):

@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from quatrix_mfa.core.sessions import token_hash
-from tests.attacks.test_brute_force import SLOW_ARGON2
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
 from tests.servers import race
+from tests.support.http import SLOW_ARGON2
 
 PIN = {"auth_type": "PIN", "code": "48213579"}
 RACERS = 8

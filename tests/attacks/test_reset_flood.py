@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from quatrix_mfa.core import maintenance
-from tests.attacks.test_enumeration import visible
 from tests.conftest import ADMIN_EMAIL, Api, error
+from tests.support.http import visible
 
 BATCH = 50
 

@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import delete, insert, select
 
 from quatrix_mfa.api.limits import MAX_BODY
+from quatrix_mfa.core.model import Step
 from quatrix_mfa.storage.tables import metadata
 from tests import spec
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic
@@ -80,19 +81,18 @@ class World:
 
 @pytest.fixture
 def world(api: Api, admin_token: str) -> World:
-    mfa_admin = api.create_user(admin_token, "mfa@example.com", PASSWORD, super_admin="Y")
-    api.enroll_totp(api.full_session("mfa@example.com", PASSWORD))
-    pending = api.login("mfa@example.com", PASSWORD)
-    assert pending.status_code == 207, pending.text
-    plain = api.create_user(admin_token, "plain@example.com", PASSWORD)
+    scenario = api.scenario
+    mfa_admin = scenario.user_with_totp(admin_token, "mfa@example.com", PASSWORD, super_admin=True)
+    pending = scenario.pending(mfa_admin.email, PASSWORD, Step.TOTP)
+    plain = scenario.create_user(admin_token, "plain@example.com", PASSWORD)
     admin = api.get("/profile", admin_token).json()["id"]
     with api.core.store.engine.connect() as conn:  # type: ignore[attr-defined]
         rows: Rows = [
             (table, [dict(row._mapping) for row in conn.execute(select(table))])
             for table in metadata.sorted_tables
         ]
-    tokens = {"full": admin_token, "pending": pending.json()["session_id"]}
-    return World(api, tokens, [admin, mfa_admin, plain], rows)
+    tokens = {"full": admin_token, "pending": pending}
+    return World(api, tokens, [admin, mfa_admin.id, plain], rows)
 
 
 @schemathesis.check

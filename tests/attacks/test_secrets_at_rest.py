@@ -44,8 +44,6 @@ from quatrix_mfa.core.keyrotation import reencrypt_all
 from quatrix_mfa.core.model import Credential, TotpEnrollment, User
 from quatrix_mfa.keys import add_active_key
 from quatrix_mfa.settings import Settings
-from tests.api.test_bad_input import b64
-from tests.attacks.test_session_attacks import capture_every_log
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -53,9 +51,11 @@ from tests.conftest import (
     Api,
     basic,
     error,
-    latest_link,
 )
 from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
+from tests.support.encoding import b64
+from tests.support.logs import capture_every_log
+from tests.support.outbox import latest_reset_id
 
 USERS = 3
 LOGINS = 4
@@ -111,7 +111,7 @@ class Loot:
     def link(self, core: Core, email: str) -> str:
         """The id of the latest password link mailed to ``email``: a working
         link in a backup is a password set (issue 17, defect 5)."""
-        reset_id = latest_link(core, email).rsplit("/", 1)[1]
+        reset_id = latest_reset_id(core, email)
         self.add("reset id", reset_id)
         self.add("reset id bytes", uuid.UUID(reset_id).bytes)
         return reset_id

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,9 +31,12 @@ import pytest
 
 from quatrix_mfa.api.app import API_PREFIX
 from tests import spec
-from tests.api.test_bad_input import b64, snapshot
-from tests.api.test_users import FOREIGN_EMAIL, FOREIGN_PASSWORD, foreign_user
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error, latest_link
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, alive, error
+from tests.support.database import snapshot
+from tests.support.encoding import b64
+from tests.support.logs import capture_every_log
+from tests.support.outbox import latest_reset_id
+from tests.support.scenario import FOREIGN_EMAIL, FOREIGN_PASSWORD
 
 BOB = "bob.victim@example.com"
 BOB_PASSWORD = "bob's long passphrase 7"
@@ -115,9 +117,9 @@ class World:
 
 @pytest.fixture
 def world(api: Api, admin_token: str) -> World:
-    bob = api.create_user(admin_token, BOB, BOB_PASSWORD, super_admin="Y")
+    bob = api.scenario.user(admin_token, BOB, BOB_PASSWORD, super_admin=True)
     admin_id = api.get("/profile", admin_token).json()["id"]
-    return World(api, admin_token, admin_id, bob, api.full_session(BOB, BOB_PASSWORD))
+    return World(api, admin_token, admin_id, bob.id, bob.token)
 
 
 def assert_refused_everywhere(
@@ -175,7 +177,7 @@ def _closed_by_password_change(w: World) -> str:
 def _closed_by_password_reset(w: World) -> str:
     w.api.clock.advance(w.api.core.links.resend_after)  # past the set-password link's
     assert w.api.post("/reset-password/request", {"email": [BOB]}).status_code == 200
-    reset_id = latest_link(w.api.core, BOB).rsplit("/", 1)[1]
+    reset_id = latest_reset_id(w.api.core, BOB)
     reset = w.api.post(f"/reset-password/reset/{reset_id}", {"password": NEW_PASSWORD})
     assert reset.status_code == 200, reset.text
     return w.bob_token
@@ -226,7 +228,7 @@ FORGED: dict[str, Callable[[World], str]] = {
 
 def _live_reset_id(w: World) -> str:
     assert w.api.post("/reset-password/request", {"email": [ADMIN_EMAIL]}).status_code == 200
-    return latest_link(w.api.core, ADMIN_EMAIL).rsplit("/", 1)[1]
+    return latest_reset_id(w.api.core, ADMIN_EMAIL)
 
 
 DEAD: dict[str, Callable[[World], str]] = {
@@ -307,7 +309,7 @@ def foreign_session(api: Api) -> str:
 
 def test_a_token_of_another_account_cannot_read_or_touch_this_one(world: World) -> None:
     api = world.api
-    foreign_user(api)
+    api.scenario.foreign_admin()
     assert api.get("/profile", world.admin).status_code == 200  # fresh last_seen before
     error(api.get(f"/user/metadata/{world.bob}", foreign_session(api)), 404, 4)
     before = ours(world)
@@ -428,13 +430,6 @@ def leak_scenario(w: World) -> list[str]:
     assert listed.status_code == 200
     assert api.get("/session/logout", tokens[-1]).status_code == 200
     return tokens
-
-
-def capture_every_log(caplog: pytest.LogCaptureFixture) -> None:
-    """Every logger at DEBUG, SQLAlchemy's (statements, parameters, rows) included:
-    it sets its own level at import, so the root's level alone is not enough."""
-    for name in [None, *logging.root.manager.loggerDict]:
-        caplog.set_level(logging.DEBUG, logger=name)
 
 
 def test_tokens_never_appear_in_logs_audit_rows_or_error_bodies(

@@ -4,7 +4,7 @@ import pytest
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account
-from tests.storage.test_contract import new_account
+from tests.support.storage import new_account
 
 
 @pytest.fixture

@@ -27,30 +27,11 @@ from quatrix_mfa.core.model import (
     Step,
     User,
 )
-from quatrix_mfa.core.ports import DuplicateEmail, Transaction
+from quatrix_mfa.core.ports import DuplicateEmail
+from tests.support.storage import NOW, Boom, new_account, new_user
 
 T = TypeVar("T")
-NOW = 1_800_000_000.0
 THREADS = 8
-
-
-def new_account(tx: Transaction) -> Account:
-    account = Account(id=str(uuid.uuid4()), name="Acme", created=NOW, modified=NOW)
-    tx.accounts.add(account)
-    return account
-
-
-def new_user(tx: Transaction, account: Account, email: str) -> User:
-    user = User(
-        id=str(uuid.uuid4()),
-        account_id=account.id,
-        email=email,
-        name=email.split("@")[0],
-        created=NOW,
-        modified=NOW,
-    )
-    tx.users.add(user)
-    return user
 
 
 @pytest.fixture
@@ -500,10 +481,6 @@ def test_audit_list_filters_by_target_in_order(core: Core, user: User) -> None:
 
 
 # Transactions
-
-
-class Boom(Exception):
-    pass
 
 
 def test_transaction_that_raises_leaves_no_partial_write(core: Core, user: User) -> None:

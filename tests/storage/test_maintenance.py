@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
-from sqlalchemy import text
 
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account, Mail, ResetRequest, SessionRecord, Step, TotpEnrollment
-from quatrix_mfa.core.ports import Store
-from quatrix_mfa.storage.store import SqlStore
-from tests.storage.test_contract import NOW, new_user
+from tests.support.storage import NOW, new_user, wait_for_a_blocked_writer
 
 IDLE = 900.0
 
@@ -118,28 +113,6 @@ def run_together(*calls: Callable[[], None]) -> None:
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         for future in [pool.submit(call) for call in calls]:
             future.result(timeout=60)
-
-
-def blocked_writers(store: Store) -> int:
-    """Writers of ``store`` blocked right now: queued for SQLite's writer lock
-    (this process), or waiting for a lock in PostgreSQL (this database)."""
-    assert isinstance(store, SqlStore)
-    if store.is_sqlite:
-        return store._writer.waiting
-    query = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    with store.engine.connect() as conn:
-        return int(conn.execute(text(query)).scalar_one())
-
-
-def wait_for_a_blocked_writer(store: Store, timeout: float = 30.0) -> None:
-    """Return once another writer waits for a lock (one this thread may hold)."""
-    deadline = time.monotonic() + timeout
-    while blocked_writers(store) == 0:
-        assert time.monotonic() < deadline, f"no writer blocked within {timeout} s"
-        time.sleep(0.002)  # polls a condition; the test does not rely on its length
 
 
 def test_a_writer_waits_for_another_writer_of_the_same_user(core: Core, account: Account) -> None:

@@ -14,7 +14,7 @@ from quatrix_mfa.core.model import Account, User
 from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.store import SqlStore
 from quatrix_mfa.storage.tables import accounts, audit_log, throttle, users
-from tests.storage.test_contract import NOW, Boom, new_user
+from tests.support.storage import NOW, Boom, new_user
 
 _OWNER = (
     select(users, accounts)

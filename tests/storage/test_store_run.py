@@ -11,7 +11,7 @@ import pytest
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.storage.store import SqlStore
-from tests.storage.test_writer_if_free import another_thread_writing, store_of
+from tests.support.storage import another_thread_writing, store_of
 
 
 def _where(loop_thread: int) -> str:

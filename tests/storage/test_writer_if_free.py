@@ -8,22 +8,16 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.storage.store import SqlStore, WriterQueue
+from quatrix_mfa.storage.store import WriterQueue
 from tests.conftest import only_on
+from tests.support.storage import another_thread_writing, store_of
 
 # On PostgreSQL writer_if_free is always False, so these would pass checking nothing.
 sqlite_only = only_on("sqlite", "SQLite's writer lock: PostgreSQL has none")
-
-
-def store_of(core: Core) -> SqlStore:
-    assert isinstance(core.store, SqlStore)
-    return core.store
 
 
 @only_on("postgresql", "PostgreSQL's side: no writer lock; the SQLite run checks the lock")
@@ -46,27 +40,6 @@ def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(core: Core) 
             tx.throttle.add_failure("k", 1.0)
     with store.transaction(write=False) as tx:
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
-
-
-@contextmanager
-def another_thread_writing(store: SqlStore) -> Iterator[None]:
-    """A write transaction open in another thread for as long as this is
-    entered; an error in that thread fails the test."""
-    holding, done = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with store.transaction():
-            holding.set()
-            assert done.wait(timeout=30)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        writing = pool.submit(writer)
-        try:
-            assert holding.wait(timeout=10)
-            yield
-        finally:
-            done.set()
-        writing.result(timeout=10)
 
 
 @sqlite_only

@@ -1,0 +1,52 @@
+"""The one outbox reader: what the service mailed, and the reset links in it.
+
+Tests read the outbox table (through the store) rather than an SMTP server:
+the mail is queued in the same transaction as the change it reports.
+"""
+
+from __future__ import annotations
+
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.mail import readable_body
+from quatrix_mfa.core.model import Mail
+
+RESET_PATH = "/reset-password/"
+
+
+def mails(core: Core, to: str | None = None) -> list[Mail]:
+    """Every queued or sent mail (to ``to`` only, if given), oldest first."""
+    with core.store.transaction(write=False) as tx:
+        return [m for m in tx.outbox.list() if to is None or m.to == to]
+
+
+def texts(core: Core, to: str) -> list[str]:
+    """The mails to ``to`` as ``subject + "\\n" + body`` (as mailed: a sealed
+    link opened), oldest first."""
+    return [m.subject + "\n" + readable_body(core.box, m) for m in mails(core, to)]
+
+
+def reset_links(core: Core, to: str) -> list[str]:
+    """Every password (re)set link mailed to ``to``, oldest first."""
+    return [
+        line.strip()
+        for body in bodies(core, to)
+        for line in body.splitlines()
+        if RESET_PATH in line
+    ]
+
+
+def latest_link(core: Core, email: str) -> str:
+    """The newest (re)set link mailed to ``email``; fails if there is none."""
+    links = reset_links(core, email)
+    assert links, f"no mail with a link to {email}"
+    return links[-1]
+
+
+def latest_reset_id(core: Core, email: str) -> str:
+    """The reset id of the newest link mailed to ``email`` (its last path segment)."""
+    return latest_link(core, email).rsplit("/", 1)[1]
+
+
+def bodies(core: Core, to: str) -> list[str]:
+    """The bodies of the mails to ``to`` as mailed (a sealed link opened), oldest first."""
+    return [readable_body(core.box, m) for m in mails(core, to)]
