@@ -10,7 +10,7 @@ import pytest
 
 from quatrix_mfa.api.app import app_from_env, create_app
 from quatrix_mfa.settings import Settings
-from tests.conftest import FAST_ARGON2
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api
 
 
 def test_the_served_app_moves_what_it_built_out_of_the_collectors_sight(
@@ -40,3 +40,18 @@ def test_error_answers_need_no_worker_thread(tmp_path: Path) -> None:
             assert inspect.iscoroutinefunction(handler), kind
     finally:
         app.state.core.store.dispose()
+
+
+def test_no_api_answer_may_be_cached(api: Api, admin_token: str) -> None:
+    """Session ids, TOTP secrets and recovery codes must never sit in a shared
+    cache: the credential is X-Auth-Token, which caches do not treat like
+    Authorization (found by the round's outside attack)."""
+    answers = [
+        api.get("/profile/2fa/generate", admin_token),
+        api.login(ADMIN_EMAIL, ADMIN_PASSWORD),
+        api.get("/profile", admin_token),
+        api.get("/profile", "not-a-token"),  # an error answer too
+        api.post("/user/create", {"name": "x" * 70_000}, admin_token),  # refused before the app
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 401, 413]
+    assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)

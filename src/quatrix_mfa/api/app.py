@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quatrix_mfa import __version__, web
 from quatrix_mfa.api import errors
+from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.routes import account, auth, profile, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
@@ -136,6 +137,7 @@ def create_app(
     _add_health(app, store)
     errors.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(NoStore, prefix=API_PREFIX)  # outermost: refusals of BodyLimit too
     return app
 
 
