@@ -260,7 +260,7 @@ def test_a_set_mfa_rotation_keeps_the_absolute_expiry_of_the_login(
     # Kept busy (never idle), it still ends max_seconds after the login.
     while driver.clock.now() + 600 < logged_in_at + max_seconds:
         driver.clock.advance(600)
-        authenticate(driver.core, rotated, keepalive=True)
+        authenticate(driver.core, rotated, driver.addr, keepalive=True)
     driver.clock.set(logged_in_at + max_seconds - 1)
     assert driver.alive(rotated)
     driver.clock.set(logged_in_at + max_seconds)

@@ -40,7 +40,7 @@ class CoreDriver:
     def ctx(self, token: str | None = None) -> Context:
         """One request now: anonymous, or by the live session ``token``
         (a dead or pending one as :func:`authenticate` finds it)."""
-        caller = authenticate(self.core, token) if token is not None else None
+        caller = authenticate(self.core, token, self.addr) if token is not None else None
         return Context(caller, self.addr, self.clock.now(), self.channel)
 
     def session(self, token: str) -> SessionRecord | None:
