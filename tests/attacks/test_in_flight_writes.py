@@ -56,6 +56,13 @@ def world(api: Api) -> Iterator[tuple[str, str, str]]:
     yield admin, bob_id, api.full_session(BOB, BOB_PASSWORD)
 
 
+def _mailed_reset_id(api: Api) -> str:
+    """Bob asks for a password link by mail; its id."""
+    assert api.post("/reset-password/request", {"email": [BOB]}).status_code == 200
+    api.clock.advance(api.core.links.resend_after)
+    return latest_link(api.core, BOB).rsplit("/", 1)[1]
+
+
 def _held(api: Api, gate: Gate, request: Callable[[], Any], meanwhile: Callable[[], None]) -> Any:
     """Run ``request`` until it is inside the gate, run ``meanwhile`` to the
     end, open the gate, and return ``request``'s answer."""
@@ -96,9 +103,7 @@ def test_a_pin_set_in_flight_does_not_outlive_a_password_reset_by_mail(
     api: Api, world: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, bob = world
-    assert api.post("/reset-password/request", {"email": [BOB]}).status_code == 200
-    api.clock.advance(api.core.links.resend_after)
-    reset_id = latest_link(api.core, BOB).rsplit("/", 1)[1]
+    reset_id = _mailed_reset_id(api)
     gate = Gate(api.core, "hash", monkeypatch)
 
     def reset() -> None:
@@ -119,9 +124,7 @@ def test_a_pin_set_in_flight_does_not_outlive_a_password_reset_by_mail(
 def test_a_login_with_the_old_password_racing_a_reset_gets_no_session(
     api: Api, world: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert api.post("/reset-password/request", {"email": [BOB]}).status_code == 200
-    api.clock.advance(api.core.links.resend_after)
-    reset_id = latest_link(api.core, BOB).rsplit("/", 1)[1]
+    reset_id = _mailed_reset_id(api)
     gate = Gate(api.core, "verify", monkeypatch)
 
     def reset() -> None:

@@ -131,9 +131,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
-    web.install(
-        app, core, public_url=settings.public_url, trust_forwarded_for=settings.trust_forwarded_for
-    )
+    web.install(app, core, public_url=settings.public_url)
     _add_health(app, store)
     errors.install(app)
     app.add_middleware(BodyLimit)

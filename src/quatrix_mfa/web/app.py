@@ -11,10 +11,10 @@ from quatrix_mfa.web.page import Web
 from quatrix_mfa.web.security import CookiePolicy
 
 
-def install(app: FastAPI, core: Core, *, public_url: str, trust_forwarded_for: bool) -> None:
+def install(app: FastAPI, core: Core, *, public_url: str) -> None:
     """The pages, their stylesheet under ``/static``, and the cookie policy
     the public URL calls for."""
-    app.state.web = Web(core, CookiePolicy.for_public_url(public_url), trust_forwarded_for)
+    app.state.web = Web(core, CookiePolicy.for_public_url(public_url))
     for module in (login, account, passwords):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("quatrix_mfa.web", "static")]), name="static")

@@ -47,7 +47,6 @@ class Web:
 
     core: Core
     cookies: CookiePolicy
-    trust_forwarded_for: bool
 
 
 class BadForm(Exception):
@@ -93,11 +92,6 @@ async def read_form(request: Request) -> Form:
         else:
             form.values[name] = value
     return form
-
-
-def client_addr(request: Request, web: Web) -> str | None:
-    """The client's address, read as the API reads it (``forwarding.py``)."""
-    return request_client(request)
 
 
 @dataclass
@@ -192,7 +186,7 @@ def _browser_session(web: Web, request: Request) -> Caller | None:
     if not token:
         return None
     try:
-        caller = sessions.authenticate(web.core, token, client_addr(request, web))
+        caller = sessions.authenticate(web.core, token, request_client(request))
     except (NotAuthenticated, AddressNotAllowed):
         return None
     return caller if caller.session.kind is SessionKind.BROWSER else None
@@ -205,7 +199,7 @@ def browser(request: Request, form: Annotated[Form, Depends(read_form)]) -> Brow
     presession = request.cookies.get(web.cookies.presession) or ""
     if len(presession) != 43 or has_control(presession):
         presession = security.new_presession()
-    ctx = Context(caller, client_addr(request, web), web.core.clock.now(), Channel.WEB)
+    ctx = Context(caller, request_client(request), web.core.clock.now(), Channel.WEB)
     page = Browser(request, web, ctx, form, presession)
     if caller is None and request.cookies.get(web.cookies.session):
         page.signed_out()  # a dead or foreign session id: the browser forgets it
