@@ -1,5 +1,7 @@
-"""The pages in-process (httpx, no browser) on the public URL
-``https://mfa.example.com``, so cookies are ``Secure`` and ``__Host-``."""
+"""Fixtures of the page tests: in-process (httpx, no browser) on the public
+URL ``https://mfa.example.com``, so cookies are ``Secure`` and ``__Host-``;
+and a real server with Debian's Chromium (one server per test module, so a
+module that changes the account's settings changes no other module's)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,21 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from quatrix_mfa.api.app import create_app
+from quatrix_mfa.api.app import build_core, create_app
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.settings import Settings
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, fresh_database
+from tests.servers import Server, init_admin, server_env
+from tests.support.browser import CHROMIUM, DESKTOP, PHONE, Admin
 
 SITE = "https://mfa.example.com"
 SESSION_COOKIE = "__Host-qmfa_session"
@@ -84,3 +90,56 @@ def site(make_site: Any) -> Site:
     built: Site = make_site()
     assert bootstrap(built.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD).created
     return built
+
+
+# The browser side: one `quatrix-mfa serve` per module, one Chromium per module.
+
+
+@pytest.fixture(scope="module")
+def server(
+    db_kind: str, database_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    folder: Path = tmp_path_factory.mktemp("web-server")
+    url = fresh_database(db_kind, database_template, folder) if db_kind == "postgresql" else ""
+    env = server_env(folder, db_kind, url)
+    init_admin(env)
+    running = Server(env, "web")
+    running.start()
+    running.wait_healthy()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def core(server: Server) -> Iterator[Core]:
+    """A core on the server's database, to read the outbox as the tests of the API do."""
+    built = build_core(Settings.from_env(server.env))
+    yield built
+    built.store.dispose()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(params=[PHONE, DESKTOP], ids=["phone", "desktop"])
+def page(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(base_url=server.root, viewport=request.param)
+    opened = context.new_page()
+    violations: list[str] = []
+    opened.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    yield opened
+    context.close()
+    assert not violations, violations  # no inline script or style anywhere
+
+
+@pytest.fixture
+def admin(server: Server, core: Core) -> Admin:
+    return Admin(server, core)
