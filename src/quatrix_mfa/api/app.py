@@ -50,7 +50,10 @@ def build_core(
         sessions=SessionPolicy(
             idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
         ),
-        links=LinkPolicy(link=reset.link_builder(settings.public_url)),
+        links=LinkPolicy(
+            link=reset.link_builder(settings.public_url),
+            email_link=reset.link_builder(settings.public_url, reset.EMAIL_LINK_PATH),
+        ),
         throttle_policy=ThrottlePolicy(
             user_threshold=settings.user_failure_threshold,
             address_threshold=settings.address_failure_threshold,

@@ -1,5 +1,11 @@
 """Admin surface: users of the caller's account and their factors.
 
+An email is unique within an account; another account's emails are neither
+refused nor reserved here (issue 17, item 7): a create or an email edit
+answers code 31 only for an email of the caller's own account, and the same
+as for a free email otherwise. Who signs in with an address is settled when
+a password is set (core/reset.py) or a change confirmed (core/email_change.py).
+
 Every bulk call is all-or-nothing: all ids are checked first and any id
 that is unknown (another account's ids count as unknown) or breaks a rule
 answers 400 with the offending ids in ``details``; nothing changes then.
@@ -12,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quatrix_mfa.core import audit, mail, policy
+from quatrix_mfa.core import audit, email_change, mail, policy
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import (
@@ -149,7 +155,7 @@ def create_user(
     )
     try:
         with core.store.transaction() as tx:
-            if tx.users.by_email(email) is not None:
+            if tx.users.in_account_by_email(caller.account.id, email) is not None:
                 raise EmailTaken()
             tx.users.add(user)
             issue_link(core, tx, user, now, first_time=True)
@@ -169,13 +175,8 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
         with core.store.transaction() as tx:
             _lock_admins(tx, caller)
             users = _targets(tx, caller, ids)
-            if new_email is not None and new_email != users[0].email:
-                other = tx.users.by_email(new_email)
-                if other is not None:
-                    raise EmailTaken()
-                mail.email_changed(tx, users[0].email, new_email, now)
-                users[0].email = new_email
-                revoke_links(tx, users[0].id)  # mailed to the old address
+            if new_email is not None:
+                _change_email(core, tx, who, users[0], new_email, now)
             disabled = []
             for user in users:
                 if changes.name is not None:
@@ -203,6 +204,27 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
     except DuplicateEmail:
         raise EmailTaken() from None
     return users
+
+
+def _change_email(
+    core: Core, tx: Transaction, who: audit.Actor, user: User, new_email: str, now: float
+) -> None:
+    """A user with a password signs in with their email: the change waits for
+    the new address to confirm it (the answer the same whether another account
+    holds it or not). A user without one gets it at once, and a new invitation."""
+    if new_email == user.email:
+        email_change.cancel_change(tx, user)
+        return
+    if tx.users.in_account_by_email(user.account_id, new_email) is not None:
+        raise EmailTaken()
+    if user.password_hash is not None:
+        email_change.request_change(core, tx, user, new_email, now)
+        who.record(tx, now, audit.EMAIL_CHANGE_REQUESTED, target=user.id)
+        return
+    mail.email_changed(tx, user.email, new_email, now)
+    user.email = new_email
+    revoke_links(tx, user.id)  # mailed to the old address, pending changes too
+    issue_link(core, tx, user, now, first_time=True)
 
 
 def delete_users(core: Core, ctx: Context, ids: Sequence[str]) -> str:

@@ -28,6 +28,8 @@ PASSWORD_RESET = "password.reset"
 USER_CREATED = "admin.user_created"
 USER_EDITED = "admin.user_edited"
 USER_DELETED = "admin.user_deleted"
+EMAIL_CHANGE_REQUESTED = "email.change_requested"
+EMAIL_CHANGED = "email.changed"
 SETTINGS_CHANGED = "admin.settings_changed"
 
 SUCCESS = "success"

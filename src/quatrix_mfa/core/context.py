@@ -41,13 +41,16 @@ def _no_link(reset_id: str) -> str:
 
 @dataclass(frozen=True)
 class LinkPolicy:
-    """Password (re)set links. Core knows no URL: ``link`` is given by the
-    composition root, which knows where the edge serves the page."""
+    """Mailed links: password (re)set links (``link``) and links confirming a
+    change of email (``email_link``). Core knows no URL: both are given by the
+    composition root, which knows where the edge serves the pages."""
 
     link: Callable[[str], str] = _no_link
     reset_seconds: float = 3600.0
     set_password_seconds: float = 7 * 24 * 3600.0
     resend_after: float = 60.0
+    email_link: Callable[[str], str] = _no_link
+    email_change_seconds: float = 24 * 3600.0
 
 
 @dataclass

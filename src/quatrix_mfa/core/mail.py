@@ -42,6 +42,20 @@ def password_link_mail(box: SecretBox, to: str, link: str, now: float, *, first_
     else:
         subject = "Reset your Quatrix password"
         intro = "Someone asked to reset the password of this account. If it was you, go to:"
+    return _link_mail(box, to, subject, intro, link, now)
+
+
+def email_confirm_mail(box: SecretBox, to: str, link: str, now: float) -> Mail:
+    """The message to a new address carrying the ``link`` (sealed) that makes
+    it the account's sign-in email, not yet queued."""
+    intro = (
+        "Your administrator changed the email of your Quatrix account to this address.\n"
+        "You keep signing in with your old email until you confirm here:"
+    )
+    return _link_mail(box, to, "Confirm your new Quatrix email", intro, link, now)
+
+
+def _link_mail(box: SecretBox, to: str, subject: str, intro: str, link: str, now: float) -> Mail:
     body = f"{intro}\n\n{LINK_SLOT}\n\nIf you did not expect this message, ignore it.\n"
     secret, key_id = box.seal(link.encode(), _owner(to))
     return Mail(to, subject, body, now, next_attempt_at=now, secret=secret, key_id=key_id)
@@ -90,3 +104,22 @@ def email_changed(tx: Transaction, old: str, new: str, now: float) -> None:
     body = f"The email of your Quatrix account was changed from {old} to {new}.\n"
     for to in (old, new):
         queue(tx, to, "Your Quatrix email was changed", body, now)
+
+
+def email_change_requested(tx: Transaction, old: str, new: str, now: float) -> None:
+    """Tell the current address that a change to ``new`` waits for its confirmation."""
+    body = (
+        f"Your administrator asked to change the email of your Quatrix account to {new}.\n"
+        "A link was mailed there; until it is followed you keep signing in with this address.\n"
+        "If you did not expect this, contact your administrator.\n"
+    )
+    queue(tx, old, "A change of your Quatrix email was requested", body, now)
+
+
+def email_change_confirmed(tx: Transaction, old: str, new: str, now: float) -> None:
+    """Tell the former address that the account now signs in with ``new``."""
+    body = (
+        f"The email of your Quatrix account is now {new}; sign in with it from now on.\n"
+        "If you did not expect this, contact your administrator.\n"
+    )
+    queue(tx, old, "Your Quatrix email was changed", body, now)

@@ -191,7 +191,10 @@ class Mail:
 class ResetRequest:
     """A password-(re)set link; only its keyed hash is stored, with the keyed
     hash of the email it was mailed to (``email_hash``): it sets a password
-    only while that is still the user's email."""
+    only while that is still the user's email.
+
+    A link that confirms a change of email (core/email_change.py) has the new
+    address in ``new_email``; ``email_hash`` is then the address it changes from."""
 
     id_hash: str
     user_id: str
@@ -199,3 +202,4 @@ class ResetRequest:
     expires_at: float
     used_at: float | None = None
     email_hash: str = ""
+    new_email: str | None = None

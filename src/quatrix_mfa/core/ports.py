@@ -46,7 +46,14 @@ class UserRepository(Protocol):
         ...
 
     def by_email(self, email: str) -> User | None:
-        """Case-insensitive lookup (``email`` is already lower-cased)."""
+        """Case-insensitive lookup (``email`` is already lower-cased) across
+        accounts: the user who signs in with ``email`` (has a password; there
+        is at most one), else the newest active user invited with it, else
+        any (a disabled one)."""
+        ...
+
+    def in_account_by_email(self, account_id: str, email: str) -> User | None:
+        """The account's user with ``email`` (unique within an account)."""
         ...
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]: ...
@@ -204,8 +211,18 @@ class ResetRepository(Protocol):
         """Atomically mark used if unused and unexpired; True for exactly one caller."""
         ...
 
-    def latest_for_user(self, user_id: str) -> ResetRequest | None: ...
-    def delete_for_user(self, user_id: str) -> None: ...
+    def latest_for_user(self, user_id: str) -> ResetRequest | None:
+        """The user's newest password link (not a link confirming an email)."""
+        ...
+
+    def delete_for_user(self, user_id: str) -> None:
+        """Every link of the user, of both kinds."""
+        ...
+
+    def delete_email_changes(self, user_id: str) -> None:
+        """The user's links that confirm a change of email."""
+        ...
+
     def purge(self, now: float, limit: int) -> int:
         """Delete used and expired links."""
         ...
@@ -261,4 +278,5 @@ class Store(Protocol):
 
 
 class DuplicateEmail(Exception):
-    """Raised by storage when a write would give two users one email."""
+    """Raised by storage when a write would give two users of one account one
+    email, or two users with a password (sign-in identities) one email."""

@@ -6,6 +6,11 @@ the one it went to (the row keeps a keyed hash of that email), and every
 outstanding link of a user is revoked (:func:`revoke_links`) when their email
 changes, they are disabled or deleted, or one of their links is redeemed.
 
+Several users may share an email, one per account (issue 17, item 7), but
+only one of them signs in with it: a link whose address another user already
+signs in with is refused (code 31) and stays unused, so an invitation in one
+account cannot take over an address another account's user holds.
+
 Requests are throttled per client network and per email (their own counters,
 :meth:`Throttle.admit_requests`): no login is needed to ask, so without it the
 endpoint was a free write path (issue 17, defect 3).
@@ -19,14 +24,18 @@ import uuid
 from quatrix_mfa.core import audit, mail, passwords
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
-from quatrix_mfa.core.errors import NotAuthenticated, ParameterError
+from quatrix_mfa.core.errors import EmailTaken, NotAuthenticated, ParameterError
 from quatrix_mfa.core.model import Mail, ResetRequest, User
-from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.ports import DuplicateEmail, Transaction
 from quatrix_mfa.core.sessions import canonical_token
 from quatrix_mfa.core.text import normalize_email
 
 MAX_EMAILS = 50
 NOBODY = ""  # a user id no user has
+TAKEN_FOR_SIGN_IN = (
+    "This email address already signs in to another organisation; "
+    "ask your administrator to use a different address"
+)
 
 
 def issue_link(core: Core, tx: Transaction, user: User, now: float, *, first_time: bool) -> str:
@@ -51,7 +60,7 @@ def _new_link(
     lifetime = core.links.set_password_seconds if first_time else core.links.reset_seconds
     link = core.links.link(reset_id)
     request = ResetRequest(
-        _hash(core, reset_id), user_id, now, now + lifetime, email_hash=_email_hash(core, email)
+        _hash(core, reset_id), user_id, now, now + lifetime, email_hash=address_hash(core, email)
     )
     message = mail.password_link_mail(core.box, email, link, now, first_time=first_time)
     return request, message, link
@@ -99,17 +108,30 @@ def _hash(core: Core, reset_id: str) -> str:
     return core.tokens.hash("reset", reset_id)
 
 
-def _email_hash(core: Core, email: str) -> str:
+def address_hash(core: Core, email: str) -> str:
+    """The keyed hash a link keeps of the address it belongs to."""
     return core.tokens.hash("reset-email", normalize_email(email))
 
 
-def _usable(core: Core, reset: ResetRequest, user: User, now: float) -> bool:
-    """The one rule for redeeming: the link is unused and unexpired, its user
-    is active, and it went to the email the user has now."""
-    if reset.used_at is not None or now >= reset.expires_at:
+def link_usable(core: Core, link: ResetRequest, user: User, now: float) -> bool:
+    """The one rule for redeeming a mailed link: it is unused and unexpired,
+    its user is active, and it was issued for the email the user has now."""
+    if link.used_at is not None or now >= link.expires_at:
         return False
-    same_email = hmac.compare_digest(reset.email_hash, _email_hash(core, user.email))
+    same_email = hmac.compare_digest(link.email_hash, address_hash(core, user.email))
     return user.is_active and same_email
+
+
+def _usable(core: Core, reset: ResetRequest, user: User, now: float) -> bool:
+    # A link confirming an email never sets a password (its id is hashed
+    # under another name too, so it is not even found here).
+    return reset.new_email is None and link_usable(core, reset, user, now)
+
+
+def signs_in_elsewhere(tx: Transaction, email: str, user_id: str) -> bool:
+    """Whether a user other than ``user_id`` signs in with ``email`` (has a password)."""
+    holder = tx.users.by_email(email)
+    return holder is not None and holder.id != user_id and holder.password_hash is not None
 
 
 def _live(core: Core, tx: Transaction, reset_id: str, now: float) -> tuple[ResetRequest, User]:
@@ -135,10 +157,24 @@ def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> st
     now, addr = ctx.now, ctx.addr
     with core.store.transaction(write=False) as tx:
         reset, user = _live(core, tx, reset_id, now)
+        if signs_in_elsewhere(tx, user.email, user.id):
+            raise EmailTaken(TAKEN_FOR_SIGN_IN)
     passwords.check_strength(password, user.email)
     hashed = core.passwords.hash(password)
+    try:
+        _set_password(core, reset, user.id, hashed, now, addr)
+    except DuplicateEmail:
+        # Another user of this email set their password meanwhile (two
+        # invitations redeemed at once): the unique index let one through.
+        raise EmailTaken(TAKEN_FOR_SIGN_IN) from None
+    return str(canonical_token(reset_id))
+
+
+def _set_password(
+    core: Core, reset: ResetRequest, user_id: str, hashed: str, now: float, addr: str | None
+) -> None:
     with core.store.transaction() as tx:
-        fresh = tx.users.get(user.id)  # locks the row on PostgreSQL
+        fresh = tx.users.get(user_id)  # locks the row on PostgreSQL
         # Checked again after the slow hash: a change meanwhile revoked the link
         # or changed what it may do (disabled, another email).
         usable = fresh is not None and _usable(core, reset, fresh, now)
@@ -147,19 +183,18 @@ def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> st
         had_password = bool(fresh.password_hash)
         fresh.password_hash = hashed
         fresh.modified = now
-        tx.users.save(fresh)
-        revoke_links(tx, user.id)
+        tx.users.save(fresh)  # DuplicateEmail if another user signs in with it now
+        revoke_links(tx, fresh.id)
         # A first password set through the welcome link is no news.
         notice = ("password", "reset") if had_password else None
         credentials_changed(tx, fresh, "password_reset", now, notice=notice)
-        core.throttle.succeeded(tx, core.throttle.user_key(user.email))
+        core.throttle.succeeded(tx, core.throttle.user_key(fresh.email))
         audit.record(
             tx,
             now,
             audit.PASSWORD_RESET,
             audit.SUCCESS,
-            target=user.id,
-            account=user.account_id,
+            target=fresh.id,
+            account=fresh.account_id,
             addr=addr,
         )
-    return str(canonical_token(reset_id))

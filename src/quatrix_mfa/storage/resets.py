@@ -26,6 +26,7 @@ class SqlResetRepository:
                 expires_at=reset.expires_at,
                 used_at=reset.used_at,
                 email_hash=reset.email_hash,
+                new_email=reset.new_email,
             )
         )
 
@@ -69,7 +70,7 @@ class SqlResetRepository:
     def latest_for_user(self, user_id: str) -> ResetRequest | None:
         row = self.conn.execute(
             select(password_resets)
-            .where(password_resets.c.user_id == user_id)
+            .where(password_resets.c.user_id == user_id, password_resets.c.new_email.is_(None))
             .order_by(password_resets.c.created.desc())
             .limit(1)
         ).first()
@@ -77,6 +78,12 @@ class SqlResetRepository:
 
     def delete_for_user(self, user_id: str) -> None:
         self.conn.execute(delete(password_resets).where(password_resets.c.user_id == user_id))
+
+    def delete_email_changes(self, user_id: str) -> None:
+        table = password_resets
+        self.conn.execute(
+            delete(table).where(table.c.user_id == user_id, table.c.new_email.is_not(None))
+        )
 
     def purge(self, now: float, limit: int) -> int:
         table = password_resets

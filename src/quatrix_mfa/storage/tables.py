@@ -56,7 +56,7 @@ users = Table(
         nullable=False,
         index=True,
     ),
-    Column("email", String(254), nullable=False, unique=True),
+    Column("email", String(254), nullable=False),
     Column("name", String(255), nullable=False),
     Column("created", Float, nullable=False),
     Column("modified", Float, nullable=False),
@@ -69,6 +69,22 @@ users = Table(
     Column("pin_forced", Boolean, nullable=False),
     Column("last_login", Float),
     Column("credential_epoch", Integer, nullable=False, server_default="0"),
+    # An email is unique within an account (issue 17, item 7: unique across the
+    # service, a create or edit told one account's admin another's emails).
+    # Email first, so the index also serves the lookups by email alone.
+    UniqueConstraint("email", "account_id", name="uq_users_email_account_id"),
+)
+# Across the service an email is unique only among the users who have set a
+# password (the sign-in identities): login is by email alone, so one email
+# signs in as at most one user. The index settles two invitations redeemed at
+# once: the second password set fails (core: code 31), never both.
+SIGN_IN_EMAIL = users.c.password_hash.is_not(None)
+Index(
+    "ix_users_sign_in_email",
+    users.c.email,
+    unique=True,
+    sqlite_where=SIGN_IN_EMAIL,
+    postgresql_where=SIGN_IN_EMAIL,
 )
 
 # Second-factor credentials, several per user and kind (core/model.py Credential).
@@ -194,4 +210,7 @@ password_resets = Table(
     # Keyed hash of the address the link was mailed to: a link works only while
     # it is still the user's email (links from before 0003 have '' and never do).
     Column("email_hash", String(64), nullable=False),
+    # A link that confirms a change of email carries the new address (and
+    # ``email_hash`` the one it changes from); a password link has none.
+    Column("new_email", String(254)),
 )

@@ -29,7 +29,19 @@ _SELECT_USERS = select(users, enrolled_kinds(users.c.id).label("enrolled"))
 # statement per call, and SQLAlchemy's work per execution, cost more than
 # SQLite's own work (bench/analysis.md).
 _USER_BY_ID = _SELECT_USERS.where(users.c.id == bindparam("b_id"))
-_USER_BY_EMAIL = _SELECT_USERS.where(users.c.email == bindparam("b_email"))
+# Several users may share an email (one per account): the one who signs in
+# with it (has a password; at most one, by ix_users_sign_in_email) comes
+# first, else the newest active one of those invited with it.
+_USER_BY_EMAIL = (
+    _SELECT_USERS.where(users.c.email == bindparam("b_email"))
+    .order_by(
+        users.c.password_hash.is_(None),
+        users.c.status != "A",
+        users.c.created.desc(),
+        users.c.id,
+    )
+    .limit(1)
+)
 _GET_USER = Prepared(_USER_BY_ID)
 _GET_USER_LOCKED = Prepared(_USER_BY_ID.with_for_update())
 _USER_OF_EMAIL = Prepared(_USER_BY_EMAIL)
@@ -68,6 +80,15 @@ class SqlUserRepository:
     def by_email(self, email: str) -> User | None:
         query = _USER_OF_EMAIL_LOCKED if self.lock_rows else _USER_OF_EMAIL
         row = query.first(self.conn, {"b_email": email.lower()})
+        return _USER(row) if row else None
+
+    def in_account_by_email(self, account_id: str, email: str) -> User | None:
+        query = _SELECT_USERS.where(
+            users.c.account_id == account_id, users.c.email == email.lower()
+        )
+        if self.lock_rows:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
         return _USER(row) if row else None
 
     def in_account(self, account_id: str, ids: Sequence[str] | None = None) -> list[User]:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from quatrix_mfa.core import passwords, reset
-from quatrix_mfa.core.errors import NotAuthenticated, ParameterError, WeakPassword
+from quatrix_mfa.core.errors import EmailTaken, NotAuthenticated, ParameterError, WeakPassword
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
@@ -56,6 +56,8 @@ def reset_submit(id: str, page: BrowserDep) -> Response:
         reset.reset_password(page.core, page.ctx, id, new)
     except WeakPassword as weak:
         return _form(page, id, 400, new_password=weak.msg)
+    except EmailTaken:  # another user signs in with this address (only its holder sees this)
+        return page.render("reset_taken.html", 400)
     except (NotAuthenticated, ParameterError):
         return _dead_link(page)
     return page.redirect("/login", notice="password-set")

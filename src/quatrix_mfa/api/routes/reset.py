@@ -1,4 +1,5 @@
-"""Password reset by mailed link (no session needed)."""
+"""Mailed links (no session needed): password reset, and the confirmation
+of a changed email (our extension, outside the spec's paths)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from quatrix_mfa.api.deps import (
 from quatrix_mfa.api.schemas import (
     IdResp,
     JobResp,
+    ProfileRemoveMfaResp,
     ResetPasswordMetadataResp,
     ResetPasswordRequestReq,
     ResetPasswordRequestResp,
     ResetPasswordResetReq,
 )
-from quatrix_mfa.core import admin, reset
+from quatrix_mfa.core import admin, email_change, reset
 
 router = APIRouter(tags=["Password Reset"])
 ERRORS = error_responses(400, 401)
@@ -60,15 +62,31 @@ def reset_password(
     return reply(IdResp(id=reset.reset_password(core, ctx, id, body.password)))
 
 
+@router.post(
+    "/confirm-email/{id}",
+    response_model=ProfileRemoveMfaResp,
+    tags=["Email Change"],
+    responses=ERRORS,
+)
+def confirm_email(id: str, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
+    """Make the new address of a pending email change the user's email (the
+    link mailed there): 401 code 1 if unknown, used or expired; 400 code 31
+    if another user signs in with it by now."""
+    email_change.confirm(core, ctx, id)
+    return reply(ProfileRemoveMfaResp())
+
+
 LINK_PATH = "/reset-password/{id}"
+EMAIL_LINK_PATH = "/confirm-email/{id}"
 
 
-def link_builder(public_url: str) -> Callable[[str], str]:
+def link_builder(public_url: str, path: str = LINK_PATH) -> Callable[[str], str]:
     """How mailed links are spelled: ``<public url>/reset-password/<id>``, the
-    page ``web/passwords.py`` serves (core is given this, and knows no URL)."""
+    page ``web/passwords.py`` serves, or ``path`` (``EMAIL_LINK_PATH``: the
+    page of ``web/email_change.py``); core is given this, and knows no URL."""
     base = public_url.rstrip("/")
 
-    def link(reset_id: str) -> str:
-        return base + LINK_PATH.format(id=reset_id)
+    def link(link_id: str) -> str:
+        return base + path.format(id=link_id)
 
     return link
