@@ -50,3 +50,19 @@ def latest_reset_id(core: Core, email: str) -> str:
 def bodies(core: Core, to: str) -> list[str]:
     """The bodies of the mails to ``to`` as mailed (a sealed link opened), oldest first."""
     return [readable_body(core.box, m) for m in mails(core, to)]
+
+
+CONFIRM_PATH = "/confirm-email/"
+
+
+def latest_confirm_id(core: Core, email: str) -> str:
+    """The id of the newest link mailed to ``email`` that confirms a change
+    of email to it (its last path segment); fails if there is none."""
+    links = [
+        line.strip()
+        for body in bodies(core, email)
+        for line in body.splitlines()
+        if CONFIRM_PATH in line
+    ]
+    assert links, f"no mail with an email confirmation link to {email}"
+    return links[-1].rsplit("/", 1)[1]
