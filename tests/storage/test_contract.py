@@ -162,6 +162,45 @@ def test_users_are_listed_per_account(core: Core, account: Account, user: User) 
         assert tx.users.in_account(other_account.id, [user.id]) == []
 
 
+def test_one_email_may_be_in_several_accounts_but_signs_in_as_one_user(
+    core: Core, account: Account, user: User
+) -> None:
+    """Issue 17, item 7: unique per account; across accounts unique only among
+    users with a password (the sign-in identities)."""
+    with core.store.transaction() as tx:
+        elsewhere = new_user(tx, new_account(tx), "ALICE@example.com")
+        third = new_user(tx, new_account(tx), "alice@example.com")
+    with core.store.transaction() as tx:
+        elsewhere.password_hash = "$argon2id$elsewhere"
+        tx.users.save(elsewhere)
+        third.password_hash = "$argon2id$third"
+        with pytest.raises(DuplicateEmail):
+            tx.users.save(third)
+    with core.store.transaction(write=False) as tx:
+        holder = tx.users.by_email("alice@example.com")
+        mine = tx.users.in_account_by_email(account.id, "alice@example.com")
+        stored = tx.users.get(third.id)
+    assert holder is not None and holder.id == elsewhere.id  # the sign-in identity first
+    assert mine is not None and mine.id == user.id
+    assert stored is not None and stored.password_hash is None
+
+
+def test_without_a_sign_in_identity_the_newest_active_invitation_is_found(
+    core: Core, account: Account, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        newer = dataclasses.replace(user, id=str(uuid.uuid4()), created=NOW + 5)
+        newer.account_id = new_account(tx).id
+        tx.users.add(newer)
+        disabled = dataclasses.replace(user, id=str(uuid.uuid4()), created=NOW + 9, status="D")
+        disabled.account_id = new_account(tx).id
+        tx.users.add(disabled)
+    with core.store.transaction(write=False) as tx:
+        found = tx.users.by_email("alice@example.com")
+        assert tx.users.in_account_by_email(account.id, "nobody@example.com") is None
+    assert found is not None and found.id == newer.id
+
+
 # Factors
 
 
@@ -263,6 +302,21 @@ def test_reset_link_is_consumed_once_and_not_after_expiry(core: Core, user: User
         unused = tx.resets.get("2" * 64)
     assert used is not None and used.used_at == NOW + 10
     assert unused is not None and unused.used_at is None
+
+
+def test_email_change_links_keep_their_address_and_are_dropped_apart(
+    core: Core, user: User
+) -> None:
+    with core.store.transaction() as tx:
+        tx.resets.add(ResetRequest("1" * 64, user.id, NOW, NOW + 3600))
+        change = ResetRequest("2" * 64, user.id, NOW + 1, NOW + 3600, new_email="new@example.com")
+        tx.resets.add(change)
+    with core.store.transaction() as tx:
+        assert tx.resets.get("2" * 64) == change
+        latest = tx.resets.latest_for_user(user.id)
+        assert latest is not None and latest.id_hash == "1" * 64  # password links only
+        tx.resets.delete_email_changes(user.id)
+        assert tx.resets.get("2" * 64) is None and tx.resets.get("1" * 64) is not None
 
 
 # Sessions

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.context import Core
@@ -188,3 +189,60 @@ def test_0002_carries_factors_into_credentials_and_keeps_sessions(empty_url: str
         True,
         True,
     )
+
+
+def test_0005_makes_emails_unique_per_account_and_downgrades_cleanly(empty_url: str) -> None:
+    """A database at 0004 with users, a password link and a session, upgraded:
+    everything reads, one email may then be in two accounts (once with a
+    password); downgraded again: the rows are kept, the service-wide unique
+    email is back, and a pending email change goes with its column."""
+    config = migrate.alembic_config(empty_url)
+    command.upgrade(config, "0004")
+    engine = create_engine(normalize_url(empty_url))
+    account = {"id": "a" * 36, "name": "Old", "created": 1.0, "modified": 1.0, "status": "A"}
+    account |= {"force_2fa": False, "ip_restricted": False, "ip_whitelist": [], "settings": {}}
+    user = {"id": "u" * 36, "account_id": "a" * 36, "email": "old@example.com", "name": "old"}
+    user |= {"created": 1.0, "modified": 2.0, "super_admin": True, "status": "A"}
+    user |= {"language": "eng", "password_hash": "$argon2id$password", "twofa_active": False}
+    user |= {"twofa_forced": False, "pin_forced": False}
+    link = {"id_hash": "h" * 64, "user_id": "u" * 36, "created": 1.0, "expires_at": 9.0}
+    link |= {"email_hash": "e" * 64}
+    other = {**account, "id": "b" * 36, "name": "Other"}
+    twin = {**user, "id": "v" * 36, "account_id": "b" * 36, "password_hash": None}
+    try:
+        old = MetaData()
+        old.reflect(engine)
+        with engine.begin() as conn:
+            conn.execute(old.tables["accounts"].insert(), [account, other])
+            conn.execute(old.tables["users"].insert(), user)
+            conn.execute(old.tables["password_resets"].insert(), link)
+        migrate.upgrade(empty_url)
+        assert schema_diff(engine) == []
+        store = SqlStore(engine)
+        with store.transaction() as tx:
+            assert tx.resets.get("h" * 64) is not None
+            kept = tx.users.by_email("old@example.com")
+            assert kept is not None and kept.password_hash == "$argon2id$password"
+        users = metadata.tables["users"]
+        with engine.begin() as conn:
+            conn.execute(users.insert(), twin)  # another account: allowed
+            # A second sign-in identity with that email: refused.
+            with pytest.raises(IntegrityError), conn.begin_nested():
+                twin_row = users.c.id == "v" * 36
+                conn.execute(users.update().where(twin_row), {"password_hash": "$argon2id$twin"})
+            conn.execute(users.delete().where(users.c.id == "v" * 36))
+            pending = {**link, "id_hash": "p" * 64, "new_email": "new@example.com"}
+            conn.execute(metadata.tables["password_resets"].insert(), pending)
+        command.downgrade(config, "0004")
+        with engine.connect() as conn:
+            hashes = sorted(
+                r.id_hash for r in conn.execute(text("SELECT id_hash FROM password_resets"))
+            )
+            emails = [r.email for r in conn.execute(text("SELECT email FROM users"))]
+        assert hashes == ["h" * 64] and emails == ["old@example.com"]
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(old.tables["users"].insert(), twin)  # unique per service again
+        migrate.upgrade(empty_url)
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
