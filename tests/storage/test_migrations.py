@@ -230,6 +230,9 @@ def test_0005_makes_emails_unique_per_account_and_downgrades_cleanly(empty_url: 
             with pytest.raises(IntegrityError), conn.begin_nested():
                 twin_row = users.c.id == "v" * 36
                 conn.execute(users.update().where(twin_row), {"password_hash": "$argon2id$twin"})
+        with pytest.raises(RuntimeError, match=r"old@example\.com"):
+            command.downgrade(config, "0004")  # refused while an email is shared
+        with engine.begin() as conn:
             conn.execute(users.delete().where(users.c.id == "v" * 36))
             pending = {**link, "id_hash": "p" * 64, "new_email": "new@example.com"}
             conn.execute(metadata.tables["password_resets"].insert(), pending)

@@ -14,9 +14,9 @@ index): login stays by email alone, so one email signs in as one user.
 ``password_resets.new_email``: a link mailed to a new address to confirm the
 change of a signed-in user's email carries that address.
 
-Downgrade restores the service-wide unique email; it fails (and changes
-nothing) while two users share an email, which only this revision allows.
-Pending email changes are dropped with their column.
+Downgrade restores the service-wide unique email; while two users share an
+email (which only this revision allows) it refuses before changing anything,
+naming them. Pending email changes are dropped with their column.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    shared = op.get_bind().execute(
+        sa.text("SELECT email FROM users GROUP BY email HAVING COUNT(*) > 1 ORDER BY email")
+    )
+    emails = [row.email for row in shared]
+    if emails:
+        raise RuntimeError(
+            "cannot downgrade below 0005: these emails belong to more than one user "
+            f"(give them distinct emails first): {', '.join(emails)}"
+        )
     op.execute("DELETE FROM password_resets WHERE new_email IS NOT NULL")
     with op.batch_alter_table("password_resets") as batch:
         batch.drop_column("new_email")
