@@ -10,7 +10,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support import outbox
 from tests.support.encoding import basic
 from tests.support.scenario import FOREIGN_EMAIL, foreign_admin
-from tests.web.conftest import SITE, Site
+from tests.web.conftest import SITE, Site, csrf_of
 
 MEMBER = "member@example.com"
 PASSWORD = "member password 123"
@@ -64,7 +64,14 @@ def test_the_set_password_page_refuses_an_address_another_user_signs_in_with(
     created = api_call(site, "/user/create", {"name": "Twin", "email": FOREIGN_EMAIL})
     assert created.status_code == 201, created.text
     path = outbox.latest_link(site.core, FOREIGN_EMAIL).removeprefix(SITE)
+    page = site.get(path)
+    assert page.status_code == 400 and TAKEN in page.text and "new_password" not in page.text
+    # A form posted anyway (opened before the address was taken) is refused too.
     data = {"new_password": "a fine new passphrase", "confirm_password": "a fine new passphrase"}
-    refused = site.submit(path, path, data)
+    token = csrf_of(site.get("/forgot-password"))
+    headers = {"Origin": SITE, "Sec-Fetch-Site": "same-origin"}
+    refused = site.http.post(path, data={"csrf_token": token, **data}, headers=headers)
     assert refused.status_code == 400 and TAKEN in refused.text
-    assert site.get(path).status_code == 200  # the link stays unused
+    with site.core.store.transaction(write=False) as tx:
+        twin = tx.users.get(created.json()["id"])
+    assert twin is not None and twin.password_hash is None

@@ -152,13 +152,29 @@ def metadata(core: Core, ctx: Context, reset_id: str) -> str:
     return str(canonical_token(reset_id))
 
 
+def _redeemable(
+    core: Core, tx: Transaction, reset_id: str, now: float
+) -> tuple[ResetRequest, User]:
+    """A live link whose address no other user signs in with; else 401 code 1
+    or 400 code 31."""
+    reset, user = _live(core, tx, reset_id, now)
+    if signs_in_elsewhere(tx, user.email, user.id):
+        raise EmailTaken(TAKEN_FOR_SIGN_IN)
+    return reset, user
+
+
+def check_redeemable(core: Core, ctx: Context, reset_id: str) -> None:
+    """What redeeming would refuse before any password is typed (the page
+    asks): 401 code 1 for a dead link, 400 code 31 for a taken address."""
+    with core.store.transaction(write=False) as tx:
+        _redeemable(core, tx, reset_id, ctx.now)
+
+
 def reset_password(core: Core, ctx: Context, reset_id: str, password: str) -> str:
     """Set the password through a live link, exactly once; closes every session."""
     now, addr = ctx.now, ctx.addr
     with core.store.transaction(write=False) as tx:
-        reset, user = _live(core, tx, reset_id, now)
-        if signs_in_elsewhere(tx, user.email, user.id):
-            raise EmailTaken(TAKEN_FOR_SIGN_IN)
+        reset, user = _redeemable(core, tx, reset_id, now)
     passwords.check_strength(password, user.email)
     hashed = core.passwords.hash(password)
     try:

@@ -30,13 +30,22 @@ def _dead_link(page: Browser) -> Response:
     return page.render("reset_invalid.html", 404)
 
 
+def _address_taken(page: Browser) -> Response:
+    # Another user signs in with the link's address: only that address's
+    # holder, who got the link, sees this, and knows it already.
+    return page.render("reset_taken.html", 400)
+
+
 @router.get(RESET_PATH)
 def reset_page(id: str, page: BrowserDep) -> Response:
-    """The set-password form of a live link; a used or expired one says so."""
+    """The set-password form of a live link; a used or expired one says so,
+    and so does one whose address another user already signs in with."""
     try:
-        reset.metadata(page.core, page.ctx, id)
+        reset.check_redeemable(page.core, page.ctx, id)
     except (NotAuthenticated, ParameterError):
         return _dead_link(page)
+    except EmailTaken:
+        return _address_taken(page)
     return _form(page, id)
 
 
@@ -56,8 +65,8 @@ def reset_submit(id: str, page: BrowserDep) -> Response:
         reset.reset_password(page.core, page.ctx, id, new)
     except WeakPassword as weak:
         return _form(page, id, 400, new_password=weak.msg)
-    except EmailTaken:  # another user signs in with this address (only its holder sees this)
-        return page.render("reset_taken.html", 400)
+    except EmailTaken:
+        return _address_taken(page)
     except (NotAuthenticated, ParameterError):
         return _dead_link(page)
     return page.redirect("/login", notice="password-set")
