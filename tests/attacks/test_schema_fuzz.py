@@ -272,8 +272,8 @@ def test_oversized_body_is_a_documented_413(world: World, ours: Any) -> None:
     checked = 0
     for result in ours.get_all_operations():
         operation = result.ok()
-        if operation.method.upper() in ("GET", "HEAD", "OPTIONS"):
-            continue
+        if operation.method.upper() in ("GET", "HEAD", "OPTIONS") or not operation.body:
+            continue  # takes no body (e.g. POST /confirm-email/{id})
         case = operation.Case(
             body={"name": "x" * (MAX_BODY + 1)},
             path_parameters={"id": world.user_ids[0]} if operation.path_parameters else None,
