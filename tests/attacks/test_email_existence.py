@@ -133,6 +133,24 @@ def test_an_invitation_does_not_reserve_a_free_email(api: Api, admin_token: str)
     error(api.post(f"/reset-password/reset/{early}", {"password": PASSWORD}), 400, 31)
 
 
+def test_forgot_password_of_a_shared_email_reaches_the_user_who_signs_in(
+    api: Api, admin_token: str
+) -> None:
+    api.scenario.foreign_admin()
+    twin, _ = api.scenario.invite(admin_token, FOREIGN_EMAIL)
+    api.clock.advance(120)
+    asked = api.post("/reset-password/request", {"email": [FOREIGN_EMAIL]})
+    assert asked.status_code == 200
+    reset_id = outbox.latest_reset_id(api.core, FOREIGN_EMAIL)
+    new_password = "the holder's new password"
+    response = api.post(f"/reset-password/reset/{reset_id}", {"password": new_password})
+    assert response.status_code == 200, response.text
+    assert api.login(FOREIGN_EMAIL, new_password).status_code == 200
+    with api.core.store.transaction(write=False) as tx:
+        invited = tx.users.get(twin)
+    assert invited is not None and invited.password_hash is None
+
+
 def test_same_account_duplicates_are_still_refused(api: Api, admin_token: str) -> None:
     member = api.create_user(admin_token, "member@example.com", PASSWORD)
     body = {"name": "Twin", "email": "MEMBER@example.com"}
