@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from playwright.sync_api import expect
 
 from quatrix_mfa.web import i18n
 from tests.conftest import ADMIN_EMAIL
+from tests.servers import Server
 from tests.web.conftest import Site
 
 WEB = Path(str(resources.files("quatrix_mfa.web")))
@@ -105,3 +108,15 @@ def test_the_not_found_page_speaks_the_readers_language(site: Site) -> None:
     page = site.get("/nowhere", headers=GERMAN)
     assert page.status_code == 404
     assert '<html lang="de">' in page.text and "Seite nicht gefunden" in page.text
+
+
+def test_a_browser_set_to_german_gets_the_pages_in_german(browser: Any, server: Server) -> None:
+    context = browser.new_context(base_url=server.root, locale="de-DE")
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
+        expect(page.get_by_label("Passwort")).to_have_attribute("autocomplete", "current-password")
+    finally:
+        context.close()
