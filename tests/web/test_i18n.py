@@ -14,9 +14,9 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import expect
 
 from quatrix_mfa.web import i18n
-from tests.conftest import ADMIN_EMAIL
+from tests.conftest import ADMIN_EMAIL, latest_link
 from tests.servers import Server
-from tests.web.conftest import Site
+from tests.web.conftest import SITE, Site
 
 WEB = Path(str(resources.files("quatrix_mfa.web")))
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9"}
@@ -120,3 +120,18 @@ def test_a_browser_set_to_german_gets_the_pages_in_german(browser: Any, server: 
         expect(page.get_by_label("Passwort")).to_have_attribute("autocomplete", "current-password")
     finally:
         context.close()
+
+
+def test_the_password_rules_and_refusals_are_said_in_german(site: Site) -> None:
+    site.submit("/forgot-password", "/forgot-password", {"email": ADMIN_EMAIL})
+    path = latest_link(site.core, ADMIN_EMAIL).removeprefix(SITE)
+    form = site.get(path, headers=GERMAN)
+    assert "Mindestens 12 Zeichen (höchstens 256)" in form.text
+    short = {"new_password": "kurz", "confirm_password": "kurz"}
+    refused = site.submit(path, path, short, headers=GERMAN)
+    assert refused.status_code == 400
+    assert "Zu kurz: mindestens 12 Zeichen." in refused.text
+    differ = {"new_password": "a fine new passphrase", "confirm_password": "another one"}
+    assert "Die beiden Passwörter unterscheiden sich." in (
+        site.submit(path, path, differ, headers=GERMAN).text
+    )
