@@ -26,6 +26,7 @@ from tests import spec
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api, basic
 from tests.servers import free_port, wait_healthy
 
+SERVE = [sys.executable, "-m", "quatrix_mfa.cli", "serve"]
 LINK = re.compile(r"(https?://\S+/reset-password/([0-9a-f-]{36}))")
 
 
@@ -247,6 +248,48 @@ def test_bad_configuration_exits_with_one_line_naming_the_variable(
     assert len(lines) == 1, result.stderr
     assert f"QUATRIX_MFA_{name}" in lines[0]
     assert result.stdout == ""
+
+
+def test_serve_refuses_a_plain_http_public_url_on_another_host(cli: Cli) -> None:
+    result = cli.run("serve", "--port", str(free_port()), PUBLIC_URL="http://mfa.example.com")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "QUATRIX_MFA_PUBLIC_URL" in lines[0]
+    assert "QUATRIX_MFA_ALLOW_PLAIN_HTTP" in lines[0]
+
+
+def test_serve_on_a_port_prints_a_link_to_that_port_that_opens_the_set_password_page(
+    cli: Cli,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [*SERVE, "--port", str(port), "--init-admin", ADMIN_EMAIL],
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed = ""
+        while (match := LINK.search(printed)) is None:
+            line = process.stdout.readline()
+            assert line, printed
+            printed += line
+        assert match.group(1) == f"{base}/reset-password/{match.group(2)}"
+        wait_healthy(base, process)
+        page = httpx.get(match.group(1), timeout=10)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'name="new_password"' in page.text
+        assert "curl" not in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:

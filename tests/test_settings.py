@@ -189,3 +189,45 @@ def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("QUATRIX_MFA_SESSION_IDLE_SECONDS", "12")
     with pytest.raises(ConfigError, match="QUATRIX_MFA_SESSION_IDLE_SECONDS"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://mfa.example.com", "http://10.0.0.5:8080", "http://[2001:db8::1]:8080"]
+)
+def test_a_plain_http_public_url_on_another_host_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        from_env(PUBLIC_URL=url)
+    message = str(error.value)
+    assert message.startswith("QUATRIX_MFA_PUBLIC_URL=")
+    assert "QUATRIX_MFA_ALLOW_PLAIN_HTTP" in message
+    assert "\n" not in message
+
+
+def test_plain_http_on_another_host_starts_when_explicitly_allowed() -> None:
+    settings = from_env(PUBLIC_URL="http://mfa.example.com", ALLOW_PLAIN_HTTP="true")
+    assert settings.public_url == "http://mfa.example.com"
+    assert settings.allow_plain_http is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8089",
+        "http://localhost:8080",
+        "http://[::1]:8080",
+        "https://mfa.example.com",
+        "https://10.0.0.5",
+    ],
+)
+def test_plain_http_on_this_machine_and_https_anywhere_are_accepted(url: str) -> None:
+    assert from_env(PUBLIC_URL=url).public_url == url
+
+
+def test_unset_public_url_follows_the_address_serve_listens_on() -> None:
+    assert Settings.from_env({}).listening_on("127.0.0.1", 8089).public_url == (
+        "http://127.0.0.1:8089"
+    )
+    assert Settings().listening_on("0.0.0.0", 9000).public_url == "http://127.0.0.1:9000"
+    assert Settings().listening_on("::1", 9000).public_url == "http://[::1]:9000"
+    configured = from_env(PUBLIC_URL="https://mfa.example.com")
+    assert configured.listening_on("127.0.0.1", 8089).public_url == "https://mfa.example.com"

@@ -18,20 +18,29 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.api.app import build_core
-    from quatrix_mfa.core.bootstrap import bootstrap
-    from quatrix_mfa.core.errors import QuatrixError
     from quatrix_mfa.storage import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url)
-    core = build_core(settings)
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    return _first_admin(settings, args.email, args.account_name, password)
+
+
+def _first_admin(settings: Settings, email: str, account_name: str, password: str | None) -> int:
+    """Create the account and its administrator unless there is one; without
+    a password, print the one-time link that sets it."""
+    from quatrix_mfa.api.app import build_core
+    from quatrix_mfa.core.bootstrap import bootstrap
+    from quatrix_mfa.core.errors import QuatrixError
+
+    core = build_core(settings)
     try:
-        result = bootstrap(core, args.email, args.account_name, password)
+        result = bootstrap(core, email, account_name, password)
     except QuatrixError as error:
         print(f"error: {error.msg}", file=sys.stderr)
         return 2
+    finally:
+        core.store.dispose()  # type: ignore[attr-defined]
     if not result.created:
         print(
             f"Already initialised: account {result.account.name!r}, "
@@ -49,13 +58,27 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from quatrix_mfa.keys import create_key_file
+    from quatrix_mfa.settings import PREFIX, ConfigError
     from quatrix_mfa.storage import migrate
 
+    settings = settings.listening_on(args.host, args.port)
+    try:
+        settings.check_plain_http()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    # The workers build the app from the environment: links follow this address.
+    os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     create_key_file(settings.key_file)
     migrate.upgrade(settings.effective_database_url)
+    if args.init_admin:
+        status = _first_admin(settings, args.init_admin, args.account_name, None)
+        if status:
+            return status
     print(
-        f"quatrix-mfa on http://{args.host}:{args.port}/api/1.0 ({args.workers} worker(s))",
+        f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
+        f"({args.workers} worker(s))",
         flush=True,
     )
     uvicorn.run(
@@ -158,6 +181,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--init-admin",
+        metavar="EMAIL",
+        help="on the first start, create the account with this administrator and print "
+        "the link that sets their password",
+    )
+    serve.add_argument("--account-name", default="Quatrix")
     serve.set_defaults(func=cmd_serve)
     outbox = sub.add_parser("outbox", help="list mail in the outbox")
     outbox.add_argument("--limit", type=int, default=100)

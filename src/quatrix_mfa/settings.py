@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -18,6 +18,9 @@ from quatrix_mfa.core.crypto import Argon2Parameters
 from quatrix_mfa.core.ipallow import Network
 
 PREFIX = "QUATRIX_MFA_"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+# Plain http is fine where nothing crosses a network: this machine only.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 T = TypeVar("T")
 
 
@@ -31,7 +34,11 @@ class Settings:
     database_url: str = ""
     smtp_url: str | None = None
     mail_from: str = "quatrix-mfa@localhost"
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = DEFAULT_PUBLIC_URL
+    # False: QUATRIX_MFA_PUBLIC_URL is unset and ``serve`` may put the address
+    # it listens on in its place (:meth:`listening_on`).
+    public_url_set: bool = False
+    allow_plain_http: bool = False
     session_idle_seconds: int = 900
     session_max_seconds: int = 12 * 3600
     # The immediate peer is our proxy: read X-Forwarded-For (from the right).
@@ -54,6 +61,28 @@ class Settings:
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'quatrix-mfa.db').resolve()}"
 
+    def listening_on(self, host: str, port: int) -> Settings:
+        """With no public URL configured, links follow the address ``serve``
+        listens on (an unspecified address, ``0.0.0.0`` or ``::``, is
+        reached on this machine as 127.0.0.1)."""
+        if self.public_url_set:
+            return self
+        if host in {"", "0.0.0.0", "::"}:  # noqa: S104 - a name for "every address", not a bind
+            host = "127.0.0.1"
+        shown = f"[{host}]" if ":" in host else host
+        return replace(self, public_url=f"http://{shown}:{port}")
+
+    def check_plain_http(self) -> None:
+        """Refuse a plain-http public URL on another machine's name: cookies
+        and reset links would cross the network readable by anyone on the way."""
+        host = urlsplit(self.public_url).hostname or ""
+        plain = self.public_url.startswith("http://") and host not in LOOPBACK_HOSTS
+        if plain and not self.allow_plain_http:
+            raise ConfigError(
+                f"{PREFIX}PUBLIC_URL={self.public_url!r}: plain http on a host other than "
+                f"127.0.0.1 or localhost; use https, or set {PREFIX}ALLOW_PLAIN_HTTP=true"
+            )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``QUATRIX_MFA_*`` variable; raise ConfigError on the first bad one."""
@@ -68,12 +97,14 @@ class Settings:
             except (ValueError, TypeError) as error:
                 raise ConfigError(f"{PREFIX}{name}={raw!r}: {error}") from None
 
-        return cls(
+        settings = cls(
             data_dir=get("DATA_DIR", Path, Path("var")),
             database_url=get("DATABASE_URL", _database_url, ""),
             smtp_url=get("SMTP_URL", _smtp_url, None),
             mail_from=get("MAIL_FROM", _email, "quatrix-mfa@localhost"),
-            public_url=get("PUBLIC_URL", _http_url, "http://127.0.0.1:8080"),
+            public_url=get("PUBLIC_URL", _http_url, DEFAULT_PUBLIC_URL),
+            public_url_set=bool(env.get(PREFIX + "PUBLIC_URL")),
+            allow_plain_http=get("ALLOW_PLAIN_HTTP", _boolean, False),
             session_idle_seconds=get("SESSION_IDLE_SECONDS", _positive(60, 86400), 900),
             session_max_seconds=get("SESSION_MAX_SECONDS", _positive(300, 30 * 86400), 12 * 3600),
             trust_forwarded_for=get("TRUST_FORWARDED_FOR", _boolean, False),
@@ -89,6 +120,8 @@ class Settings:
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
             audit_retention_days=get("AUDIT_RETENTION_DAYS", _positive(1, 36500), 365),
         )
+        settings.check_plain_http()
+        return settings
 
 
 def _positive(low: int, high: int) -> Callable[[str], int]:

@@ -48,9 +48,10 @@ class Admin:
 _serial = iter(range(1_000_000))
 
 
-def new_user(page: Page, admin: Admin) -> tuple[str, str]:
-    """A user who set their password through the mailed link, in the browser."""
-    email = f"person{next(_serial)}-{time.monotonic_ns()}@example.com"
+def new_user(page: Page, admin: Admin, email: str | None = None) -> tuple[str, str]:
+    """A user who set their password through the mailed link, in the browser
+    (``email``, or a new one)."""
+    email = email or f"person{next(_serial)}-{time.monotonic_ns()}@example.com"
     user_id, link = admin.invite(email)
     page.goto(link)
     expect(page.get_by_text("At least 12 characters")).to_be_visible()

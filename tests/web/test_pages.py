@@ -220,7 +220,7 @@ def test_the_mailed_link_sets_a_password_then_goes_to_sign_in(site: Site) -> Non
     page = site.get(path)
     assert page.status_code == 200 and "At least 12 characters" in page.text
     weak = site.submit(path, path, {"new_password": "password", "confirm_password": "password"})
-    assert weak.status_code == 400 and "Password too weak" in weak.text
+    assert weak.status_code == 400 and "Too short: at least 12 characters" in weak.text
     assert 'id="new_password-error"' in weak.text
     differ = site.submit(
         path, path, {"new_password": "a fine new passphrase", "confirm_password": "other"}
@@ -302,3 +302,61 @@ def test_a_step_posted_without_its_csrf_token_spends_no_code(site: Site) -> None
     assert site.http.post("/login/code", data={"code": code}).status_code == 403
     ok = site.submit("/login", "/login/code", {"code": code, "next": "/account"})
     assert ok.headers["location"] == "/account"  # the code was not spent by the refused post
+
+
+@pytest.mark.parametrize("ending", ["expired", "closed"])
+def test_a_pending_sign_in_that_ended_returns_to_login_saying_so(site: Site, ending: str) -> None:
+    edit_account(site, force_2fa=True)
+    site.sign_in()
+    token = csrf_of(site.get("/login?next=%2Faccount"))  # the enrollment step
+    if ending == "expired":
+        site.clock.advance(site.core.sessions.pending_seconds + 1)
+    else:
+        with site.core.store.transaction() as tx:
+            tx.sessions.close([token_hash(site.core, site.session_token or "")])
+    posted = site.http.post(
+        "/login/enroll",
+        data={"csrf_token": token, "code": "123456", "next": "/account"},
+        headers={"Origin": SITE, "Sec-Fetch-Site": "same-origin"},
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/login?next=%2Faccount&notice=expired"
+    page = site.get(posted.headers["location"])
+    assert page.status_code == 200
+    assert "Your sign-in took too long" in page.text
+    assert 'name="password"' in page.text
+
+
+def test_an_unknown_page_path_is_an_html_page_with_the_page_headers(site: Site) -> None:
+    for method, path, status in [
+        ("GET", "/no-such-page", 404),
+        ("GET", "/account/nothing/here", 404),
+        ("DELETE", "/login", 405),
+        ("PUT", "/forgot-password", 405),
+    ]:
+        response = site.http.request(method, path)
+        assert response.status_code == status, (method, path)
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert response.headers["content-security-policy"].startswith(CSP), path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "<h1>" in response.text and '<html lang="en">' in response.text
+    assert "GET" in site.http.request("DELETE", "/login").headers["allow"]
+
+
+def test_the_api_keeps_its_json_errors_for_unknown_paths_and_methods(site: Site) -> None:
+    missing = site.get("/api/1.0/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.json() == {"code": 4, "msg": "Not found"}
+    wrong = site.http.request("DELETE", "/api/1.0/session/login")
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/json"
+    assert wrong.json() == {"code": 2, "msg": "Method Not Allowed"}
+
+
+def test_the_stylesheet_carries_the_security_headers(site: Site) -> None:
+    css = site.get("/static/web.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.headers["x-content-type-options"] == "nosniff"
+    assert css.headers["content-security-policy"].startswith(CSP)
+    assert site.get("/static/nothing.css").status_code == 404

@@ -137,6 +137,7 @@ def create_app(
     web.install(app, core, public_url=settings.public_url)
     _add_health(app, store)
     errors.install(app)
+    web.install_error_pages(app)  # after errors.install: a page path's 404 is a page
     app.add_middleware(BodyLimit)
     app.add_middleware(NoStore, prefix=API_PREFIX)  # outermost: refusals of BodyLimit too
     return app

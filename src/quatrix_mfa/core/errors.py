@@ -107,5 +107,13 @@ class EmailTaken(QuatrixError):
 
 
 class WeakPassword(QuatrixError):
+    """``reason`` names the rule broken (``too_long``, ``too_short``,
+    ``common``, ``service_name``, ``same_as_email``), so the pages can say it
+    in the reader's language; ``msg`` is the API's English."""
+
     code = ErrorCode.WEAK_PASSWORD
     default_msg = "Password too weak"
+
+    def __init__(self, msg: str | None = None, reason: str = "weak") -> None:
+        super().__init__(msg)
+        self.reason = reason

@@ -31,18 +31,18 @@ def check_strength(password: str, email: str | None = None) -> None:
     """Raise WeakPassword (code 32) unless ``password`` is acceptable."""
     if len(password) > MAX_LENGTH:
         # decisions.md: 12 to 256 characters, else 400 code 32 (like too short).
-        raise WeakPassword(f"Password too long: at most {MAX_LENGTH} characters")
+        raise WeakPassword(f"Password too long: at most {MAX_LENGTH} characters", "too_long")
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"Password too weak: at least {MIN_LENGTH} characters")
+        raise WeakPassword(f"Password too weak: at least {MIN_LENGTH} characters", "too_short")
     lowered = password.lower()
     squeezed = "".join(lowered.split())
     if lowered in _breached() or squeezed in _breached() or len(set(password)) < 3:
-        raise WeakPassword("Password too weak: too common")
+        raise WeakPassword("Password too weak: too common", "common")
     letters = "".join(c for c in lowered if c.isalpha())
     if letters in _CONTEXT_WORDS:  # "Quatrix2024!"
-        raise WeakPassword("Password too weak: the service's own name")
+        raise WeakPassword("Password too weak: the service's own name", "service_name")
     if email and lowered in {email.lower(), email.lower().split("@")[0]}:
-        raise WeakPassword("Password too weak: same as the email")
+        raise WeakPassword("Password too weak: same as the email", "same_as_email")
 
 
 def decode_base64_password(value: str, field: str, *, new: bool = False) -> str:

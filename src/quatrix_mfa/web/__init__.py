@@ -5,6 +5,6 @@ render); every rule of the contract stays in core. :func:`install` adds the
 pages, the stylesheet and the browser-session settings to the app.
 """
 
-from quatrix_mfa.web.app import install
+from quatrix_mfa.web.app import install, install_error_pages
 
-__all__ = ["install"]
+__all__ = ["install", "install_error_pages"]

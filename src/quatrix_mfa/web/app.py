@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import inspect
+
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.web import account, email_change, login, passwords
-from quatrix_mfa.web.page import Web
+from quatrix_mfa.web import account, email_change, i18n, login, passwords, security
+from quatrix_mfa.web.page import Web, render_page
 from quatrix_mfa.web.security import CookiePolicy
+
+# Paths whose errors stay the JSON API's ErrorModel (or Starlette's for files).
+NOT_PAGES = ("/api/", "/static/")
+# Errors a person meets by typing or following a link get a page (page_error.html).
+PAGE_ERRORS = frozenset({404, 405})
 
 
 def install(app: FastAPI, core: Core, *, public_url: str) -> None:
@@ -17,4 +27,46 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
     app.state.web = Web(core, CookiePolicy.for_public_url(public_url))
     for module in (login, account, passwords, email_change):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(packages=[("quatrix_mfa.web", "static")]), name="static")
+    files = StaticFiles(packages=[("quatrix_mfa.web", "static")])
+    app.mount("/static", WithHeaders(files, security.PAGE_HEADERS), name="static")
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """A 404 or 405 on a page path answers an HTML page with the page
+    headers; every other error, and any under :data:`NOT_PAGES`, goes to the
+    handler installed before (the API's, ``api.errors``). Call it after that."""
+    earlier = app.exception_handlers[HTTPException]
+
+    async def page_or_earlier(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        if error.status_code not in PAGE_ERRORS or request.url.path.startswith(NOT_PAGES):
+            answer = earlier(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        locale = i18n.negotiate(request.headers.get("accept-language"))
+        headers = {
+            **security.PAGE_HEADERS,
+            **security.NO_STORE,
+            **(error.headers or {}),  # a 405's Allow
+            "Content-Language": locale,
+        }
+        body = render_page("page_error.html", locale, status=error.status_code)
+        return HTMLResponse(body, error.status_code, headers=headers)
+
+    app.add_exception_handler(HTTPException, page_or_earlier)
+
+
+class WithHeaders:
+    """Adds ``headers`` to every answer of ``app`` (the static files: a
+    stylesheet is sniffed and framed like any page if nothing says not to)."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from quatrix_mfa.core import auth, profile
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
+    NoPendingEnrollment,
     NotAuthenticated,
     PendingSession,
     QuatrixError,
@@ -25,29 +26,37 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.model import TWO_FA, SessionKind, Step
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 from quatrix_mfa.web.security import NEXT_FIELD, safe_next
 
 router = APIRouter(include_in_schema=False)
 
+# What ``/login?notice=<key>`` says; only these keys, so a link cannot put
+# words of its own on the page.
 NOTICES = {
-    "password-set": "Your password is set. Sign in with it.",
-    "signed-out": "You are signed out.",
+    "password-set": N_("Your password is set. Sign in with it."),
+    "signed-out": N_("You are signed out."),
+    "expired": N_("Your sign-in took too long and has ended. Please start again."),
 }
 STEP_PAGES = {Step.TOTP: "login_code.html", Step.PIN: "login_pin.html"}
 
 
-def refusal(error: QuatrixError) -> str:
-    """What a person is told when core refuses a sign-in step."""
+def refusal(page: Browser, error: QuatrixError) -> str:
+    """What a person is told, in their language, when core refuses a sign-in step."""
+    _ = page.gettext
     if isinstance(error, TooManyAttempts):
-        return f"Too many attempts. Wait {error.retry_after} seconds, then try again."
+        wait = _("Too many attempts. Wait %(seconds)d seconds, then try again.")
+        return wait % {"seconds": error.retry_after}
     if isinstance(error, AddressNotAllowed):
-        return "Your account does not allow signing in from this network address."
+        return _("Your account does not allow signing in from this network address.")
     if isinstance(error, WrongCode):
-        return "That code is not right. Check it and try again."
+        return _("That code is not right. Check it and try again.")
     if isinstance(error, NotAuthenticated):
-        return "Wrong email or password."
-    return error.msg
+        return _("Wrong email or password.")
+    if isinstance(error, NoPendingEnrollment):
+        return _("That key had expired. Add this new one to your app, then enter its code.")
+    return _("That did not work. Please try again.")
 
 
 def forbidden(page: Browser) -> Response:
@@ -72,7 +81,7 @@ def login_page(
     target = safe_next(next)
     caller = page.caller
     if caller is None:
-        shown = NOTICES.get(notice, "")
+        shown = page.gettext(NOTICES[notice]) if notice in NOTICES else ""
         return page.render("login.html", next=target, email="", notice=shown)
     step = caller.pending_step
     if step is None:
@@ -131,10 +140,15 @@ def login_password(page: BrowserDep) -> Response:
         password = page.form.get("password")
     except BadForm as bad:
         return page.render(
-            "login.html", 400, next=target, email="", errors={bad.field: bad.problem}, notice=""
+            "login.html",
+            400,
+            next=target,
+            email="",
+            errors={bad.field: page.gettext(bad.problem)},
+            notice="",
         )
     errors = {
-        name: "Required."
+        name: page.gettext("Required.")
         for name, value in (("email", email.strip()), ("password", password))
         if not value
     }
@@ -157,7 +171,7 @@ def login_password(page: BrowserDep) -> Response:
             status,
             next=target,
             email=email,
-            errors={"password": refusal(error)},
+            errors={"password": refusal(page, error)},
             notice="",
         )
     page.carry(result.token)
@@ -171,9 +185,12 @@ def _pending_at(page: Browser, *steps: Step) -> bool:
     return caller is not None and caller.pending_step in steps
 
 
-def _restart(page: Browser, target: str) -> Response:
-    """No pending session at the step posted (it ended, or is already past
-    it): back to the sign-in page, which shows where it really is."""
+def _restart(page: Browser, target: str, *, ended: bool = False) -> Response:
+    """No pending session at the step posted: back to the sign-in page, which
+    shows where it really is. One that expired or was closed (``ended``, or
+    no session at all) is said so, rather than the form simply coming back."""
+    if ended or page.caller is None:
+        return page.redirect("/login", next=target, notice="expired")
     return page.redirect("/login", next=target)
 
 
@@ -199,17 +216,19 @@ def _second_factor(page: Browser, step: Step) -> Response:
     try:
         code = page.form.get(field).strip()
     except BadForm as bad:
-        return _step_page(page, step, target, 400, recovery=recovery, errors={field: bad.problem})
+        return _step_page(
+            page, step, target, 400, recovery=recovery, errors={field: page.gettext(bad.problem)}
+        )
     try:
         result = auth.second_factor(page.core, page.ctx, page.core.factors.auth_type_of(step), code)
     except (WrongCode, TooManyAttempts) as error:
         status = 429 if isinstance(error, TooManyAttempts) else 401
         return _step_page(
-            page, step, target, status, recovery=recovery, errors={field: refusal(error)}
+            page, step, target, status, recovery=recovery, errors={field: refusal(page, error)}
         )
     except NotAuthenticated:  # five wrong codes closed it, or it expired
         page.signed_out()
-        return _restart(page, target)
+        return _restart(page, target, ended=True)
     page.carry(result.token)
     if result.step is None:
         return page.redirect(target)
@@ -228,17 +247,17 @@ def login_enroll(page: BrowserDep) -> Response:
     try:
         code = page.form.get("code").strip()
     except BadForm as bad:
-        return _enroll_page(page, target, 400, errors={"code": bad.problem})
+        return _enroll_page(page, target, 400, errors={"code": page.gettext(bad.problem)})
     try:
         result = profile.set_factor(page.core, page.ctx, TWO_FA, code)
     except (WrongCode, TooManyAttempts) as error:
         status = 429 if isinstance(error, TooManyAttempts) else 401
-        return _enroll_page(page, target, status, errors={"code": refusal(error)})
+        return _enroll_page(page, target, status, errors={"code": refusal(page, error)})
     except (NotAuthenticated, PendingSession):
         page.signed_out()
-        return _restart(page, target)
+        return _restart(page, target, ended=True)
     except QuatrixError as error:  # the pending key expired meanwhile: a new one
-        return _enroll_page(page, target, 400, errors={"code": refusal(error)})
+        return _enroll_page(page, target, 400, errors={"code": refusal(page, error)})
     page.carry(result.token)
     return page.render(
         "recovery_codes.html", secret=True, next=target, codes=result.recovery_codes or []

@@ -21,24 +21,35 @@ from quatrix_mfa.core.model import SessionKind
 from quatrix_mfa.core.sessions import Caller
 from quatrix_mfa.core.text import has_control
 from quatrix_mfa.forwarding import request_client
-from quatrix_mfa.web import security
+from quatrix_mfa.web import i18n, security
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.security import CSRF_FIELD, CookiePolicy
 
 MAX_FIELD = 1024  # longer than any password (256) or email; a form is no upload
 
 
 @functools.cache
-def templates() -> jinja2.Environment:
-    """The templates, markup only. Text goes through gettext (null
-    translations for now: a second language is one catalog away)."""
+def templates(locale: str = i18n.DEFAULT) -> jinja2.Environment:
+    """The templates, markup only, with their text in ``locale`` (one
+    environment per language, built on first use: its compiled templates
+    are kept with it)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("quatrix_mfa.web", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        i18n.translations(locale), newstyle=True
+    )
     return env
+
+
+def render_page(template: str, locale: str, **values: Any) -> str:
+    """``template`` in ``locale``: the one place a page's markup is made."""
+    values.setdefault("errors", {})
+    values.setdefault("signed_in", False)
+    return templates(locale).get_template(template).render(lang=locale, **values)
 
 
 @dataclass
@@ -50,7 +61,8 @@ class Web:
 
 
 class BadForm(Exception):
-    """A form that no page of ours sends (a file, a control character, too long)."""
+    """A form that no page of ours sends (a file, a control character, too
+    long). ``problem`` is a message to translate (:meth:`Browser.gettext`)."""
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(problem)
@@ -80,15 +92,15 @@ async def read_form(request: Request) -> Form:
     try:
         parsed = await request.form(max_files=0, max_fields=50)
     except Exception:  # malformed multipart, too many fields: nothing is read
-        form.bad[CSRF_FIELD] = "unreadable form"
+        form.bad[CSRF_FIELD] = N_("The form could not be read.")
         return form
     for name, value in parsed.multi_items():
         if isinstance(value, UploadFile) or name in form.values:
-            form.bad[name] = "unexpected value"
+            form.bad[name] = N_("This field was sent twice, or as a file.")
         elif len(value) > MAX_FIELD:
-            form.bad[name] = "too long"
+            form.bad[name] = N_("Too long.")
         elif has_control(value) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            form.bad[name] = "contains a control character"
+            form.bad[name] = N_("Contains a character that cannot be typed.")
         else:
             form.values[name] = value
     return form
@@ -104,6 +116,7 @@ class Browser:
     ctx: Context
     form: Form
     presession: str
+    locale: str = i18n.DEFAULT
     set_cookies: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -113,6 +126,10 @@ class Browser:
     @property
     def caller(self) -> Caller | None:
         return self.ctx.caller
+
+    def gettext(self, message: str) -> str:
+        """``message`` in this request's language (for text a handler builds)."""
+        return i18n.translations(self.locale).gettext(message)
 
     def signed_in_as(self, caller: Caller) -> None:
         """The session to carry from now on (a login step or a rotation opened it)."""
@@ -147,19 +164,17 @@ class Browser:
         """The page ``template`` with ``values``. Every page is ``no-store``
         (each has a form or shows a secret); ``secret`` marks the pages that
         show one (QR, key, recovery codes), for the reader."""
-        values.setdefault("errors", {})
-        body = (
-            templates()
-            .get_template(template)
-            .render(
-                csrf_field=CSRF_FIELD,
-                csrf_token=security.csrf_token(self.core, self.csrf_binding()),
-                signed_in=self.caller is not None and not self.caller.session.pending,
-                **values,
-            )
+        body = render_page(
+            template,
+            self.locale,
+            csrf_field=CSRF_FIELD,
+            csrf_token=security.csrf_token(self.core, self.csrf_binding()),
+            signed_in=self.caller is not None and not self.caller.session.pending,
+            **values,
         )
         # Every page: a form or a secret may be on it.
-        return self._finish(HTMLResponse(body, status, headers=security.NO_STORE))
+        headers = {**security.NO_STORE, "Content-Language": self.locale}
+        return self._finish(HTMLResponse(body, status, headers=headers))
 
     def redirect(self, path: str, **query: str) -> Response:
         """303 See Other: after a post, the browser GETs the next page."""
@@ -200,7 +215,8 @@ def browser(request: Request, form: Annotated[Form, Depends(read_form)]) -> Brow
     if len(presession) != 43 or has_control(presession):
         presession = security.new_presession()
     ctx = Context(caller, request_client(request), web.core.clock.now(), Channel.WEB)
-    page = Browser(request, web, ctx, form, presession)
+    locale = i18n.negotiate(request.headers.get("accept-language"))
+    page = Browser(request, web, ctx, form, presession, locale)
     if caller is None and request.cookies.get(web.cookies.session):
         page.signed_out()  # a dead or foreign session id: the browser forgets it
     return page

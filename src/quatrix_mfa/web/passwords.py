@@ -7,11 +7,27 @@ from starlette.responses import Response
 
 from quatrix_mfa.core import passwords, reset
 from quatrix_mfa.core.errors import EmailTaken, NotAuthenticated, ParameterError, WeakPassword
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
 RESET_PATH = "/reset-password/{id}"  # where mailed links point (core.links.link)
+
+# Core's password rules (core.passwords), said to a person; the numbers are core's.
+WEAK_REASONS = {
+    "too_long": N_("Too long: at most %(max)d characters."),
+    "too_short": N_("Too short: at least %(min)d characters."),
+    "common": N_("Too common: this password is in lists that attackers try first."),
+    "service_name": N_("Too easy to guess: it is the name of this service."),
+    "same_as_email": N_("Too easy to guess: it is your email address."),
+}
+
+
+def weak_password(page: Browser, weak: WeakPassword) -> str:
+    """Why core refused a new password, in the reader's language."""
+    rule = WEAK_REASONS.get(weak.reason, N_("Too weak: choose a longer password."))
+    return page.gettext(rule) % {"min": passwords.MIN_LENGTH, "max": passwords.MAX_LENGTH}
 
 
 def _form(page: Browser, reset_id: str, status: int = 200, **errors: str) -> Response:
@@ -58,13 +74,14 @@ def reset_submit(id: str, page: BrowserDep) -> Response:
         new = page.form.get("new_password")
         confirm = page.form.get("confirm_password")
     except BadForm as bad:
-        return _form(page, id, 400, **{bad.field: bad.problem})
+        return _form(page, id, 400, **{bad.field: page.gettext(bad.problem)})
     if new != confirm:
-        return _form(page, id, 400, **{"confirm_password": "The two passwords differ."})
+        differ = page.gettext("The two passwords differ.")
+        return _form(page, id, 400, confirm_password=differ)
     try:
         reset.reset_password(page.core, page.ctx, id, new)
     except WeakPassword as weak:
-        return _form(page, id, 400, new_password=weak.msg)
+        return _form(page, id, 400, new_password=weak_password(page, weak))
     except EmailTaken:
         return _address_taken(page)
     except (NotAuthenticated, ParameterError):
@@ -86,9 +103,10 @@ def forgot_submit(page: BrowserDep) -> Response:
     try:
         email = page.form.get("email").strip()
     except BadForm as bad:
-        return page.render("forgot_password.html", 400, email="", errors={"email": bad.problem})
+        errors = {"email": page.gettext(bad.problem)}
+        return page.render("forgot_password.html", 400, email="", errors=errors)
     if not email or len(email) > 255:
-        errors = {"email": "Enter the email address of your account."}
+        errors = {"email": page.gettext("Enter the email address of your account.")}
         return page.render("forgot_password.html", 400, email=email, errors=errors)
     reset.request_reset(page.core, page.ctx, [email])
     return page.render("forgot_sent.html", email=email)
