@@ -71,6 +71,9 @@ users = Table(
     Column("credential_epoch", Integer, nullable=False, server_default="0"),
 )
 
+# The admin's user list pages by (email, id) within an account (a seek, no offset).
+Index("ix_users_account_id_email_id", users.c.account_id, users.c.email, users.c.id)
+
 # Second-factor credentials, several per user and kind (core/model.py Credential).
 credentials = Table(
     "credentials",
@@ -155,6 +158,8 @@ audit_log = Table(
 )
 # The retention purge deletes by time (core/maintenance.py).
 Index("ix_audit_log_at", audit_log.c.at)
+# The admin's audit page: an account's rows newest first (a seek on id).
+Index("ix_audit_log_account_id_id", audit_log.c.account_id, audit_log.c.id)
 
 outbox = Table(
     "outbox",

@@ -6,7 +6,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.web import account, login, passwords
+from quatrix_mfa.web import (
+    account,
+    admin_audit,
+    admin_settings,
+    admin_user,
+    admin_users,
+    login,
+    passwords,
+)
 from quatrix_mfa.web.page import Web
 from quatrix_mfa.web.security import CookiePolicy
 
@@ -15,6 +23,8 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
     """The pages, their stylesheet under ``/static``, and the cookie policy
     the public URL calls for."""
     app.state.web = Web(core, CookiePolicy.for_public_url(public_url))
-    for module in (login, account, passwords):
+    # admin_users first: its /admin/users/actions is matched before
+    # admin_user's /admin/users/{id} (which declares /admin/users/new first).
+    for module in (login, account, passwords, admin_users, admin_user, admin_settings, admin_audit):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("quatrix_mfa.web", "static")]), name="static")
