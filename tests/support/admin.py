@@ -4,7 +4,10 @@ non-administrator."""
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
+from typing import Any, Protocol
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account, User
@@ -48,3 +51,39 @@ def add_users(
         for user in users:
             tx.users.add(user)
     return users
+
+
+def stored(core: Core, email: str) -> User:
+    """The user as stored now."""
+    with core.store.transaction(write=False) as tx:
+        user = tx.users.by_email(email)
+    assert user is not None, email
+    return user
+
+
+def emails_on(page_html: str) -> list[str]:
+    """The emails of the user rows of a list page, in order."""
+    return re.findall(r'<tr data-user="([^"]+)">', page_html)
+
+
+def next_link(page_html: str) -> str | None:
+    found = re.search(r'<a href="([^"]+)" rel="next">', page_html)
+    return html.unescape(found.group(1)) if found else None
+
+
+class HasGet(Protocol):
+    def get(self, path: str) -> Any: ...
+
+
+def walk(site: HasGet, path: str) -> list[str]:
+    """Every page of a paged list from ``path`` on, following its "next"
+    links (each must answer 200); their HTML in order."""
+    pages: list[str] = []
+    link: str | None = path
+    while link:
+        page = site.get(link)
+        assert page.status_code == 200, link
+        pages.append(page.text)
+        link = next_link(page.text)
+        assert len(pages) < 100, "no end"
+    return pages

@@ -25,8 +25,9 @@ from quatrix_mfa.web import security
 from quatrix_mfa.web.security import CSRF_FIELD, CookiePolicy
 
 MAX_FIELD = 1024  # longer than any password (256) or email; a form is no upload
-# Textareas: one entry a line (the IP allow-list: up to 1,000 entries of 64).
-MULTILINE_FIELDS = {"ip_whitelist": 70_000}
+# Textareas: one entry a line (the IP allow-list: 1,000 entries of up to 64),
+# within the app's 64 KiB body limit (api/limits.py).
+MULTILINE_FIELDS = {"ip_whitelist": 60_000}
 # A page of 50 users' checkboxes (the admin console) and a few fields more.
 MAX_FIELDS = 120
 
