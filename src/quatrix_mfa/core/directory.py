@@ -153,7 +153,12 @@ def find_users(
         users = tx.users.find(caller.account.id, query, start, limit + 1)
     more = len(users) > limit
     users = users[:limit]
-    return Page(users, _encode([users[-1].email, users[-1].id]) if more else None)
+    return Page(users, user_cursor(users[-1]) if more else None)
+
+
+def user_cursor(user: User) -> str:
+    """The cursor of the page that starts after ``user``."""
+    return _encode([user.email, user.id])
 
 
 def emails_of(core: Core, ctx: Context, ids: set[str]) -> dict[str, str]:
