@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    and_,
     bindparam,
     delete,
     exists,
@@ -143,8 +142,10 @@ class SqlUserRepository:
         found = _SELECT_USERS.where(users.c.account_id == account_id, *matching(query))
         if after is not None:
             email, user_id = after
+            # ``email >= x`` is the range the index seeks to; an OR alone made
+            # SQLite walk the index from its start (a deep page cost 15x the first).
             found = found.where(
-                or_(users.c.email > email, and_(users.c.email == email, users.c.id > user_id))
+                users.c.email >= email, or_(users.c.email > email, users.c.id > user_id)
             )
         found = found.order_by(users.c.email, users.c.id).limit(limit)
         return [_USER(r) for r in self.conn.execute(found)]
