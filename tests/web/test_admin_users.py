@@ -200,7 +200,7 @@ def test_a_refused_selection_names_the_ids_and_changes_none_of_them(site: Site) 
     response = site.submit("/admin/users", "/admin/users/actions", data)
     assert response.status_code == 400
     assert "Nothing was changed." in response.text
-    assert f"2FA is not active: {without.id}" in response.text
+    assert f"2FA is not active: {without.email}" in response.text
     assert f'value="{with_2fa.id}" checked' in response.text  # the ticks stay
     after = [stored(site.core, u.email) for u in (with_2fa, without)]
     assert [u.credential_epoch for u in after] == [u.credential_epoch for u in before]

@@ -85,10 +85,15 @@ def action_form(page: Browser) -> tuple[list[str], str, str, dict[str, str]]:
     return ids, action, pin, errors
 
 
-def action_refusal(error: QuatrixError) -> dict[str, str]:
-    """Core's all-or-nothing refusal on the page: which ids, and why. A
-    refused PIN is shown at the PIN field (core names it ``code``)."""
+def action_refusal(page: Browser, error: QuatrixError) -> dict[str, str]:
+    """Core's all-or-nothing refusal on the page: which users (by email where
+    they are the account's), and why. A refused PIN is shown at the PIN
+    field (core names it ``code``)."""
     found = problems(error)
+    named = (error.details or {}).get("ids")
+    if isinstance(named, list) and named:
+        emails = directory.emails_of(page.core, page.ctx, {str(i) for i in named})
+        found["ids"] = f"{error.msg}: {', '.join(emails.get(str(i), str(i)) for i in named)}"
     if "code" in found:
         found["pin"] = found.pop("code")
     return found
@@ -129,7 +134,6 @@ def list_page(
         actions=ACTIONS,
         next_url="/admin/users?" + urlencode({**query, "after": more}) if more else "",
         first_url=("/admin/users?" + urlencode(query)) if after else "",
-        here="/admin/users" + ("?" + urlencode(query) if query else ""),
         **values,
     )
 
@@ -168,7 +172,7 @@ def users_action(page: BrowserDep) -> Response:
         try:
             apply_action(page, ids, action, pin)
         except QuatrixError as error:
-            errors = action_refusal(error)
+            errors = action_refusal(page, error)
     if errors:
         return list_page(
             page, filters, "", 400, errors, ids, notice="", action=action, refused=True
