@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from quatrix_mfa.api.app import build_core
@@ -110,6 +110,23 @@ def timed(work: Callable[[], Any], rounds: int) -> tuple[float, float]:
     return statistics.median(runs), min(runs)
 
 
+def by_offset(core: Core, ctx: Context, skip: int) -> None:
+    """What paging by OFFSET would cost for the same deep page: the database
+    reads and drops every row before it (for comparison; never used)."""
+    store = core.store
+    assert isinstance(store, SqlStore)
+    account_id = ctx.signed_in.account.id
+    query = (
+        select(tables.users.c.id)
+        .where(tables.users.c.account_id == account_id)
+        .order_by(tables.users.c.email, tables.users.c.id)
+        .offset(skip)
+        .limit(51)
+    )
+    with store.engine.connect() as conn:
+        assert len(conn.execute(query).all()) == 51
+
+
 def measure(core: Core, rounds: int, count: int) -> dict[str, tuple[float, float]]:
     ctx = admin_context(core)
     everyone = directory.UserFilter()
@@ -139,6 +156,7 @@ def measure(core: Core, rounds: int, count: int) -> dict[str, tuple[float, float
             page,
         ),
         "force-2FA impact (counts + first 1,000)": lambda: site.mfa_impact(core, ctx),
+        "(not used) the deep page by OFFSET": lambda: by_offset(core, ctx, int(count * 0.9)),
     }
     return {name: timed(work, rounds) for name, work in cases.items()}
 
