@@ -281,3 +281,8 @@ def test_a_malformed_or_unknown_user_id_is_404_never_a_500(site: Site, user_id: 
         "/admin/users", f"/admin/users/{user_id}/factors", {"action": "force-2fa"}
     )
     assert response.status_code == 404
+
+
+def test_a_post_without_a_session_goes_to_sign_in_and_then_to_the_console(site: Site) -> None:
+    response = site.submit("/login", "/admin/users/actions", {"action": "force-2fa"})
+    assert response.headers["location"] == "/login?next=%2Fadmin"

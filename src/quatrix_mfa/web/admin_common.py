@@ -32,7 +32,10 @@ def refused(page: Browser) -> Response | None:
     if caller is None or caller.session.pending:
         url = page.request.url
         here = url.path + ("?" + url.query if url.query else "")
-        return page.redirect("/login", next=safe_next(here))
+        # After signing in the browser GETs ``next``: a form's target is no page.
+        return page.redirect(
+            "/login", next=safe_next(here) if page.request.method == "GET" else "/admin"
+        )
     try:
         admin.require_admin(page.ctx)
     except Forbidden:
