@@ -4,6 +4,8 @@ one user or a selection with core's all-or-nothing answer on the page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from quatrix_mfa.core.model import TOTP_KIND
@@ -286,3 +288,17 @@ def test_a_malformed_or_unknown_user_id_is_404_never_a_500(site: Site, user_id: 
 def test_a_post_without_a_session_goes_to_sign_in_and_then_to_the_console(site: Site) -> None:
     response = site.submit("/login", "/admin/users/actions", {"action": "force-2fa"})
     assert response.headers["location"] == "/login?next=%2Fadmin"
+
+
+def test_an_action_on_a_later_page_returns_to_that_page(site: Site) -> None:
+    users = add_users(site.core, 60)
+    site.sign_in()
+    second = walk(site, "/admin/users")[1]
+    after = re.search(r'name="after" value="([^"]+)"', second)
+    assert after is not None
+    target = users[55]
+    data = {"ids": target.id, "action": "force-2fa", "after": after.group(1)}
+    response = site.submit("/admin/users", "/admin/users/actions", data)
+    assert response.headers["location"].startswith("/admin/users?after=")
+    back = site.get(response.headers["location"]).text
+    assert target.email in emails_on(back) and "Done." in back

@@ -132,6 +132,7 @@ def list_page(
         rows=rows,
         selected=set(selected),
         actions=ACTIONS,
+        after=after,
         next_url="/admin/users?" + urlencode({**query, "after": more}) if more else "",
         first_url=("/admin/users?" + urlencode(query)) if after else "",
         **values,
@@ -167,6 +168,7 @@ def users_action(page: BrowserDep) -> Response:
     if stop is not None:
         return stop
     filters = _filters(page.form.values)
+    after = page.form.values.get("after", "")  # the page the form was on
     ids, action, pin, errors = action_form(page)
     if not errors:
         try:
@@ -175,7 +177,7 @@ def users_action(page: BrowserDep) -> Response:
             errors = action_refusal(page, error)
     if errors:
         return list_page(
-            page, filters, "", 400, errors, ids, notice="", action=action, refused=True
+            page, filters, after, 400, errors, ids, notice="", action=action, refused=True
         )
-    query = {k: v for k, v in filters.items() if v}
+    query = {k: v for k, v in {**filters, "after": after}.items() if v}
     return page.redirect("/admin/users", **query, notice="done")
