@@ -61,6 +61,7 @@ def audit_page(
     until: str = "",
     before: str = "",
 ) -> Response:
+    """The account's audit rows matching the filters, newest first, 50 a page."""
     stop = refused(page)
     if stop is not None:
         return stop

@@ -40,6 +40,7 @@ def _settings_page(
 
 @router.get("/admin/settings")
 def settings_page(page: BrowserDep, notice: str = "") -> Response:
+    """Forced 2FA and the IP allow-list, as the account has them now."""
     return refused(page) or _settings_page(page, notice=notice_text(notice))
 
 

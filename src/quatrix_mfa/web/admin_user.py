@@ -52,6 +52,7 @@ def _refusal(error: QuatrixError) -> dict[str, str]:
 
 @router.get("/admin/users/new")
 def new_user_page(page: BrowserDep) -> Response:
+    """The invitation form: name, email, role."""
     stop = refused(page)
     if stop is not None:
         return stop
@@ -130,6 +131,7 @@ def _posted_user(page: Browser, user_id: str) -> User | Response:
 
 @router.get(USER_PATH)
 def user_page(id: str, page: BrowserDep, notice: str = "") -> Response:
+    """One user: 2FA and PIN state, the edit, factor and delete forms."""
     stop = refused(page)
     if stop is not None:
         return stop
@@ -164,6 +166,7 @@ def edit_user(id: str, page: BrowserDep) -> Response:
 
 @router.post(USER_PATH + "/delete")
 def delete_user(id: str, page: BrowserDep) -> Response:
+    """Delete the user once the box is ticked (core refuses the caller themself)."""
     user = _posted_user(page, id)
     if not isinstance(user, User):
         return user

@@ -141,6 +141,7 @@ def list_page(
 
 @router.get("/admin")
 def admin_home(page: BrowserDep) -> Response:
+    """The console starts at its users."""
     return refused(page) or page.redirect("/admin/users")
 
 
@@ -153,6 +154,7 @@ def users_page(
     after: str = "",
     notice: str = "",
 ) -> Response:
+    """The users matching the search and filters, 50 a page from ``after``."""
     stop = refused(page)
     if stop is not None:
         return stop
