@@ -302,3 +302,32 @@ def test_an_action_on_a_later_page_returns_to_that_page(site: Site) -> None:
     assert response.headers["location"].startswith("/admin/users?after=")
     back = site.get(response.headers["location"]).text
     assert target.email in emails_on(back) and "Done." in back
+
+
+def test_every_console_form_has_one_submit_button_and_a_label_for_every_field(
+    site: Site,
+) -> None:
+    (person,) = add_users(site.core, 1)
+    site.sign_in()
+    pages = [
+        site.get(path).text
+        for path in (
+            "/admin/users",
+            "/admin/users/new",
+            f"/admin/users/{person.id}",
+            "/admin/settings",
+            "/admin/audit",
+        )
+    ]
+    pages.append(site.submit("/admin/settings", "/admin/settings/2fa", {"force_2fa": "yes"}).text)
+    forms = [form for page in pages for form in re.findall(r"<form.*?</form>", page, re.S)]
+    assert len(forms) >= 9
+    seen = 0
+    for form in forms:
+        assert len(re.findall(r'<button type="submit"', form)) == 1, form
+        labelled = set(re.findall(r'<label for="([^"]+)"', form))
+        fields = re.findall(r'<(?:input|select|textarea) id="([^"]+)"', form)
+        fields += re.findall(r'<input type="checkbox"[^>]* id="([^"]+)"', form)
+        assert set(fields) <= labelled, (set(fields) - labelled, form)
+        seen += len(fields)
+    assert seen >= 15  # the check looked at the fields, not at nothing
