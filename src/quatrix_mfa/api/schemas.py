@@ -295,6 +295,21 @@ class SettingsResp(BaseModel):
     ip_whitelist: list[str]
 
 
+class MfaImpactUser(BaseModel):
+    id: str
+    email: str
+    name: str
+
+
+class MfaImpactResp(BaseModel):
+    """What forcing 2FA would do now (issue 12, the impact preview)."""
+
+    users: int
+    users_without_2fa: int
+    sessions_to_end: int
+    first_users: list[MfaImpactUser]
+
+
 class SettingsAuthMethodsRespItems(BaseModel):
     rank: int
     id: str = Field(json_schema_extra={"format": "uuid"})

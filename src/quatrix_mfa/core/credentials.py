@@ -38,7 +38,7 @@ def credentials_changed(
     tx.sessions.close_for_users([user.id], keep=keep)
     if keep is not None:
         tx.sessions.restamp(keep, user.credential_epoch)
-    audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user.id)
+    audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user.id, account=user.account_id)
     if notice is not None:
         what, change = notice
         mail.credential_changed(tx, user.email, what, change, now)

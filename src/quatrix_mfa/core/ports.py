@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from quatrix_mfa.core.model import (
@@ -23,6 +24,33 @@ from quatrix_mfa.core.model import (
 )
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """Which users of an account a search returns (None: any). ``text`` is
+    found in the email or the name; ``chosen``: 2FA turned on for the user
+    (``twofa_active`` or ``twofa_forced``); ``forced``: ``twofa_forced``;
+    ``kind``/``has_kind``: they hold (or not) a credential of that kind."""
+
+    text: str | None = None
+    status: str | None = None
+    chosen: bool | None = None
+    forced: bool | None = None
+    kind: str | None = None
+    has_kind: bool | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit rows of an account a search returns (None: any); ``user_id``
+    matches the actor or the target; ``since`` and ``until`` bound ``at``."""
+
+    user_id: str | None = None
+    event: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
 
 
 class AccountRepository(Protocol):
@@ -71,6 +99,15 @@ class UserRepository(Protocol):
 
     def delete(self, ids: Sequence[str]) -> None: ...
     def count_admins(self, account_id: str) -> int: ...
+    def find(
+        self, account_id: str, query: UserQuery, after: tuple[str, str] | None, limit: int
+    ) -> list[User]:
+        """Up to ``limit`` users of the account matching ``query``, ordered by
+        (email, id), after the (email, id) ``after``: a seek on an index,
+        never an offset, so a deep page costs what the first one does."""
+        ...
+
+    def count(self, account_id: str, query: UserQuery) -> int: ...
 
 
 class CredentialRepository(Protocol):
@@ -144,6 +181,11 @@ class SessionRepository(Protocol):
         """Delete these sessions; returns how many there were."""
         ...
 
+    def count_open(self, account_id: str, query: UserQuery, now: float, idle_since: float) -> int:
+        """How many live sessions (unexpired, current epoch, a full one seen
+        since ``idle_since``) the account's users matching ``query`` hold."""
+        ...
+
     def restamp(self, token_hash: str, epoch: int) -> None:
         """Move a session to another credential epoch (the one a change keeps)."""
         ...
@@ -181,6 +223,13 @@ class ThrottleRepository(Protocol):
 
 class AuditRepository(Protocol):
     def append(self, event: AuditEvent) -> None: ...
+    def find(
+        self, account_id: str, query: AuditQuery, before: int | None, limit: int
+    ) -> list[AuditEvent]:
+        """Up to ``limit`` rows of the account matching ``query``, newest first,
+        with an id below ``before`` (a seek on (account_id, id))."""
+        ...
+
     def list(self, target_id: str | None = None, limit: int = 1000) -> list[AuditEvent]: ...
     def purge(self, before: float, limit: int) -> int:
         """Delete up to ``limit`` rows recorded before ``before``; returns how many."""

@@ -13,8 +13,8 @@ from quatrix_mfa.core.admin import require_admin
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import ParameterError, QuatrixError
-from quatrix_mfa.core.model import IP, TWO_FA, Account
-from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.model import IP, TOTP_KIND, TWO_FA, Account, User
+from quatrix_mfa.core.ports import Transaction, UserQuery
 from quatrix_mfa.core.sessions import authenticate
 
 # The methods an account can switch on, with stable ids (uuid5 of the key).
@@ -33,6 +33,41 @@ def auth_methods() -> list[AuthMethod]:
     return [
         AuthMethod(rank, str(uuid.uuid5(_METHOD_NAMESPACE, key)), key) for rank, key in AUTH_METHODS
     ]
+
+
+IMPACT_LIST = 1000
+# The users that forcing 2FA signs out (set_settings): those without a TOTP key.
+_WITHOUT_2FA = UserQuery(kind=TOTP_KIND, has_kind=False)
+
+
+@dataclass(frozen=True)
+class MfaImpact:
+    """What forcing 2FA on the account would do now: its users, those without
+    2FA (they must enroll at their next sign-in), and the open sessions of
+    theirs that would end; with the first ``IMPACT_LIST`` of them by email."""
+
+    users: int
+    users_without_2fa: int
+    sessions_to_end: int
+    first_users: list[User]
+
+
+def mfa_impact(core: Core, ctx: Context) -> MfaImpact:
+    """The preview before forcing 2FA. Already forced, saving it again ends no
+    session (set_settings closes them only when 2FA becomes forced)."""
+    caller, now = require_admin(ctx), ctx.now
+    account_id = caller.account.id
+    idle_since = now - core.sessions.idle_seconds
+    with core.store.transaction(write=False) as tx:
+        account = tx.accounts.get(account_id)
+        assert account is not None
+        users = tx.users.count(account_id, UserQuery())
+        without = tx.users.count(account_id, _WITHOUT_2FA)
+        first = tx.users.find(account_id, _WITHOUT_2FA, None, IMPACT_LIST) if without else []
+        ending = 0
+        if without and not account.force_2fa:
+            ending = tx.sessions.count_open(account_id, _WITHOUT_2FA, now, idle_since)
+    return MfaImpact(users, without, ending, first)
 
 
 def get_settings(core: Core, ctx: Context) -> Account:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, insert, or_, select
 
 from quatrix_mfa.core.model import AuditEvent
+from quatrix_mfa.core.ports import AuditQuery
 from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.rows import RecordReader, delete_some
 from quatrix_mfa.storage.tables import audit_log
@@ -33,6 +34,28 @@ class SqlAuditRepository:
                 "detail": event.detail,
             },
         )
+
+    def find(
+        self, account_id: str, query: AuditQuery, before: int | None, limit: int
+    ) -> list[AuditEvent]:
+        # ix_audit_log_account_id_id: the account's rows newest first, from ``before`` on.
+        found = select(audit_log).where(audit_log.c.account_id == account_id)
+        if before is not None:
+            found = found.where(audit_log.c.id < before)
+        if query.user_id is not None:
+            found = found.where(
+                or_(audit_log.c.actor_id == query.user_id, audit_log.c.target_id == query.user_id)
+            )
+        if query.event is not None:
+            found = found.where(audit_log.c.event == query.event)
+        if query.outcome is not None:
+            found = found.where(audit_log.c.outcome == query.outcome)
+        if query.since is not None:
+            found = found.where(audit_log.c.at >= query.since)
+        if query.until is not None:
+            found = found.where(audit_log.c.at < query.until)
+        found = found.order_by(audit_log.c.id.desc()).limit(limit)
+        return [_EVENT(r) for r in self.conn.execute(found)]
 
     def list(self, target_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -18,6 +19,7 @@ from sqlalchemy import (
 )
 
 from quatrix_mfa.core.model import Account, SessionRecord, User
+from quatrix_mfa.core.ports import UserQuery
 from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.rows import (
     account_reader,
@@ -28,6 +30,7 @@ from quatrix_mfa.storage.rows import (
     user_reader,
 )
 from quatrix_mfa.storage.tables import accounts, sessions, users
+from quatrix_mfa.storage.users import matching
 
 _SESSION = session_reader()
 
@@ -149,6 +152,21 @@ class SqlSessionRepository:
                 delete(sessions).where(sessions.c.token_hash.in_(part))
             ).rowcount
         return closed
+
+    def count_open(self, account_id: str, query: UserQuery, now: float, idle_since: float) -> int:
+        live = or_(sessions.c.steps != "", sessions.c.last_seen > idle_since)
+        counted = (
+            select(func.count())
+            .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+            .where(
+                users.c.account_id == account_id,
+                sessions.c.expires_at > now,
+                sessions.c.epoch == users.c.credential_epoch,
+                live,
+                *matching(query),
+            )
+        )
+        return int(self.conn.execute(counted).scalar_one())
 
     def restamp(self, token_hash: str, epoch: int) -> None:
         self.conn.execute(

@@ -87,6 +87,9 @@ Index(
     postgresql_where=SIGN_IN_EMAIL,
 )
 
+# The admin's user list pages by (email, id) within an account (a seek, no offset).
+Index("ix_users_account_id_email_id", users.c.account_id, users.c.email, users.c.id)
+
 # Second-factor credentials, several per user and kind (core/model.py Credential).
 credentials = Table(
     "credentials",
@@ -171,6 +174,8 @@ audit_log = Table(
 )
 # The retention purge deletes by time (core/maintenance.py).
 Index("ix_audit_log_at", audit_log.c.at)
+# The admin's audit page: an account's rows newest first (a seek on id).
+Index("ix_audit_log_account_id_id", audit_log.c.account_id, audit_log.c.id)
 
 outbox = Table(
     "outbox",

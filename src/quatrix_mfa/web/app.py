@@ -11,7 +11,18 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.web import account, email_change, i18n, login, passwords, security
+from quatrix_mfa.web import (
+    account,
+    admin_audit,
+    admin_settings,
+    admin_user,
+    admin_users,
+    email_change,
+    i18n,
+    login,
+    passwords,
+    security,
+)
 from quatrix_mfa.web.page import Web, render_page
 from quatrix_mfa.web.security import CookiePolicy
 
@@ -25,7 +36,18 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
     """The pages, their stylesheet under ``/static``, and the cookie policy
     the public URL calls for."""
     app.state.web = Web(core, CookiePolicy.for_public_url(public_url))
-    for module in (login, account, passwords, email_change):
+    # admin_users first: its /admin/users/actions is matched before
+    # admin_user's /admin/users/{id} (which declares /admin/users/new first).
+    for module in (
+        login,
+        account,
+        passwords,
+        admin_users,
+        admin_user,
+        admin_settings,
+        admin_audit,
+        email_change,
+    ):
         app.include_router(module.router)
     files = StaticFiles(packages=[("quatrix_mfa.web", "static")])
     app.mount("/static", WithHeaders(files, security.PAGE_HEADERS), name="static")

@@ -26,6 +26,11 @@ from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.security import CSRF_FIELD, CookiePolicy
 
 MAX_FIELD = 1024  # longer than any password (256) or email; a form is no upload
+# Textareas: one entry a line (the IP allow-list: 1,000 entries of up to 64),
+# within the app's 64 KiB body limit (api/limits.py).
+MULTILINE_FIELDS = {"ip_whitelist": 60_000}
+# A page of 50 users' checkboxes (the admin console) and a few fields more.
+MAX_FIELDS = 120
 
 
 @functools.cache
@@ -49,6 +54,7 @@ def render_page(template: str, locale: str, **values: Any) -> str:
     """``template`` in ``locale``: the one place a page's markup is made."""
     values.setdefault("errors", {})
     values.setdefault("signed_in", False)
+    values.setdefault("is_admin", False)
     return templates(locale).get_template(template).render(lang=locale, **values)
 
 
@@ -76,6 +82,10 @@ class Form:
 
     values: dict[str, str] = field(default_factory=dict)
     bad: dict[str, str] = field(default_factory=dict)
+    # Every value of every name, in order (checkboxes share one name), and the
+    # names with a value that no page of ours could have sent.
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    bad_values: set[str] = field(default_factory=set)
 
     def get(self, name: str) -> str:
         """The field's text ('' when absent); :class:`BadForm` if no page of
@@ -84,23 +94,45 @@ class Form:
             raise BadForm(name, self.bad[name])
         return self.values.get(name, "")
 
+    def getlist(self, name: str) -> list[str]:
+        """Every value sent under ``name`` (checkboxes); :class:`BadForm` as ``get``."""
+        if name in self.bad_values:
+            raise BadForm(name, self.bad[name])
+        return self.lists.get(name, [])
+
+
+def _problem(name: str, value: str | UploadFile) -> str | None:
+    if isinstance(value, UploadFile):
+        return N_("This field was sent twice, or as a file.")
+    multiline = MULTILINE_FIELDS.get(name)
+    if len(value) > (multiline or MAX_FIELD):
+        return N_("Too long.")
+    # A textarea's lines end in CR LF; no other control character anywhere.
+    text = value.replace("\r\n", "").replace("\n", "") if multiline else value
+    if has_control(text) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return N_("Contains a character that cannot be typed.")
+    return None
+
 
 async def read_form(request: Request) -> Form:
     form = Form()
     if request.method != "POST":
         return form
     try:
-        parsed = await request.form(max_files=0, max_fields=50)
+        parsed = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except Exception:  # malformed multipart, too many fields: nothing is read
         form.bad[CSRF_FIELD] = N_("The form could not be read.")
         return form
     for name, value in parsed.multi_items():
-        if isinstance(value, UploadFile) or name in form.values:
+        problem = _problem(name, value)
+        if problem is not None:
+            form.bad[name] = problem
+            form.bad_values.add(name)
+            continue
+        assert isinstance(value, str)
+        form.lists.setdefault(name, []).append(value)
+        if name in form.values:  # only checkboxes repeat a name (see ``getlist``)
             form.bad[name] = N_("This field was sent twice, or as a file.")
-        elif len(value) > MAX_FIELD:
-            form.bad[name] = N_("Too long.")
-        elif has_control(value) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            form.bad[name] = N_("Contains a character that cannot be typed.")
         else:
             form.values[name] = value
     return form
@@ -170,6 +202,8 @@ class Browser:
             csrf_field=CSRF_FIELD,
             csrf_token=security.csrf_token(self.core, self.csrf_binding()),
             signed_in=self.caller is not None and not self.caller.session.pending,
+            # Only to show the console's link: the console's own pages ask core.
+            is_admin=self.caller is not None and self.caller.user.super_admin,
             **values,
         )
         # Every page: a form or a secret may be on it.

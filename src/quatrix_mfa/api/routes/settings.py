@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 
 from quatrix_mfa.api.deps import CoreDep, FullDep, error_responses, reply
 from quatrix_mfa.api.schemas import (
+    MfaImpactResp,
+    MfaImpactUser,
     SettingsAuthMethodsRespItems,
     SettingsResp,
     SettingsSetReq,
@@ -37,4 +39,20 @@ def auth_methods(ctx: FullDep) -> JSONResponse:
     admin.require_admin(ctx)  # site settings are the administrator's (DESIGN.md)
     return reply(
         [SettingsAuthMethodsRespItems(rank=m.rank, id=m.id, key=m.key) for m in site.auth_methods()]
+    )
+
+
+@router.get("/settings/mfa-impact", response_model=MfaImpactResp, responses=ERRORS)
+def mfa_impact(ctx: FullDep, core: CoreDep) -> JSONResponse:
+    """What forcing 2FA would do now: users, those without 2FA, their open
+    sessions that would end, and the first 1,000 of them by email."""
+    impact = site.mfa_impact(core, ctx)
+    first = [MfaImpactUser(id=u.id, email=u.email, name=u.name) for u in impact.first_users]
+    return reply(
+        MfaImpactResp(
+            users=impact.users,
+            users_without_2fa=impact.users_without_2fa,
+            sessions_to_end=impact.sessions_to_end,
+            first_users=first,
+        )
     )
