@@ -8,10 +8,8 @@ the allow-list) is core's: a handler only maps core's answer to a page.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import segno
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -25,8 +23,10 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.model import TWO_FA, SessionKind, Step
+from quatrix_mfa.web.answers import forbidden, refusal
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 from quatrix_mfa.web.security import NEXT_FIELD, safe_next
+from quatrix_mfa.web.showing import enrollment_values, recovery_values
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,24 +35,6 @@ NOTICES = {
     "signed-out": "You are signed out.",
 }
 STEP_PAGES = {Step.TOTP: "login_code.html", Step.PIN: "login_pin.html"}
-
-
-def refusal(error: QuatrixError) -> str:
-    """What a person is told when core refuses a sign-in step."""
-    if isinstance(error, TooManyAttempts):
-        return f"Too many attempts. Wait {error.retry_after} seconds, then try again."
-    if isinstance(error, AddressNotAllowed):
-        return "Your account does not allow signing in from this network address."
-    if isinstance(error, WrongCode):
-        return "That code is not right. Check it and try again."
-    if isinstance(error, NotAuthenticated):
-        return "Wrong email or password."
-    return error.msg
-
-
-def forbidden(page: Browser) -> Response:
-    """A post without a valid CSRF token or from another site: nothing changes."""
-    return page.render("forbidden.html", 403)
 
 
 @router.get("/")
@@ -96,28 +78,9 @@ def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -
         status,
         secret=True,
         next=target,
-        key_groups=[enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4)],
-        uri=enrollment.uri,
-        qr_svg=qr_svg(enrollment.uri),
+        **enrollment_values(enrollment),
         **values,
     )
-
-
-def qr_svg(uri: str) -> str:
-    """The otpauth URI as inline SVG: no image request, no data: URI for the
-    CSP to allow, and it scales sharply on any screen."""
-    out = io.BytesIO()
-    segno.make(uri, error="m").save(
-        out,
-        kind="svg",
-        scale=5,
-        border=2,
-        xmldecl=False,
-        svgns=True,
-        title="QR code with your new 2FA key",
-        svgclass="qr",
-    )
-    return out.getvalue().decode()
 
 
 @router.post("/login")
@@ -240,6 +203,6 @@ def login_enroll(page: BrowserDep) -> Response:
     except QuatrixError as error:  # the pending key expired meanwhile: a new one
         return _enroll_page(page, target, 400, errors={"code": refusal(error)})
     page.carry(result.token)
-    return page.render(
-        "recovery_codes.html", secret=True, next=target, codes=result.recovery_codes or []
-    )
+    codes = result.recovery_codes or []
+    email = page.caller.user.email if page.caller else ""
+    return page.render("recovery_codes.html", secret=True, **recovery_values(codes, target, email))
