@@ -25,9 +25,7 @@ from quatrix_mfa.web.security import safe_next
 # Why a factor cannot be removed, by who forces it (core.policy.forced_by).
 FORCED_BY = {
     policy.BY_ADMIN: "Your administrator requires it for your account, so you cannot turn it off.",
-    policy.BY_ACCOUNT: (
-        "Your organisation's settings require 2FA for everyone, so you cannot turn it off."
-    ),
+    policy.BY_ACCOUNT: ("Your organisation requires 2FA for everyone, so you cannot turn it off."),
 }
 
 
