@@ -290,11 +290,10 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)  # locks the row on PostgreSQL
         assert user is not None  # the session read it a moment ago; deletion cascades
-        if not user.twofa_active or core.totp.load(tx, user) is None:
+        credential = core.totp.load(tx, user) if user.twofa_active else None
+        if credential is None:
             raise FactorNotActive("2FA is not active: there are no recovery codes to replace")
         states = core.throttle.check(tx, keys.user, keys.address, now)
-        credential = core.totp.load(tx, user)
-        assert credential is not None
         match = core.totp.verify(credential, user, code, now)
         if match is not None and core.totp.redeem(tx, user, match, now):
             codes = core.recovery.issue(tx, user)
