@@ -221,6 +221,8 @@ def test_setting_changing_and_removing_the_pin(site: Site) -> None:
     page = site.get(PIN)
     assert "4 to 16 digits" in page.text and 'name="pin"' in page.text
     before = site.session_token
+    _, scenario = people(site)
+    other = scenario.full_session()
 
     bad = site.submit(PIN, PIN, {"pin": "12ab"})
     assert bad.status_code == 400 and "4 to 16 digits" in field_error(bad.text, "pin")
@@ -228,7 +230,7 @@ def test_setting_changing_and_removing_the_pin(site: Site) -> None:
 
     done = site.submit(PIN, PIN, {"pin": "4711"})
     assert done.headers["location"] == "/account/pin?notice=pin-set"
-    assert site.session_token not in (None, before)
+    assert site.session_token not in (None, before) and not alive(site.core, other)
     assert "Your PIN is on" in site.get(PIN).text
     assert 'data-field="pin">On<' in site.get("/account").text
 
@@ -237,7 +239,7 @@ def test_setting_changing_and_removing_the_pin(site: Site) -> None:
     assert "current password" in field_error(change.text, "set-current_password")
     changed = site.submit(PIN, PIN, {"pin": "8080", "current_password": ADMIN_PASSWORD})
     assert changed.headers["location"] == "/account/pin?notice=pin-set"
-    driver, scenario = people(site)
+    driver, _ = people(site)
     pending = scenario.pending(ADMIN_EMAIL, ADMIN_PASSWORD, step=Step.PIN)
     assert driver.second_factor(pending, "PIN", "8080").step is None
 

@@ -5,9 +5,13 @@ test_account_factor_pages.py."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from quatrix_mfa.core import own_sessions
+from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.errors import NotAuthenticated
 from quatrix_mfa.core.sessions import token_hash
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -167,6 +171,21 @@ def test_a_refused_password_change_says_why_next_to_the_field_and_keeps_no_passw
     for typed in {current, new, confirm} - {""}:
         assert f'value="{typed}"' not in text
     assert site.session_token == token and signs_in(site, ADMIN_PASSWORD)
+
+
+def test_a_throttled_password_change_shows_the_wait_next_to_the_current_password(
+    make_site: Any,
+) -> None:
+    site = make_site(user_failure_threshold=1)
+    bootstrap(site.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD)
+    site.sign_in()
+    password_change(site, "a wrong guess of it", NEW)
+    response = password_change(site, ADMIN_PASSWORD, NEW)
+    assert response.status_code == 429  # type: ignore[attr-defined]
+    error = response.text.split('id="current_password-error"', 1)[1]  # type: ignore[attr-defined]
+    assert re.match(r"[^>]*>Too many attempts. Wait \d+ seconds", error)
+    site.clock.advance(site.core.throttle_policy.max_delay)
+    assert signs_in(site, ADMIN_PASSWORD)  # unchanged
 
 
 # Sessions ------------------------------------------------------------------------------
