@@ -87,12 +87,26 @@ def test_every_account_form_without_its_csrf_token_is_403_and_changes_nothing(
         "session": session_handles(site.get("/account/sessions").text)[0],
     }
     site.get(page)
-    for csrf in (None, "", "f" * 64):
+    for csrf in (None, "", "f" * 64, "٣٤٥٦"):
         form = data if csrf is None else {**data, "csrf_token": csrf}
         response = site.http.post(action, data=form)
         assert response.status_code == 403, (action, response.text)
         assert "Nothing was changed" in response.text
     assert site.session_token == token and alive(site.core, other)
+    assert signs_in(site, ADMIN_PASSWORD)
+    assert "You have no PIN" in site.get("/account/pin").text
+
+
+@pytest.mark.parametrize(("page", "action"), FORMS)
+def test_odd_input_on_any_account_form_is_a_page_never_a_500(
+    site: Site, page: str, action: str
+) -> None:
+    site.sign_in()
+    names = ("current_password", "new_password", "confirm_password", "pin", "code", "session")
+    for odd in ("a\x00b", "x" * 5000, " ", "٣٤٥٦"):
+        response = site.submit("/account", action, dict.fromkeys(names, odd))
+        assert response.status_code < 500, (action, odd)
+        assert response.status_code == 303 or "text/html" in response.headers["content-type"]
     assert signs_in(site, ADMIN_PASSWORD)
     assert "You have no PIN" in site.get("/account/pin").text
 

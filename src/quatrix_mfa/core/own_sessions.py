@@ -75,7 +75,9 @@ def close_own(core: Core, ctx: Context, handle: str) -> bool:
     target = None
     for session in _live(core, ctx):
         # Every candidate compared in constant time; the first match wins.
-        if hmac.compare_digest(handle_of(core, session.token_hash), handle) and target is None:
+        # As bytes: compare_digest refuses a str that is not ASCII (a forged handle).
+        mine = handle_of(core, session.token_hash).encode()
+        if hmac.compare_digest(mine, handle.encode("utf-8", "surrogatepass")) and target is None:
             target = session.token_hash
     if target is None:
         raise NotFound("No such session of yours")
