@@ -63,6 +63,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     },
     "POST /profile/set-mfa": lambda w: {"auth_type": "PIN", "code": PIN},
     "POST /profile/remove-mfa": lambda w: {"auth_type": "PIN"},
+    "POST /profile/recovery-codes": lambda w: {"code": "123456"},
     "POST /user/create": lambda w: {"name": "Mallory", "email": "mallory@example.com"},
     "POST /user/edit": lambda w: {"ids": [w.bob], "name": "Pwned", "super_admin": "Y"},
     "POST /user/delete": lambda w: {"ids": [w.bob]},

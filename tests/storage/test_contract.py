@@ -390,6 +390,23 @@ def test_sessions_of_an_account_are_listed_with_their_address_and_closed_by_hash
     assert left == ["2" * 64]
 
 
+def test_a_users_sessions_are_listed_and_deleted_only_by_their_owner(
+    core: Core, user: User, account: Account
+) -> None:
+    with core.store.transaction() as tx:
+        bob = new_user(tx, account, "bob@example.com")
+        tx.sessions.add(dataclasses.replace(session(user, "2" * 64), created=NOW + 1))
+        tx.sessions.add(session(user, "1" * 64))
+        tx.sessions.add(session(bob, "b" * 64))
+    with core.store.transaction() as tx:
+        assert [s.token_hash for s in tx.sessions.of_user(user.id)] == ["1" * 64, "2" * 64]
+        assert tx.sessions.delete_of_user(user.id, "b" * 64) is False  # bob's
+        assert tx.sessions.delete_of_user(user.id, "1" * 64) is True
+        assert tx.sessions.delete_of_user(user.id, "1" * 64) is False
+        assert [s.token_hash for s in tx.sessions.of_user(user.id)] == ["2" * 64]
+        assert [s.token_hash for s in tx.sessions.of_user(bob.id)] == ["b" * 64]
+
+
 def test_a_session_is_claimed_by_one_caller_until_released_or_lapsed(
     core: Core, user: User
 ) -> None:

@@ -51,14 +51,19 @@ def world(api: Api, admin_token: str) -> World:
     pending = scenario.pending(bob.email, bob.password, Step.TOTP)
     carol, reset_id = scenario.invite(admin_token, "carol@example.com")
     world = World(api, admin_token, bob.id, bob.secret, pending, carol, reset_id)
-    world.tokens = {"admin": admin_token, "pending": world.pending, "none": None}
+    world.tokens = {
+        "admin": admin_token,
+        "pending": world.pending,
+        "none": None,
+        "bob": bob.token,
+    }
     return world
 
 
 @dataclass(frozen=True)
 class Endpoint:
     path: str  # "{reset}" is replaced by Carol's reset id
-    token: str  # "admin", "pending" or "none"
+    token: str  # "admin", "pending", "bob" (a full session of Bob's) or "none"
     spec: str  # "name:kind ...", kind in WRONG_TYPES; "name*" is required
     body: Callable[[World], dict[str, Any]]  # a valid body
     prepare: Callable[[World], None] = lambda w: None  # makes ``body`` succeed
@@ -101,6 +106,10 @@ ENDPOINTS = {
     ),
     "profile_remove_mfa": Endpoint(
         "/profile/remove-mfa", "admin", "auth_type*:enum", lambda w: {"auth_type": "PIN"}, _set_pin
+    ),
+    "recovery_codes": Endpoint(
+        "/profile/recovery-codes", "bob", "code*:str",
+        lambda w: {"code": w.api.code(w.bob_secret)},
     ),
     "user_create": Endpoint(
         "/user/create", "admin",

@@ -82,6 +82,12 @@ class ProfileRemoveMfaReq(Request):
     auth_type: AuthType
 
 
+class RecoveryCodesReq(Request):
+    """Our extension: a new set of recovery codes, proven by a current TOTP code."""
+
+    code: Code
+
+
 class UserFields(Request):
     name: Text | None = None
     email: Text | None = None
@@ -186,6 +192,14 @@ class ProfileSetMfaResp(BaseModel):
 
 class ProfileRemoveMfaResp(BaseModel):
     status: Literal["success"] = "success"
+
+
+class RecoveryCodesResp(BaseModel):
+    recovery_codes: list[str] = Field(description="The new codes, shown once")
+
+
+class RecoveryCodesLeftResp(BaseModel):
+    remaining: int = Field(description="Unused recovery codes")
 
 
 class TotpGenerateResp(BaseModel):

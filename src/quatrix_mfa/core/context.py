@@ -33,6 +33,9 @@ class SessionPolicy:
     # How long a session's claim for one slow hash (a new PIN) holds at most:
     # past it (the process died mid-hash) the session may hash again.
     hash_lease_seconds: float = 30.0
+    # A sensitive change (replacing or removing 2FA, the PIN, new recovery
+    # codes) needs the password proven this recently, or given again (reauth).
+    reauth_seconds: float = 300.0
 
 
 def _no_link(reset_id: str) -> str:

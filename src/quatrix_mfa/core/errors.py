@@ -52,6 +52,13 @@ class ParameterError(QuatrixError):
         return cls(f"Invalid parameter: {name}", {name: problem})
 
 
+class ReauthenticationRequired(ParameterError):
+    """A sensitive change on a session whose sign-in is not recent: the
+    current password must come with it (``details`` names the field)."""
+
+    default_msg = "Confirm your current password first"
+
+
 class Forbidden(QuatrixError):
     code = ErrorCode.FORBIDDEN
     default_msg = "Not allowed"
@@ -75,6 +82,13 @@ class WrongCode(QuatrixError):
 class FactorForced(QuatrixError):
     code = ErrorCode.FACTOR_FORCED
     default_msg = "The factor is forced and cannot be removed"
+
+    def __init__(
+        self, msg: str | None = None, details: dict[str, Any] | None = None, *, by: str = ""
+    ) -> None:
+        super().__init__(msg, details)
+        # Who forces it (core.policy.BY_ADMIN or BY_ACCOUNT), for an edge to say why.
+        self.by = by
 
 
 class TooManyAttempts(QuatrixError):

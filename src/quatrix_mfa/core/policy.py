@@ -66,4 +66,20 @@ def is_on(user: User, auth_type: str) -> bool:
 def is_forced(account: Account, user: User, auth_type: str) -> bool:
     """Whether ``auth_type`` is forced on the user (by an admin or the account):
     the user cannot remove it (400 code 12)."""
-    return totp_forced(account, user) if auth_type == TWO_FA else user.pin_forced
+    return forced_by(account, user, auth_type) is not None
+
+
+# Who forces a factor on a user (``forced_by``): the reason a removal is refused.
+BY_ADMIN = "admin"
+BY_ACCOUNT = "account"
+
+
+def forced_by(account: Account, user: User, auth_type: str) -> str | None:
+    """Who forces ``auth_type`` on the user: an administrator for this user
+    (:data:`BY_ADMIN`), the account's setting (:data:`BY_ACCOUNT`, 2FA only),
+    or nobody (None)."""
+    if auth_type == TWO_FA:
+        if user.twofa_forced:
+            return BY_ADMIN
+        return BY_ACCOUNT if account.force_2fa else None
+    return BY_ADMIN if user.pin_forced else None

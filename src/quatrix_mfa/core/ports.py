@@ -163,6 +163,14 @@ class SessionRepository(Protocol):
         ...
 
     def close_for_users(self, user_ids: Sequence[str], keep: str | None = None) -> int: ...
+    def of_user(self, user_id: str) -> list[SessionRecord]:
+        """Every stored session of the user (live or not yet purged), oldest first."""
+        ...
+
+    def delete_of_user(self, user_id: str, token_hash: str) -> bool:
+        """Atomically remove the session only if it is the user's; True if removed."""
+        ...
+
     def addresses_in_account(self, account_id: str) -> list[tuple[str, str, str | None]]:
         """(token hash, user id, client address) of every session of the
         account's users."""

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, mail, passwords, policy
+from quatrix_mfa.core import audit, mail, passwords, policy, reauth
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed, still_current
@@ -26,6 +26,7 @@ from quatrix_mfa.core.factors.totp import base32, provisioning_uri
 from quatrix_mfa.core.model import TWO_FA, Step, User
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import Caller, count_wrong_code, reopen_session
+from quatrix_mfa.core.text import has_control
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,34 @@ def _require_enrollment_or_full(caller: Caller) -> None:
 
 
 def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) -> str:
-    """Change the caller's password; every other session of the user is closed."""
-    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
-    caller.require_full()
+    """The API's password change (both passwords base64-encoded, as the spec
+    sends them): the caller's session is kept, every other one closes."""
     current = passwords.decode_base64_password(current_b64, "password")
     new = passwords.decode_base64_password(new_b64, "new_password", new=True)
+    return set_password(core, ctx, current, new).email
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    email: str
+    # With ``rotate``: the fresh session that replaced the caller's.
+    token: str | None = None
+
+
+def set_password(
+    core: Core, ctx: Context, current: str, new: str, *, rotate: bool = False
+) -> PasswordChanged:
+    """Change the caller's password; every other session of the user is
+    closed. ``rotate``: the caller's session closes too and a fresh one (same
+    authentication record) takes its place, returned (the web pages: a new
+    cookie after a change of credentials)."""
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
+    caller.require_full()
+    if has_control(new):
+        raise ParameterError.field("new_password", "contains a control character")
     user = caller.user
     # Taken back below unless the password was wrong.
-    admission, _ = count_attempt(core, core.throttle.keys(user.email, ctx.addr), now)
-    if not core.passwords.verify(user.password_hash, current):
-        with core.store.transaction() as tx:
-            who.record(tx, now, audit.PASSWORD_CHANGED, audit.FAILURE, target=user.id)
-        raise ParameterError.field("password", "the current password is wrong")
+    admission = reauth.check_current_password(core, ctx, current, audit.PASSWORD_CHANGED)
     try:
         passwords.check_strength(new, user.email)
     except WeakPassword:
@@ -79,11 +96,12 @@ def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) ->
             fresh,
             "password_changed",
             now,
-            keep=caller.token_hash,
+            keep=None if rotate else caller.token_hash,
             notice=("password", "changed"),
         )
+        token = reopen_session(core, tx, ctx, fresh, proven=None) if rotate else None
         who.record(tx, now, audit.PASSWORD_CHANGED, audit.SUCCESS, target=user.id)
-    return user.email
+    return PasswordChanged(user.email, token)
 
 
 def start_totp_enrollment(core: Core, ctx: Context) -> Enrollment:
@@ -233,8 +251,9 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)
         assert user is not None
-        if policy.is_forced(caller.account, user, auth_type):
-            raise FactorForced()
+        forcer = policy.forced_by(caller.account, user, auth_type)
+        if forcer is not None:
+            raise FactorForced(by=forcer)
         if not policy.is_on(user, auth_type):
             raise FactorNotActive()
         factor.remove(tx, user)
@@ -242,3 +261,45 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now)
         who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)
+
+
+# Recovery codes ------------------------------------------------------------------
+
+
+def recovery_codes_left(core: Core, ctx: Context) -> int:
+    """How many of the caller's recovery codes are still unused."""
+    caller = ctx.signed_in
+    caller.require_full()
+    with core.store.transaction(write=False) as tx:
+        return tx.credentials.recovery_codes_left(caller.user.id)
+
+
+def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
+    """A new set of recovery codes for the caller, proven by a current TOTP
+    code; the old set is dead from the same commit. Returned once, in clear.
+
+    The code is checked like a login's: the user row locked first, throttled,
+    a wrong or replayed code counted against the user and the address (401
+    code 11), and its time step spent (the replay guard) in the transaction
+    that replaces the codes, so one code replaces them once. No session
+    closes (docs/decisions.md); the change is audited and mailed.
+    """
+    caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
+    caller.require_full()
+    keys = core.throttle.keys(caller.user.email, ctx.addr)
+    with core.store.transaction() as tx:
+        user = tx.users.get(caller.user.id)  # locks the row on PostgreSQL
+        assert user is not None  # the session read it a moment ago; deletion cascades
+        credential = core.totp.load(tx, user) if user.twofa_active else None
+        if credential is None:
+            raise FactorNotActive("2FA is not active: there are no recovery codes to replace")
+        states = core.throttle.check(tx, keys.user, keys.address, now)
+        match = core.totp.verify(credential, user, code, now)
+        if match is not None and core.totp.redeem(tx, user, match, now):
+            codes = core.recovery.issue(tx, user)
+            mail.credential_changed(tx, user.email, "set of recovery codes", "replaced", now)
+            who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.SUCCESS, target=user.id)
+            return codes
+        core.throttle.failed(tx, keys.user, keys.address, now, states)
+        who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.FAILURE, target=user.id)
+    raise WrongCode()

@@ -123,6 +123,22 @@ class SqlSessionRepository:
             closed += self.conn.execute(query).rowcount
         return closed
 
+    def of_user(self, user_id: str) -> list[SessionRecord]:
+        query = (
+            select(sessions)
+            .where(sessions.c.user_id == user_id)
+            .order_by(sessions.c.created, sessions.c.token_hash)
+        )
+        return [_SESSION(row) for row in self.conn.execute(query)]
+
+    def delete_of_user(self, user_id: str, token_hash: str) -> bool:
+        # The owner is part of the condition: a hash of someone else's session
+        # deletes nothing, whoever asks.
+        query = delete(sessions).where(
+            sessions.c.token_hash == token_hash, sessions.c.user_id == user_id
+        )
+        return bool(self.conn.execute(query).rowcount == 1)
+
     def addresses_in_account(self, account_id: str) -> list[tuple[str, str, str | None]]:
         query = (
             select(sessions.c.token_hash, sessions.c.user_id, sessions.c.client_addr)

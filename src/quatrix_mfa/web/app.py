@@ -13,6 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.web import (
     account,
+    account_2fa,
+    account_pin,
+    account_sessions,
     admin_audit,
     admin_settings,
     admin_user,
@@ -41,6 +44,9 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
     for module in (
         login,
         account,
+        account_2fa,
+        account_pin,
+        account_sessions,
         passwords,
         admin_users,
         admin_user,

@@ -8,17 +8,14 @@ the allow-list) is core's: a handler only maps core's answer to a page.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import segno
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from quatrix_mfa.core import auth, profile
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
-    NoPendingEnrollment,
     NotAuthenticated,
     PendingSession,
     QuatrixError,
@@ -26,9 +23,11 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.model import TWO_FA, SessionKind, Step
+from quatrix_mfa.web.answers import forbidden, refusal
 from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 from quatrix_mfa.web.security import NEXT_FIELD, safe_next
+from quatrix_mfa.web.showing import enrollment_values, recovery_values
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,28 +39,6 @@ NOTICES = {
     "expired": N_("Your sign-in took too long and has ended. Please start again."),
 }
 STEP_PAGES = {Step.TOTP: "login_code.html", Step.PIN: "login_pin.html"}
-
-
-def refusal(page: Browser, error: QuatrixError) -> str:
-    """What a person is told, in their language, when core refuses a sign-in step."""
-    _ = page.gettext
-    if isinstance(error, TooManyAttempts):
-        wait = _("Too many attempts. Wait %(seconds)d seconds, then try again.")
-        return wait % {"seconds": error.retry_after}
-    if isinstance(error, AddressNotAllowed):
-        return _("Your account does not allow signing in from this network address.")
-    if isinstance(error, WrongCode):
-        return _("That code is not right. Check it and try again.")
-    if isinstance(error, NotAuthenticated):
-        return _("Wrong email or password.")
-    if isinstance(error, NoPendingEnrollment):
-        return _("That key had expired. Add this new one to your app, then enter its code.")
-    return _("That did not work. Please try again.")
-
-
-def forbidden(page: Browser) -> Response:
-    """A post without a valid CSRF token or from another site: nothing changes."""
-    return page.render("forbidden.html", 403)
 
 
 @router.get("/")
@@ -105,28 +82,9 @@ def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -
         status,
         secret=True,
         next=target,
-        key_groups=[enrollment.secret[i : i + 4] for i in range(0, len(enrollment.secret), 4)],
-        uri=enrollment.uri,
-        qr_svg=qr_svg(enrollment.uri),
+        **enrollment_values(enrollment),
         **values,
     )
-
-
-def qr_svg(uri: str) -> str:
-    """The otpauth URI as inline SVG: no image request, no data: URI for the
-    CSP to allow, and it scales sharply on any screen."""
-    out = io.BytesIO()
-    segno.make(uri, error="m").save(
-        out,
-        kind="svg",
-        scale=5,
-        border=2,
-        xmldecl=False,
-        svgns=True,
-        title="QR code with your new 2FA key",
-        svgclass="qr",
-    )
-    return out.getvalue().decode()
 
 
 @router.post("/login")
@@ -259,6 +217,6 @@ def login_enroll(page: BrowserDep) -> Response:
     except QuatrixError as error:  # the pending key expired meanwhile: a new one
         return _enroll_page(page, target, 400, errors={"code": refusal(page, error)})
     page.carry(result.token)
-    return page.render(
-        "recovery_codes.html", secret=True, next=target, codes=result.recovery_codes or []
-    )
+    codes = result.recovery_codes or []
+    email = page.caller.user.email if page.caller else ""
+    return page.render("recovery_codes.html", secret=True, **recovery_values(codes, target, email))

@@ -96,7 +96,9 @@ def csrf_token(core: Core, binding: str) -> str:
 def csrf_ok(core: Core, binding: str | None, sent: str | None) -> bool:
     if not binding or not sent:
         return False
-    return hmac.compare_digest(csrf_token(core, binding), sent)
+    # As bytes: compare_digest refuses a str that is not ASCII (a forged token).
+    expected = csrf_token(core, binding).encode()
+    return hmac.compare_digest(expected, sent.encode("utf-8", "surrogatepass"))
 
 
 def same_origin(request: Request) -> bool:

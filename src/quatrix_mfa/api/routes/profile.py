@@ -18,6 +18,9 @@ from quatrix_mfa.api.schemas import (
     ProfileSetMfaResp,
     ProfileSetPasswordReq,
     ProfileSetPasswordResp,
+    RecoveryCodesLeftResp,
+    RecoveryCodesReq,
+    RecoveryCodesResp,
     TotpGenerateResp,
 )
 from quatrix_mfa.api.views import profile_resp
@@ -70,3 +73,23 @@ def set_mfa(body: ProfileSetMfaReq, ctx: SessionDep, core: CoreDep) -> JSONRespo
 def remove_mfa(body: ProfileRemoveMfaReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
     profile.remove_factor(core, ctx, body.auth_type)
     return reply(ProfileRemoveMfaResp())
+
+
+# Our extension (not in the upstream spec): recovery codes of the caller.
+
+
+@router.get(
+    "/profile/recovery-codes", response_model=RecoveryCodesLeftResp, tags=["MFA"], responses=ERRORS
+)
+def recovery_codes_left(ctx: FullDep, core: CoreDep) -> JSONResponse:
+    """How many of the caller's recovery codes are unused."""
+    return reply(RecoveryCodesLeftResp(remaining=profile.recovery_codes_left(core, ctx)))
+
+
+@router.post(
+    "/profile/recovery-codes", response_model=RecoveryCodesResp, tags=["MFA"], responses=ERRORS
+)
+def regenerate_recovery_codes(body: RecoveryCodesReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
+    """A new set of recovery codes for a current TOTP code; the old set stops working."""
+    codes = profile.regenerate_recovery_codes(core, ctx, body.code)
+    return reply(RecoveryCodesResp(recovery_codes=codes))

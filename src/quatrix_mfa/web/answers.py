@@ -1,0 +1,122 @@
+"""What the pages say and do when core refuses, in one place: a refusal in
+words, the 403 page of a forged or stale form, the way back to sign-in, and
+the guard of every signed-in page (a full session; on a post, the CSRF token)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from quatrix_mfa.core import policy, reauth
+from quatrix_mfa.core.errors import (
+    AddressNotAllowed,
+    FactorForced,
+    FactorNotActive,
+    NoPendingEnrollment,
+    NotAuthenticated,
+    ParameterError,
+    QuatrixError,
+    ReauthenticationRequired,
+    TooManyAttempts,
+    WrongCode,
+)
+from quatrix_mfa.core.sessions import Caller
+from quatrix_mfa.web.i18n import N_
+from quatrix_mfa.web.page import BadForm, Browser
+from quatrix_mfa.web.security import safe_next
+
+# Why a factor cannot be removed, by who forces it (core.policy.forced_by).
+FORCED_BY = {
+    policy.BY_ADMIN: N_(
+        "Your administrator requires it for your account, so you cannot turn it off."
+    ),
+    policy.BY_ACCOUNT: N_(
+        "Your organisation requires 2FA for everyone, so you cannot turn it off."
+    ),
+}
+
+
+def refusal(page: Browser, error: QuatrixError) -> str:
+    """What a person is told, in their language, when core refuses."""
+    _ = page.gettext
+    if isinstance(error, TooManyAttempts):
+        wait = _("Too many attempts. Wait %(seconds)d seconds, then try again.")
+        return wait % {"seconds": error.retry_after}
+    if isinstance(error, AddressNotAllowed):
+        return _("Your account does not allow signing in from this network address.")
+    if isinstance(error, WrongCode):
+        return _("That code is not right. Check it and try again.")
+    if isinstance(error, NotAuthenticated):
+        return _("Wrong email or password.")
+    if isinstance(error, NoPendingEnrollment):
+        return _("That key had expired. Add this new one to your app, then enter its code.")
+    if isinstance(error, FactorForced):
+        return _(FORCED_BY.get(error.by, N_("It is required, so you cannot turn it off.")))
+    if isinstance(error, FactorNotActive):
+        return _("It is not turned on.")
+    # Core's own words (a PIN's or a code's format): precise, in English.
+    return error.msg
+
+
+def forbidden(page: Browser) -> Response:
+    """A post without a valid CSRF token or from another site: nothing changes."""
+    return page.render("forbidden.html", 403)
+
+
+def to_login(page: Browser) -> Response:
+    """No full session: sign in first, then come back here (a local path)."""
+    url = page.request.url
+    here = url.path + ("?" + url.query if url.query else "")
+    return page.redirect("/login", next=safe_next(here))
+
+
+def signed_in(page: Browser) -> Caller | None:
+    """The caller's full session, or None (no session, or a pending one)."""
+    caller = page.caller
+    return None if caller is None or caller.session.pending else caller
+
+
+def guard(page: Browser, *, back: str | None = None) -> Response | None:
+    """The answer instead of the page, if there is one: no full session goes
+    to sign-in and then back to the page. A post (``back``: the path of the
+    page its form is on) without our CSRF token gets the 403 page, before
+    anything is read or changed."""
+    if signed_in(page) is None:
+        return to_login(page) if back is None else page.redirect("/login", next=back)
+    if back is not None and not page.csrf_valid():
+        return forbidden(page)
+    return None
+
+
+def fields(page: Browser, *names: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The posted ``names`` as text, and an error for each that no page of
+    ours could have sent (it then reads as empty)."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = page.form.get(name)
+        except BadForm as bad:
+            values[name], errors[name] = "", bad.problem
+    return values, errors
+
+
+CURRENT_PASSWORD = "current_password"  # noqa: S105 - a field name
+
+
+def needs_password(page: Browser) -> bool:
+    """Whether a sensitive form must ask for the current password (core's rule)."""
+    return not reauth.is_recent(page.core, page.ctx)
+
+
+def reauthenticated(page: Browser, password: str) -> dict[str, str]:
+    """Core's word on a sensitive change: nothing ({}) if it may go on, else
+    the error to show next to the ``current_password`` field."""
+    try:
+        reauth.reauthenticate(page.core, page.ctx, password)
+    except ReauthenticationRequired:
+        return {CURRENT_PASSWORD: "Enter your current password to confirm this change."}
+    except TooManyAttempts as error:
+        return {CURRENT_PASSWORD: refusal(page, error)}
+    except ParameterError:
+        return {CURRENT_PASSWORD: "That is not your current password."}
+    return {}
