@@ -259,6 +259,12 @@ def test_serve_refuses_a_plain_http_public_url_on_another_host(cli: Cli) -> None
     assert "QUATRIX_MFA_ALLOW_PLAIN_HTTP" in lines[0]
 
 
+def test_serve_refuses_to_listen_on_every_address_with_plain_http_links(cli: Cli) -> None:
+    result = cli.run("serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.returncode != 0
+    assert "QUATRIX_MFA_ALLOW_PLAIN_HTTP" in result.stderr
+
+
 def test_serve_on_a_port_prints_a_link_to_that_port_that_opens_the_set_password_page(
     cli: Cli,
 ) -> None:

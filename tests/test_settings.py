@@ -192,7 +192,13 @@ def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.parametrize(
-    "url", ["http://mfa.example.com", "http://10.0.0.5:8080", "http://[2001:db8::1]:8080"]
+    "url",
+    [
+        "http://mfa.example.com",
+        "http://10.0.0.5:8080",
+        "http://[2001:db8::1]:8080",
+        "HTTP://mfa.example.com",
+    ],
 )
 def test_a_plain_http_public_url_on_another_host_is_refused(url: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -231,3 +237,19 @@ def test_unset_public_url_follows_the_address_serve_listens_on() -> None:
     assert Settings().listening_on("::1", 9000).public_url == "http://[::1]:9000"
     configured = from_env(PUBLIC_URL="https://mfa.example.com")
     assert configured.listening_on("127.0.0.1", 8089).public_url == "https://mfa.example.com"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.2"])
+def test_listening_beyond_this_machine_with_plain_http_links_is_refused(host: str) -> None:
+    settings = Settings().listening_on(host, 9000)
+    with pytest.raises(ConfigError, match="QUATRIX_MFA_ALLOW_PLAIN_HTTP"):
+        settings.check_plain_http(listening_host=host)
+    https = from_env(PUBLIC_URL="https://mfa.example.com").listening_on(host, 9000)
+    https.check_plain_http(listening_host=host)  # behind a TLS proxy: fine
+    allowed = from_env(ALLOW_PLAIN_HTTP="true").listening_on(host, 9000)
+    allowed.check_plain_http(listening_host=host)
+
+
+def test_listening_on_this_machine_with_plain_http_links_is_accepted() -> None:
+    for host in ("127.0.0.1", "localhost", "::1"):
+        Settings().listening_on(host, 9000).check_plain_http(listening_host=host)

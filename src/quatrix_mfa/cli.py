@@ -63,7 +63,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = settings.listening_on(args.host, args.port)
     try:
-        settings.check_plain_http()
+        settings.check_plain_http(listening_host=args.host)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -72,15 +72,21 @@ class Settings:
         shown = f"[{host}]" if ":" in host else host
         return replace(self, public_url=f"http://{shown}:{port}")
 
-    def check_plain_http(self) -> None:
-        """Refuse a plain-http public URL on another machine's name: cookies
-        and reset links would cross the network readable by anyone on the way."""
-        host = urlsplit(self.public_url).hostname or ""
-        plain = self.public_url.startswith("http://") and host not in LOOPBACK_HOSTS
+    def check_plain_http(self, listening_host: str | None = None) -> None:
+        """Refuse plain http that crosses the network: a public URL on another
+        machine's name, or ``serve`` listening on an address other machines
+        reach (``0.0.0.0``, a LAN address) while its links say ``http://``.
+        Cookies, passwords and reset links would be readable on the way."""
+        parts = urlsplit(self.public_url)  # lower-cases the scheme: HTTP:// is http
+        hosts = {parts.hostname or ""}
+        if listening_host is not None:
+            hosts.add(listening_host.strip("[]"))
+        plain = parts.scheme == "http" and not hosts <= LOOPBACK_HOSTS
         if plain and not self.allow_plain_http:
             raise ConfigError(
-                f"{PREFIX}PUBLIC_URL={self.public_url!r}: plain http on a host other than "
-                f"127.0.0.1 or localhost; use https, or set {PREFIX}ALLOW_PLAIN_HTTP=true"
+                f"{PREFIX}PUBLIC_URL={self.public_url!r}: plain http reachable from other "
+                f"machines (public URL or listening address other than 127.0.0.1 or "
+                f"localhost); use https, or set {PREFIX}ALLOW_PLAIN_HTTP=true"
             )
 
     @classmethod

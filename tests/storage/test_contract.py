@@ -497,6 +497,13 @@ def claim(core: Core, now: float, lease: float = 60.0) -> list[int]:
         return [m.id for m in tx.outbox.claim_due(now, lease, 100) if m.id is not None]
 
 
+def test_listing_the_outbox_shows_the_newest_mails_oldest_first(core: Core) -> None:
+    enqueue(core, 5)
+    with core.store.transaction(write=False) as tx:
+        shown = [m.to for m in tx.outbox.list(3)]
+    assert shown == ["user2@example.com", "user3@example.com", "user4@example.com"]
+
+
 def test_claimed_mail_is_not_handed_out_again_within_its_lease(core: Core) -> None:
     enqueue(core, 3)
     first = claim(core, NOW)

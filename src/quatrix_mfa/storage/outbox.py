@@ -72,8 +72,9 @@ class SqlOutboxRepository:
         )
 
     def list(self, limit: int = 1000) -> list[Mail]:
-        query = select(outbox).order_by(outbox.c.id).limit(limit)
-        return [_MAIL(r) for r in self.conn.execute(query)]
+        # The newest ``limit``, oldest first: the mail just queued is always shown.
+        query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        return [_MAIL(r) for r in self.conn.execute(query)][::-1]
 
     def purge_sent(self, before: float, limit: int) -> int:
         sent = and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < before)
