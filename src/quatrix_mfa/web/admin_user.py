@@ -200,12 +200,8 @@ def user_factors(id: str, page: BrowserDep) -> Response:
             apply_action(page, [user.id], action, pin)
         except QuatrixError as error:
             refusal = action_refusal(page, error)
-            # One user: the reason belongs to the action, not to a list of ids.
-            reason = (
-                core_text(page, error.msg)
-                if refusal.pop("ids", None)
-                else refusal.pop("_form", None)
-            )
+            # One user: the reason (naming them) belongs to the action.
+            reason = refusal.pop("ids", None) or refusal.pop("_form", None)
             errors = {**refusal, **({"action": reason} if reason else {})}
         else:
             return page.redirect(f"/admin/users/{user.id}", notice="done")
