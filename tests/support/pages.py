@@ -4,13 +4,18 @@ by the accessibility test and ``scripts/screenshots``, which walk every page."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
 import pyotp
 from playwright.sync_api import Page, expect
 
+from quatrix_mfa.core.clock import FakeClock
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.support import outbox
 from tests.support.browser import Admin, new_user, sign_in
+from tests.support.scenario import foreign_admin
 
 Reach = Callable[[Page, Admin], None]
 
@@ -97,6 +102,80 @@ def set_password(page: Page, admin: Admin) -> None:
     page.goto(link)
 
 
+def account_2fa_on(page: Page, admin: Admin) -> None:
+    """Through enrollment and the recovery codes to the account page, 2FA on."""
+    show_codes(page, admin)
+    page.get_by_role("link", name="I have kept them, continue").click()
+    expect(page.locator("[data-field=email]")).to_be_visible()
+
+
+def account_page(path: str, two_fa: bool = False) -> Reach:
+    """A user signed in (with 2FA on, if asked), on the account page ``path``."""
+
+    def reach(page: Page, admin: Admin) -> None:
+        if two_fa:
+            account_2fa_on(page, admin)
+        else:
+            account(page, admin)
+        page.goto(path)
+
+    return reach
+
+
+def as_admin(page: Page, path: str) -> None:
+    """The first administrator, signed in in the browser, on ``path``."""
+    page.goto("/login?next=" + path.replace("/", "%2F"))
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Admin console")).to_be_visible()
+
+
+def some_users(admin: Admin, count: int = 3) -> list[str]:
+    """``count`` invited users (ids): the console's lists are not empty."""
+    stamp = time.monotonic_ns()
+    return [admin.invite(f"user{i}-{stamp}@example.com")[0] for i in range(count)]
+
+
+def admin_page(path: str) -> Reach:
+    """The administrator on the console page ``path``, with a few users."""
+
+    def reach(page: Page, admin: Admin) -> None:
+        some_users(admin)
+        as_admin(page, path)
+
+    return reach
+
+
+def admin_user(page: Page, admin: Admin) -> None:
+    """One user's page in the console."""
+    as_admin(page, f"/admin/users/{some_users(admin, 1)[0]}")
+
+
+def force_2fa_preview(page: Page, admin: Admin) -> None:
+    """What forcing 2FA for the account would do, before it is saved."""
+    admin_page("/admin/settings")(page, admin)
+    page.get_by_role("button", name="Force 2FA for everyone…").click()
+    expect(page.locator("[data-impact]")).to_be_visible()
+
+
+def confirm_email(page: Page, admin: Admin) -> None:
+    """The page of the link mailed to a user's new address."""
+    user_id, _ = new_user(page, admin)
+    moved = f"moved-{time.monotonic_ns()}@example.com"
+    admin.post("/user/edit", {"ids": [user_id], "email": moved})
+    page.goto(f"/confirm-email/{outbox.latest_confirm_id(admin.core, moved)}")
+
+
+def reset_taken(page: Page, admin: Admin) -> None:
+    """The mailed link of an address another organisation's user signs in with."""
+    email = f"twin-{time.monotonic_ns()}@example.com"
+    foreign_admin(admin.core, FakeClock(time.time()), email)
+    _, link = admin.invite(email)
+    page.goto(link)
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
 def visit(path: str) -> Reach:
     """Just open ``path``."""
 
@@ -119,6 +198,20 @@ PAGES: dict[str, Reach] = {
     "forced-enrollment": forced_enrollment,
     "recovery-codes": recovery_codes,
     "account": account,
+    "account-2fa-on": account_2fa_on,
+    "account-password": account_page("/account/password"),
+    "account-2fa-off": account_page("/account/2fa"),
+    "account-2fa-status": account_page("/account/2fa", two_fa=True),
+    "account-pin": account_page("/account/pin"),
+    "account-sessions": account_page("/account/sessions"),
+    "admin-users": admin_page("/admin/users"),
+    "admin-user-new": admin_page("/admin/users/new"),
+    "admin-user": admin_user,
+    "admin-settings": admin_page("/admin/settings"),
+    "force-2fa-preview": force_2fa_preview,
+    "admin-audit": admin_page("/admin/audit"),
+    "confirm-email": confirm_email,
+    "reset-taken": reset_taken,
     "logout-confirm": logout_confirm,
     "forbidden": forbidden,
     "not-found": visit("/no-such-page"),

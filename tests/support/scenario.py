@@ -195,14 +195,14 @@ class Scenario:
         return foreign_admin(self.driver.core, self.clock)
 
 
-def foreign_admin(core: Core, clock: FakeClock) -> User:
-    """An admin of a second account (``FOREIGN_EMAIL``), made directly through core."""
+def foreign_admin(core: Core, clock: FakeClock, email: str = FOREIGN_EMAIL) -> User:
+    """An admin of a second account (``email``), made directly through core."""
     now = clock.now()
     account = Account(id=str(uuid.uuid4()), name="Elsewhere", created=now + 1, modified=now)
     user = User(
         id=str(uuid.uuid4()),
         account_id=account.id,
-        email=FOREIGN_EMAIL,
+        email=email,
         name="Outsider",
         created=now,
         modified=now,

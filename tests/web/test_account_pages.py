@@ -165,8 +165,8 @@ def test_changing_the_password_keeps_this_browser_in_a_fresh_session(site: Site)
     [
         ("not the password at all", NEW, NEW, "current_password", "not your current password"),
         (ADMIN_PASSWORD, "short", "short", "new_password", "at least 12 characters"),
-        (ADMIN_PASSWORD, "password1234", "password1234", "new_password", "too common"),
-        (ADMIN_PASSWORD, ADMIN_EMAIL, ADMIN_EMAIL, "new_password", "same as the email"),
+        (ADMIN_PASSWORD, "password1234", "password1234", "new_password", "Too common"),
+        (ADMIN_PASSWORD, ADMIN_EMAIL, ADMIN_EMAIL, "new_password", "it is your email address"),
         (ADMIN_PASSWORD, NEW, NEW + "x", "confirm_password", "differ"),
         ("", NEW, NEW, "current_password", "Required"),
     ],

@@ -83,7 +83,7 @@ def test_a_refused_action_says_which_user_and_that_nothing_changed(
     page.get_by_role("button", name="Apply to selected").click()
     answer = page.locator(".answer")
     expect(answer).to_contain_text("Nothing was changed.")
-    expect(answer).to_contain_text("2FA is not active")
+    expect(answer).to_contain_text("2FA is not on for")
     expect(page.get_by_label(f"Select {email}")).to_be_checked()
 
 

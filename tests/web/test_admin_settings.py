@@ -44,7 +44,8 @@ def test_forcing_2fa_first_shows_its_effect_and_changes_nothing(proxied: Site) -
     assert preview.status_code == 200
     # The administrator has no 2FA either: their own browser session ends too.
     assert "4 of 4 users have no 2FA; their 3 open sessions will end." in preview.text
-    assert all(u.email in preview.text for u in users)
+    shown = preview.text.replace("<wbr>", "")  # an email may wrap before its "@"
+    assert all(u.email in shown for u in users)
     assert 'name="confirm" value="yes"' in preview.text
     assert not admin_account(proxied.core).force_2fa
     assert all(alive(proxied, t) for t in tokens)
@@ -113,11 +114,11 @@ def test_a_list_without_the_admins_own_address_is_refused(proxied: Site) -> None
     data = {"ip_restricted": "yes", "ip_whitelist": "10.9.9.0/24"}
     response = proxied.submit("/admin/settings", "/admin/settings/ip", data)
     assert response.status_code == 400
-    assert "would lock out your own address (10.0.0.5)" in response.text
+    assert "would lock you out: your own address (10.0.0.5)" in response.text
     assert "10.9.9.0/24</textarea>" in response.text
     assert not admin_account(proxied.core).ip_restricted
     empty = proxied.submit("/admin/settings", "/admin/settings/ip", {"ip_restricted": "yes"})
-    assert empty.status_code == 400 and "at least one entry" in empty.text
+    assert empty.status_code == 400 and "at least one address" in empty.text
 
 
 def test_settings_posts_without_the_csrf_token_change_nothing(proxied: Site) -> None:

@@ -131,7 +131,7 @@ def test_an_invitation_refused_shows_why_next_to_the_field_and_keeps_the_typing(
     site.sign_in()
     cases = [
         ({"name": "Dup", "email": ADMIN_EMAIL}, "Another user has this email"),
-        ({"name": "Odd", "email": "not an email"}, "not an email address"),
+        ({"name": "Odd", "email": "not an email"}, "Not an email address."),
         ({"name": "", "email": "empty.name@example.com"}, "Required."),
         ({"name": "x" * 300, "email": "long.name@example.com"}, "At most 255"),
     ]
@@ -164,7 +164,7 @@ def test_the_last_administrator_cannot_step_down_and_nothing_changes(site: Site)
     data = {"name": "Still Me", "email": ADMIN_EMAIL, "role": "user", "status": "A"}
     response = site.submit(page, page, data)
     assert response.status_code == 400
-    assert "must keep an active administrator" in response.text
+    assert "must keep at least one active administrator" in response.text
     assert 'value="Still Me"' in response.text  # what was typed stays
     after = stored(site.core, ADMIN_EMAIL)
     assert after.super_admin and after.name == me.name
@@ -202,7 +202,7 @@ def test_a_refused_selection_names_the_ids_and_changes_none_of_them(site: Site) 
     response = site.submit("/admin/users", "/admin/users/actions", data)
     assert response.status_code == 400
     assert "Nothing was changed." in response.text
-    assert f"2FA is not active: {without.email}" in response.text
+    assert f"2FA is not on for: {without.email}" in response.text
     assert f'value="{with_2fa.id}" checked' in response.text  # the ticks stay
     after = [stored(site.core, u.email) for u in (with_2fa, without)]
     assert [u.credential_epoch for u in after] == [u.credential_epoch for u in before]
@@ -221,7 +221,7 @@ def test_setting_a_pin_for_a_selection_and_a_bad_pin_at_the_field(site: Site) ->
     good = {"ids": ids, "action": "set-pin", "pin": "4821"}
     assert site.submit("/admin/users", "/admin/users/actions", good).status_code == 303
     assert all(stored(site.core, u.email).pin_active for u in users)
-    assert "PIN is not active" not in site.get(f"/admin/users/{users[0].id}").text
+    assert "No PIN is set for" not in site.get(f"/admin/users/{users[0].id}").text
 
 
 def test_one_user_page_resets_2fa_and_explains_a_refusal(site: Site) -> None:
@@ -230,7 +230,7 @@ def test_one_user_page_resets_2fa_and_explains_a_refusal(site: Site) -> None:
     page = f"/admin/users/{person.id}"
     refused = site.submit(page, page + "/factors", {"action": "remove-pin"})
     assert refused.status_code == 400
-    assert "Nothing was changed." in refused.text and "PIN is not active" in refused.text
+    assert "Nothing was changed." in refused.text and "No PIN is set for" in refused.text
     assert site.submit(page, page + "/factors", {"action": "force-2fa"}).status_code == 303
     shown = site.get(page).text
     assert "Enrollment required" in shown and "forced" in shown

@@ -14,8 +14,9 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import expect
 
 from quatrix_mfa.web import i18n
-from tests.conftest import ADMIN_EMAIL, latest_link
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, latest_link
 from tests.servers import Server
+from tests.support.admin import stored
 from tests.web.conftest import SITE, Site
 
 WEB = Path(str(resources.files("quatrix_mfa.web")))
@@ -135,3 +136,33 @@ def test_the_password_rules_and_refusals_are_said_in_german(site: Site) -> None:
     assert "Die beiden Passwörter unterscheiden sich." in (
         site.submit(path, path, differ, headers=GERMAN).text
     )
+
+
+def test_the_account_pages_speak_german(site: Site) -> None:
+    site.sign_in()
+    assert "2FA ist ausgeschaltet." in site.get("/account?notice=2fa-off", headers=GERMAN).text
+    differ = {
+        "current_password": ADMIN_PASSWORD,
+        "new_password": "a fine new passphrase",
+        "confirm_password": "another one",
+    }
+    refused = site.submit("/account/password", "/account/password", differ, headers=GERMAN)
+    assert refused.status_code == 400
+    assert "Die beiden neuen Passwörter stimmen nicht überein." in refused.text
+
+
+def test_the_consoles_refusals_from_core_are_said_in_german(site: Site) -> None:
+    """Core's English (``error.msg``) never reaches a German page: an
+    all-or-nothing refusal names the users, the allow-list its lock-out."""
+    site.sign_in()
+    me = stored(site.core, ADMIN_EMAIL)
+    data = {"ids": me.id, "action": "remove-pin"}
+    refused = site.submit("/admin/users", "/admin/users/actions", data, headers=GERMAN)
+    assert refused.status_code == 400
+    assert f"Keine PIN gesetzt für: {ADMIN_EMAIL}" in refused.text
+    assert "PIN is not active" not in refused.text
+    locked = {"ip_restricted": "yes", "ip_whitelist": "10.0.0.1"}
+    answer = site.submit("/admin/settings", "/admin/settings/ip", locked, headers=GERMAN)
+    assert answer.status_code == 400
+    assert "Diese Liste würde Sie aussperren" in answer.text
+    assert "would lock out" not in answer.text

@@ -18,19 +18,22 @@ from quatrix_mfa.core.errors import (
     WeakPassword,
 )
 from quatrix_mfa.web.answers import CURRENT_PASSWORD, fields, guard, refusal, to_login
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import Browser, BrowserDep
+from quatrix_mfa.web.passwords import weak_password
 
 router = APIRouter(include_in_schema=False)
 
 # What a page says after a change (``?notice=``); anything else says nothing.
+# Marked here, translated where shown (the templates' ``notice_of``).
 NOTICES = {
-    "password-changed": "Your password is changed. Your other sessions were signed out.",
-    "2fa-on": "2FA is on. Your other sessions were signed out.",
-    "2fa-off": "2FA is off.",
-    "pin-set": "Your PIN is set. Your other sessions were signed out.",
-    "pin-off": "Your PIN is off.",
-    "session-closed": "That session is signed out.",
-    "others-closed": "Every other session is signed out.",
+    "password-changed": N_("Your password is changed. Your other sessions were signed out."),
+    "2fa-on": N_("2FA is on. Your other sessions were signed out."),
+    "2fa-off": N_("2FA is off."),
+    "pin-set": N_("Your PIN is set. Your other sessions were signed out."),
+    "pin-off": N_("Your PIN is off."),
+    "session-closed": N_("That session is signed out."),
+    "others-closed": N_("Every other session is signed out."),
 }
 PASSWORD_PATH = "/account/password"  # noqa: S105 - a path
 PASSWORD_FIELDS = (CURRENT_PASSWORD, "new_password", "confirm_password")
@@ -87,9 +90,9 @@ def password_change(page: BrowserDep) -> Response:
     given, errors = fields(page, *PASSWORD_FIELDS)
     for name in PASSWORD_FIELDS:
         if not given[name] and name not in errors:
-            errors[name] = "Required."
+            errors[name] = page.gettext("Required.")
     if not errors and given["new_password"] != given["confirm_password"]:
-        errors["confirm_password"] = "The two new passwords differ."  # noqa: S105
+        errors["confirm_password"] = page.gettext("The two new passwords differ.")
     if errors:
         return _password_form(page, 400, errors=errors)
     try:
@@ -97,13 +100,17 @@ def password_change(page: BrowserDep) -> Response:
             page.core, page.ctx, given[CURRENT_PASSWORD], given["new_password"], rotate=True
         )
     except WeakPassword as weak:
-        return _password_form(page, 400, errors={"new_password": weak.msg})
+        return _password_form(page, 400, errors={"new_password": weak_password(page, weak)})
     except TooManyAttempts as error:
         return _password_form(page, 429, errors={CURRENT_PASSWORD: refusal(page, error)})
     except ParameterError as error:
         wrong_current = "password" in (error.details or {})
         field = CURRENT_PASSWORD if wrong_current else "new_password"
-        text = "That is not your current password." if wrong_current else error.msg
+        text = (
+            page.gettext("That is not your current password.")
+            if wrong_current
+            else refusal(page, error)
+        )
         return _password_form(page, 400, errors={field: text})
     except NotAuthenticated:  # the session or the credentials changed meanwhile
         page.signed_out()

@@ -33,6 +33,7 @@ from quatrix_mfa.web.answers import (
     refusal,
     to_login,
 )
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import Browser, BrowserDep
 from quatrix_mfa.web.showing import enrollment_values, recovery_values
 
@@ -71,7 +72,11 @@ def _page(
         form=form,
         code=values.pop("code", ""),
         errors=values.pop("errors", {}),
-        **(enrollment_values(profile.totp_enrollment(page.core, page.ctx)) if show_key else {}),
+        **(
+            enrollment_values(page, profile.totp_enrollment(page.core, page.ctx))
+            if show_key
+            else {}
+        ),
         **values,
     )
 
@@ -84,9 +89,13 @@ def twofa_page(page: BrowserDep, replace: str = "", notice: str = "") -> Respons
 
 
 def _codes_shown(page: Browser, codes: list[str], heading: str) -> Response:
+    """The new recovery codes, once; ``heading`` is translated here."""
     email = page.ctx.signed_in.user.email
     return page.render(
-        "recovery_codes.html", secret=True, heading=heading, **recovery_values(codes, PATH, email)
+        "recovery_codes.html",
+        secret=True,
+        heading=page.gettext(heading),
+        **recovery_values(page, codes, PATH, email),
     )
 
 
@@ -100,7 +109,7 @@ def twofa_enroll(page: BrowserDep) -> Response:
     given, errors = fields(page, "code", CURRENT_PASSWORD)
     code = given["code"].strip()
     if not code and "code" not in errors:
-        errors["code"] = "Enter the six digits your app shows."
+        errors["code"] = page.gettext("Enter the six digits your app shows.")
     if page.ctx.signed_in.user.twofa_active and not errors:  # replacing: a sensitive change
         errors = reauthenticated(page, given[CURRENT_PASSWORD])
     if errors:
@@ -116,7 +125,9 @@ def twofa_enroll(page: BrowserDep) -> Response:
     except QuatrixError as error:  # the pending key expired meanwhile: a new one is shown
         return _page(page, 400, form="enroll", errors={"code": refusal(page, error)})
     page.carry(result.token)
-    return _codes_shown(page, result.recovery_codes or [], "2FA is on. Keep your recovery codes")
+    return _codes_shown(
+        page, result.recovery_codes or [], N_("2FA is on. Keep your recovery codes")
+    )
 
 
 @router.post(CODES_PATH)
@@ -127,7 +138,7 @@ def twofa_new_codes(page: BrowserDep) -> Response:
     given, errors = fields(page, "code", CURRENT_PASSWORD)
     code = given["code"].strip()
     if not code and "code" not in errors:
-        errors["code"] = "Enter the six digits your app shows."
+        errors["code"] = page.gettext("Enter the six digits your app shows.")
     if not errors:
         errors = reauthenticated(page, given[CURRENT_PASSWORD])
     if errors:
@@ -137,7 +148,7 @@ def twofa_new_codes(page: BrowserDep) -> Response:
     except (WrongCode, TooManyAttempts, FactorNotActive) as error:
         status = 429 if isinstance(error, TooManyAttempts) else 400
         return _page(page, status, form="codes", code=code, errors={"code": refusal(page, error)})
-    return _codes_shown(page, codes, "Your new recovery codes")
+    return _codes_shown(page, codes, N_("Your new recovery codes"))
 
 
 @router.post(REMOVE_PATH)

@@ -30,13 +30,14 @@ from quatrix_mfa.web.answers import (
     refusal,
     to_login,
 )
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
 PATH = "/account/pin"
 REMOVE_PATH = PATH + "/remove"
-PIN_RULE = "4 to 16 digits."
+PIN_RULE = N_("4 to 16 digits.")  # translated where shown
 
 
 def _page(page: Browser, status: int = 200, *, form: str = "", **values: Any) -> Response:
@@ -71,7 +72,7 @@ def pin_set(page: BrowserDep) -> Response:
         return answer
     given, errors = fields(page, "pin", CURRENT_PASSWORD)
     if not given["pin"] and "pin" not in errors:
-        errors["pin"] = "Enter a PIN: " + PIN_RULE
+        errors["pin"] = page.gettext("Enter a PIN: 4 to 16 digits.")
     if page.ctx.signed_in.user.pin_active and not errors:  # changing: a sensitive change
         errors = reauthenticated(page, given[CURRENT_PASSWORD])
     if errors:
@@ -81,7 +82,9 @@ def pin_set(page: BrowserDep) -> Response:
     except TooManyAttempts as error:
         return _page(page, 429, form="set", errors={"pin": refusal(page, error)})
     except ParameterError:
-        return _page(page, 400, form="set", errors={"pin": "A PIN is " + PIN_RULE})
+        return _page(
+            page, 400, form="set", errors={"pin": page.gettext("A PIN is 4 to 16 digits.")}
+        )
     except NotAuthenticated:
         page.signed_out()
         return to_login(page)

@@ -14,6 +14,7 @@ from quatrix_mfa.core import own_sessions
 from quatrix_mfa.core.errors import NotFound
 from quatrix_mfa.web.account import NOTICES
 from quatrix_mfa.web.answers import fields, guard
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
@@ -63,7 +64,8 @@ def close_one(page: BrowserDep) -> Response:
             raise NotFound()
         own = own_sessions.close_own(page.core, page.ctx, given[HANDLE_FIELD])
     except NotFound:
-        return _page(page, 404, error="That session is not one of yours, or it already ended.")
+        # Marked here, translated where shown (the template's ``_(error)``).
+        return _page(page, 404, error=N_("That session is not one of yours, or it already ended."))
     if own:
         page.signed_out()
         return page.redirect("/login", notice="signed-out")

@@ -72,7 +72,7 @@ def audit_page(
         try:
             bounds[name] = parse_day(filters[name])
         except (ValueError, OverflowError):
-            errors[name] = "A date as YYYY-MM-DD."
+            errors[name] = page.gettext("A date as YYYY-MM-DD.")
     end = bounds.get("until")
     wanted = directory.AuditFilter(
         user, event, outcome, bounds.get("since"), None if end is None else end + DAY
@@ -83,7 +83,7 @@ def audit_page(
         try:
             found = directory.find_audit(page.core, page.ctx, wanted, before or None, PAGE_SIZE)
         except QuatrixError as error:
-            errors = problems(error)
+            errors = problems(page, error)
         else:
             ids = {i for e in found.rows for i in (e.actor_id, e.target_id) if i is not None}
             emails = directory.emails_of(page.core, page.ctx, ids)

@@ -11,16 +11,19 @@ from starlette.responses import Response
 
 from quatrix_mfa.core import admin
 from quatrix_mfa.core.errors import Forbidden, QuatrixError
+from quatrix_mfa.web.answers import core_text
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import Browser
 from quatrix_mfa.web.security import safe_next
 
 Handler = Callable[[Browser], Response]
 
+# Marked here, translated where shown (``notice_box`` of admin_macros.html).
 NOTICES = {
-    "created": "The user is created; an invitation to set a password is on its way.",
-    "saved": "Saved.",
-    "deleted": "The user is deleted.",
-    "done": "Done.",
+    "created": N_("The user is created; an invitation to set a password is on its way."),
+    "saved": N_("Saved."),
+    "deleted": N_("The user is deleted."),
+    "done": N_("Done."),
 }
 
 
@@ -52,17 +55,21 @@ def refused_post(page: Browser) -> Response | None:
     return stop
 
 
-def problems(error: QuatrixError) -> dict[str, str]:
-    """Core's refusal as field errors: each field it names gets the reason
-    (with the ids it lists), else the whole form (``_form``) does."""
+def problems(page: Browser, error: QuatrixError) -> dict[str, str]:
+    """Core's refusal as field errors in the reader's language: each field it
+    names gets the reason (with the ids or entries it lists), else the whole
+    form (``_form``) does."""
     details: dict[str, Any] = error.details or {}
+    reason = core_text(page, error.msg)
     found: dict[str, str] = {}
     for name, value in details.items():
         if isinstance(value, list):
-            found[name] = f"{error.msg}: {', '.join(str(v) for v in value)}"
+            found[name] = f"{reason}: {', '.join(str(v) for v in value)}"
+        elif name in error.msg:  # ParameterError.field: the problem says it all
+            found[name] = core_text(page, str(value))
         else:
-            found[name] = f"{error.msg}: {value}" if name not in error.msg else str(value)
-    return found or {"_form": error.msg}
+            found[name] = f"{reason}: {core_text(page, str(value))}"
+    return found or {"_form": reason}
 
 
 def notice_text(key: str) -> str:
@@ -71,10 +78,11 @@ def notice_text(key: str) -> str:
 
 
 def text_field(page: Browser, name: str, limit: int = 255) -> tuple[str, str | None]:
-    """A short text field of a console form, stripped: (value, problem)."""
+    """A short text field of a console form, stripped: (value, problem in
+    the reader's language)."""
     value = page.form.values.get(name, "").strip()
     if name in page.form.bad:
-        return "", page.form.bad[name]
+        return "", page.gettext(page.form.bad[name])
     if len(value) > limit:
-        return value, f"At most {limit} characters."
+        return value, page.gettext("At most %(n)d characters.") % {"n": limit}
     return value, None

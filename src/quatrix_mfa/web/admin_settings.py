@@ -53,7 +53,9 @@ def force_2fa(page: BrowserDep) -> Response:
         return stop
     wanted = page.form.values.get("force_2fa")
     if wanted not in ("yes", "no"):
-        return _settings_page(page, 400, errors={"force_2fa": "Choose to force 2FA or not."})
+        return _settings_page(
+            page, 400, errors={"force_2fa": page.gettext("Choose to force 2FA or not.")}
+        )
     account = page.ctx.signed_in.account
     if wanted == "yes" and page.form.values.get("confirm") != "yes":
         impact = site.mfa_impact(page.core, page.ctx)
@@ -62,7 +64,7 @@ def force_2fa(page: BrowserDep) -> Response:
     try:
         site.set_settings(page.core, page.ctx, {}, methods, None)
     except QuatrixError as error:
-        return _settings_page(page, 400, errors=problems(error))
+        return _settings_page(page, 400, errors=problems(page, error))
     return page.redirect("/admin/settings", notice="saved")
 
 
@@ -78,7 +80,11 @@ def ip_allow_list(page: BrowserDep) -> Response:
     try:
         text = page.form.get("ip_whitelist")
     except BadForm as bad:
-        errors = {"ip_whitelist": f"This list cannot be read ({bad.problem})."}
+        problem = page.gettext(bad.problem)
+        errors = {
+            "ip_whitelist": page.gettext("This list cannot be read (%(problem)s).")
+            % {"problem": problem}
+        }
         return _settings_page(page, 400, errors=errors, ip_on=turn_on, ip_text="")
     entries = [line.strip() for line in text.splitlines() if line.strip()]
     account = page.ctx.signed_in.account
@@ -86,6 +92,6 @@ def ip_allow_list(page: BrowserDep) -> Response:
     try:
         site.set_settings(page.core, page.ctx, {}, methods, entries)
     except QuatrixError as error:
-        found = problems(error)
+        found = problems(page, error)
         return _settings_page(page, 400, errors=found, ip_on=turn_on, ip_text=text)
     return page.redirect("/admin/settings", notice="saved")

@@ -12,7 +12,14 @@ from quatrix_mfa.core import admin
 from quatrix_mfa.core.errors import EmailTaken, NotFound, ParameterError, QuatrixError
 from quatrix_mfa.core.model import User
 from quatrix_mfa.web.admin_common import notice_text, problems, refused, refused_post, text_field
-from quatrix_mfa.web.admin_users import ACTIONS, action_form, action_refusal, apply_action, user_row
+from quatrix_mfa.web.admin_users import (
+    action_form,
+    action_labels,
+    action_refusal,
+    apply_action,
+    user_row,
+)
+from quatrix_mfa.web.answers import core_text
 from quatrix_mfa.web.page import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
@@ -28,24 +35,24 @@ def _person_form(page: Browser) -> tuple[dict[str, str], dict[str, str]]:
     for name in ("name", "email"):
         values[name], problem = text_field(page, name)
         if problem is None and not values[name]:
-            problem = "Required."
+            problem = page.gettext("Required.")
         if problem is not None:
             errors[name] = problem
     values["role"] = page.form.values.get("role", "user")
     values["status"] = page.form.values.get("status", "A")
     if values["role"] not in ("user", "admin"):
-        errors["role"] = "Choose a role."
+        errors["role"] = page.gettext("Choose a role.")
     if values["status"] not in ("A", "D"):
-        errors["status"] = "Choose a status."
+        errors["status"] = page.gettext("Choose a status.")
     return values, errors
 
 
-def _refusal(error: QuatrixError) -> dict[str, str]:
+def _refusal(page: Browser, error: QuatrixError) -> dict[str, str]:
     if isinstance(error, EmailTaken):
-        return {"email": "Another user has this email."}
-    found = problems(error)
+        return {"email": page.gettext("Another user has this email.")}
+    found = problems(page, error)
     if "ids" in found:  # one user: the reason is the form's, not a list of ids
-        found["_form"] = error.msg
+        found["_form"] = core_text(page, error.msg)
         del found["ids"]
     return found
 
@@ -79,7 +86,7 @@ def create_user(page: BrowserDep) -> Response:
                 None,
             )
         except QuatrixError as error:
-            errors = _refusal(error)
+            errors = _refusal(page, error)
         else:
             return page.redirect(f"/admin/users/{user.id}", notice="created")
     return page.render("admin_user_new.html", 400, values=values, errors=errors)
@@ -109,7 +116,7 @@ def _user_page(
         "admin_user.html",
         status,
         user=row,
-        actions=ACTIONS,
+        actions=action_labels(page),
         itself=user.id == page.ctx.signed_in.user.id,
         notice=notice,
         **values,
@@ -158,7 +165,7 @@ def edit_user(id: str, page: BrowserDep) -> Response:
         try:
             admin.edit_users(page.core, page.ctx, [user.id], changes)
         except QuatrixError as error:
-            errors = _refusal(error)
+            errors = _refusal(page, error)
         else:
             return page.redirect(f"/admin/users/{user.id}", notice="saved")
     return _user_page(page, user, 400, values=values, errors=errors)
@@ -171,12 +178,12 @@ def delete_user(id: str, page: BrowserDep) -> Response:
     if not isinstance(user, User):
         return user
     if page.form.values.get("confirm") != "yes":
-        errors = {"confirm": "Tick the box to confirm."}
+        errors = {"confirm": page.gettext("Tick the box to confirm.")}
         return _user_page(page, user, 400, errors=errors)
     try:
         admin.delete_users(page.core, page.ctx, [user.id])
     except QuatrixError as error:
-        return _user_page(page, user, 400, errors={"confirm": _refusal(error).popitem()[1]})
+        return _user_page(page, user, 400, errors={"confirm": _refusal(page, error).popitem()[1]})
     return page.redirect("/admin/users", notice="deleted")
 
 
@@ -193,8 +200,8 @@ def user_factors(id: str, page: BrowserDep) -> Response:
             apply_action(page, [user.id], action, pin)
         except QuatrixError as error:
             refusal = action_refusal(page, error)
-            # One user: the reason belongs to the action, not to a list of ids.
-            reason = error.msg if refusal.pop("ids", None) else refusal.pop("_form", None)
+            # One user: the reason (naming them) belongs to the action.
+            reason = refusal.pop("ids", None) or refusal.pop("_form", None)
             errors = {**refusal, **({"action": reason} if reason else {})}
         else:
             return page.redirect(f"/admin/users/{user.id}", notice="done")

@@ -14,20 +14,28 @@ from quatrix_mfa.core import admin, directory, policy
 from quatrix_mfa.core.errors import QuatrixError
 from quatrix_mfa.core.model import PIN, TOTP_KIND, TWO_FA, Account, User
 from quatrix_mfa.web.admin_common import notice_text, problems, refused, refused_post
+from quatrix_mfa.web.answers import core_text
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 FILTERS = ("q", "status", "two_factor")
-# The factor actions of the console: (label, what core does).
+# The factor actions of the console: (label, what core does); the labels are
+# translated where shown (:func:`action_labels`).
 ACTIONS = {
-    "force-2fa": "Force 2FA",
-    "reset-2fa": "Reset 2FA (enroll a new key)",
-    "remove-2fa": "Remove 2FA",
-    "set-pin": "Set a PIN",
-    "remove-pin": "Remove the PIN",
+    "force-2fa": N_("Force 2FA"),
+    "reset-2fa": N_("Reset 2FA (enroll a new key)"),
+    "remove-2fa": N_("Remove 2FA"),
+    "set-pin": N_("Set a PIN"),
+    "remove-pin": N_("Remove the PIN"),
 }
+
+
+def action_labels(page: Browser) -> dict[str, str]:
+    """The factor actions with their labels in the reader's language."""
+    return {action: page.gettext(label) for action, label in ACTIONS.items()}
 
 
 def user_row(account: Account, user: User) -> dict[str, Any]:
@@ -73,15 +81,15 @@ def action_form(page: Browser) -> tuple[list[str], str, str, dict[str, str]]:
     try:
         ids = page.form.getlist("ids")
     except BadForm:
-        ids, errors["ids"] = [], "Select users from this list."
+        ids, errors["ids"] = [], page.gettext("Select users from this list.")
     action = page.form.values.get("action", "")
     pin = page.form.values.get("pin", "").strip()
     if action not in ACTIONS:
-        errors["action"] = "Choose an action."
+        errors["action"] = page.gettext("Choose an action.")
     if not ids and "ids" not in errors:
-        errors["ids"] = "Select at least one user."
+        errors["ids"] = page.gettext("Select at least one user.")
     if action == "set-pin" and not pin:
-        errors["pin"] = "Enter the PIN to set."
+        errors["pin"] = page.gettext("Enter the PIN to set.")
     return ids, action, pin, errors
 
 
@@ -89,11 +97,12 @@ def action_refusal(page: Browser, error: QuatrixError) -> dict[str, str]:
     """Core's all-or-nothing refusal on the page: which users (by email where
     they are the account's), and why. A refused PIN is shown at the PIN
     field (core names it ``code``)."""
-    found = problems(error)
+    found = problems(page, error)
     named = (error.details or {}).get("ids")
     if isinstance(named, list) and named:
         emails = directory.emails_of(page.core, page.ctx, {str(i) for i in named})
-        found["ids"] = f"{error.msg}: {', '.join(emails.get(str(i), str(i)) for i in named)}"
+        listed = ", ".join(emails.get(str(i), str(i)) for i in named)
+        found["ids"] = f"{core_text(page, error.msg)}: {listed}"
     if "code" in found:
         found["pin"] = found.pop("code")
     return found
@@ -122,7 +131,7 @@ def list_page(
         rows, more = [user_row(account, u) for u in found.rows], found.next_cursor
     except QuatrixError as error:
         rows, more, status = [], None, 400
-        errors.update(problems(error))
+        errors.update(problems(page, error))
     query = {k: v for k, v in filters.items() if v}
     return page.render(
         "admin_users.html",
@@ -131,7 +140,7 @@ def list_page(
         filters=filters,
         rows=rows,
         selected=set(selected),
-        actions=ACTIONS,
+        actions=action_labels(page),
         after=after,
         next_url="/admin/users?" + urlencode({**query, "after": more}) if more else "",
         first_url=("/admin/users?" + urlencode(query)) if after else "",

@@ -4,6 +4,8 @@ the guard of every signed-in page (a full session; on a post, the CSRF token).""
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import Response
 
 from quatrix_mfa.core import policy, reauth
@@ -35,6 +37,67 @@ FORCED_BY = {
 }
 
 
+# Core's words (the API's English, ``error.msg`` and the problems in
+# ``error.details``) as a person reads them on a page, in their language.
+CORE_TEXTS = {
+    "Unknown ids": N_("Not users of this account"),
+    "Invalid ids": N_("Not user ids"),
+    "at least one id": N_("Select at least one user."),
+    "Only an administrator can do this": N_("Only an administrator can do this."),
+    "Not allowed": N_("Only an administrator can do this."),
+    "No such user": N_("There is no such user."),
+    "The account must keep an active administrator": N_(
+        "The account must keep at least one active administrator"
+    ),
+    "The account forces 2FA": N_(
+        "2FA is forced for the whole account (see Settings), so it cannot be removed for"
+    ),
+    "2FA is not active": N_("2FA is not on for"),
+    "PIN is not active": N_("No PIN is set for"),
+    "Email is already taken": N_("Another user has this email."),
+    "not an email address": N_("Not an email address."),
+    "an email can be changed for one user at a time": N_(
+        "An email can be changed for one user at a time."
+    ),
+    "PIN must be 4 to 16 digits": N_("A PIN is 4 to 16 digits."),
+    "IP needs at least one entry": N_(
+        "Add at least one address, network or range before turning this on."
+    ),
+    "Invalid ip_whitelist entries": N_("Not an address, a network or a range"),
+    "not a page of this list": N_(
+        "This page of the list is gone: start again from the first page."
+    ),
+    "after the start": N_("The end must not be before the start."),
+    "not an event of the audit trail": N_("Choose an event from the list."),
+    "A or D": N_("Choose a status from the list."),
+    "none, active, forced or enroll": N_("Choose a 2FA state from the list."),
+    "Parameter error": N_("This could not be done: check what you entered."),
+}
+_LOCKOUT = re.compile(r"would lock out your own address \((.*?)\)")
+_AT_MOST = re.compile(r"at most (\d+) (ids|entries|characters)")
+AT_MOST = {
+    "ids": N_("At most %(n)d users at once."),
+    "entries": N_("At most %(n)d entries."),
+    "characters": N_("At most %(n)d characters, and no control characters."),
+}
+
+
+def core_text(page: Browser, text: str) -> str:
+    """One of core's texts (a refusal's ``msg`` or a problem it names) in the
+    reader's language; a text not known here is shown as core says it."""
+    if text in CORE_TEXTS:
+        return page.gettext(CORE_TEXTS[text])
+    if found := _LOCKOUT.match(text):
+        lockout = page.gettext(
+            "This list would lock you out: your own address (%(addr)s) is not in it. "
+            "Behind a proxy, let the service trust the address it forwards."
+        )
+        return lockout % {"addr": found.group(1)}
+    if found := _AT_MOST.match(text):
+        return page.gettext(AT_MOST[found.group(2)]) % {"n": int(found.group(1))}
+    return text
+
+
 def refusal(page: Browser, error: QuatrixError) -> str:
     """What a person is told, in their language, when core refuses."""
     _ = page.gettext
@@ -53,8 +116,11 @@ def refusal(page: Browser, error: QuatrixError) -> str:
         return _(FORCED_BY.get(error.by, N_("It is required, so you cannot turn it off.")))
     if isinstance(error, FactorNotActive):
         return _("It is not turned on.")
-    # Core's own words (a PIN's or a code's format): precise, in English.
-    return error.msg
+    if isinstance(error, ParameterError) and error.details:  # a field's problem
+        problem = next(iter(error.details.values()))
+        if isinstance(problem, str):
+            return core_text(page, problem)
+    return core_text(page, error.msg)
 
 
 def forbidden(page: Browser) -> Response:
@@ -96,7 +162,7 @@ def fields(page: Browser, *names: str) -> tuple[dict[str, str], dict[str, str]]:
         try:
             values[name] = page.form.get(name)
         except BadForm as bad:
-            values[name], errors[name] = "", bad.problem
+            values[name], errors[name] = "", page.gettext(bad.problem)
     return values, errors
 
 
@@ -114,9 +180,11 @@ def reauthenticated(page: Browser, password: str) -> dict[str, str]:
     try:
         reauth.reauthenticate(page.core, page.ctx, password)
     except ReauthenticationRequired:
-        return {CURRENT_PASSWORD: "Enter your current password to confirm this change."}
+        return {
+            CURRENT_PASSWORD: page.gettext("Enter your current password to confirm this change.")
+        }
     except TooManyAttempts as error:
         return {CURRENT_PASSWORD: refusal(page, error)}
     except ParameterError:
-        return {CURRENT_PASSWORD: "That is not your current password."}
+        return {CURRENT_PASSWORD: page.gettext("That is not your current password.")}
     return {}

@@ -82,7 +82,7 @@ def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -
         status,
         secret=True,
         next=target,
-        **enrollment_values(enrollment),
+        **enrollment_values(page, enrollment),
         **values,
     )
 
@@ -219,4 +219,6 @@ def login_enroll(page: BrowserDep) -> Response:
     page.carry(result.token)
     codes = result.recovery_codes or []
     email = page.caller.user.email if page.caller else ""
-    return page.render("recovery_codes.html", secret=True, **recovery_values(codes, target, email))
+    return page.render(
+        "recovery_codes.html", secret=True, **recovery_values(page, codes, target, email)
+    )
