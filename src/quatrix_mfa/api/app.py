@@ -70,6 +70,8 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
             if sender is not None:
                 await run_in_threadpool(sender.deliver_due)
             now = core.clock.now()
+            # Every round: a 2FA deadline's sessions end within a minute of it.
+            await run_in_threadpool(maintenance.mfa_rollout, core, now)
             if now - last_purge >= PURGE_INTERVAL:
                 last_purge = now
                 await run_in_threadpool(maintenance.purge, core, now)

@@ -270,6 +270,7 @@ def set_factor(
                 "factor_set_by_admin",
                 now,
                 notice=(auth_type, "set by an administrator"),
+                addr=ctx.addr,
             )
 
 
@@ -298,7 +299,7 @@ def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) 
                 user.twofa_forced = False  # lifted with it (a PIN's forcing goes in remove)
             user.modified = now
             tx.users.save(user)
-            mail.factor_removed(tx, user.email, auth_type, now)
+            mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
             who.record(tx, now, audit.FACTOR_REMOVED, target=user.id, factor=auth_type)
 
 
@@ -324,4 +325,5 @@ def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
                 "factor_reset_by_admin",
                 now,
                 notice=(TWO_FA, "reset by an administrator"),
+                addr=ctx.addr,
             )

@@ -31,6 +31,9 @@ class LoginResult:
 
     token: str
     step: Step | None = None
+    # While the account's 2FA grace period runs, the deadline a user without
+    # 2FA must enroll by (the API's ``Mfa-Enroll-By``, core/rollout.py).
+    enroll_by: float | None = None
 
 
 # How the password shows in an authentication record (beside the factors' names).
@@ -93,10 +96,12 @@ def login_with_password(
         core.throttle.forgive(tx, admission)
         if not ipallow.admits(account, addr):
             denied = True
+            enroll_by = None
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
-            steps = policy.login_steps(account, user)
+            steps = policy.login_steps(account, user, now)
+            enroll_by = policy.enroll_by(account, user, now)
             token = open_session(
                 core, tx, user, steps, now, proven=(PASSWORD,), addr=addr, kind=kind
             )
@@ -108,12 +113,13 @@ def login_with_password(
             )
     if denied:
         raise AddressNotAllowed()
-    return LoginResult(token, steps[0] if steps else None)
+    return LoginResult(token, steps[0] if steps else None, enroll_by)
 
 
-def session_status(caller: Caller) -> LoginResult:
+def session_status(core: Core, caller: Caller) -> LoginResult:
     """``GET /session/login`` with an ``X-Auth-Token``: what that session is."""
-    return LoginResult(caller.token, caller.pending_step)
+    enroll_by = policy.enroll_by(caller.account, caller.user, core.clock.now())
+    return LoginResult(caller.token, caller.pending_step, enroll_by)
 
 
 class _Lost(Exception):
@@ -248,7 +254,8 @@ def _open_next(
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
-    return LoginResult(token, remaining[0] if remaining else None)
+    enroll_by = policy.enroll_by(caller.account, user, now)
+    return LoginResult(token, remaining[0] if remaining else None, enroll_by)
 
 
 def _count_wrong_code(
