@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow, policy
+from quatrix_mfa.core import audit, ipallow, mail, policy
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
@@ -254,6 +254,9 @@ def _open_next(
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
+    if match.factor == core.recovery.name:
+        left = str(tx.credentials.recovery_codes_left(user.id))
+        mail.security_notice(tx, user.email, "recovery_code_used", now, seen.addr, left=left)
     enroll_by = policy.enroll_by(caller.account, user, now)
     return LoginResult(token, remaining[0] if remaining else None, enroll_by)
 

@@ -104,8 +104,10 @@ def compose(name: str, now: float, addr: str | None, **values: str) -> tuple[str
     subject, body = _template(name)
     _, footer = _template("footer")
     values.setdefault("advice", ADVICE)
-    text = body.substitute(values) + footer.substitute(
-        values, when=moment(now), addr=addr or "unknown"
+    text = (
+        body.substitute(values)
+        + "\n"
+        + footer.substitute(values, when=moment(now), addr=addr or "unknown")
     )
     return subject.substitute(values), text
 
