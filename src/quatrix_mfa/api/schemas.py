@@ -129,6 +129,16 @@ class UserRemoveMfaReq(Request):
     auth_type: AuthType
 
 
+class UserIdsReq(Request):
+    ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class RecoverMfaResp(BaseModel):
+    """A lost-device recovery started (issue 12): when it may complete."""
+
+    ready_at: str
+
+
 class UserResetMfaReq(Request):
     ids: Ids
     auth_type: Literal["2FA"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow, mail, policy
+from quatrix_mfa.core import audit, ipallow, mail, mfa_recovery, policy
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
@@ -100,6 +100,7 @@ def login_with_password(
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
+            mfa_recovery.complete_if_ready(core, tx, ctx, user, account)
             steps = policy.login_steps(account, user, now)
             enroll_by = policy.enroll_by(account, user, now)
             token = open_session(
@@ -107,6 +108,7 @@ def login_with_password(
             )
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
+                mfa_recovery.cancel_on_login(tx, seen, user, now)
             tx.users.record_login(user.id, None if steps else now, rehashed)
             seen.record(
                 tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)
@@ -253,6 +255,7 @@ def _open_next(
     if not remaining:
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
+        mfa_recovery.cancel_on_login(tx, seen, user, now)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
     if match.factor == core.recovery.name:
         left = str(tx.credentials.recovery_codes_left(user.id))

@@ -97,12 +97,14 @@ def _template(name: str) -> tuple[Template, Template]:
     return Template(first.removeprefix("Subject: ")), Template(body)
 
 
-def compose(name: str, now: float, addr: str | None, **values: str) -> tuple[str, str]:
+def compose(
+    name: str, now: float, addr: str | None, footer_name: str = "footer", **values: str
+) -> tuple[str, str]:
     """(subject, body) of the security mail ``name``: what happened (its
     template), when, from which address, and what to do if it was not the
-    user (the footer template)."""
+    user (the footer template ``footer_name``)."""
     subject, body = _template(name)
-    _, footer = _template("footer")
+    _, footer = _template(footer_name)
     values.setdefault("advice", ADVICE)
     text = (
         body.substitute(values)

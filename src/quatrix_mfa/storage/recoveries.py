@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, literal_column, select, update
 
 from quatrix_mfa.core.model import MfaRecovery, RecoveryState
 from quatrix_mfa.storage.rows import RecordReader, chunks
 from quatrix_mfa.storage.tables import mfa_recoveries
 
 _RECOVERY = RecordReader(MfaRecovery, mfa_recoveries, convert={"state": RecoveryState})
-_OPEN = mfa_recoveries.c.state == RecoveryState.OPEN.value
+# A literal, not a bound value: SQLite uses the partial index only then.
+_OPEN = mfa_recoveries.c.state == literal_column("'open'")
 
 
 class SqlRecoveryRepository:
