@@ -47,6 +47,22 @@ def test_a_grace_period_keeps_users_without_2fa_signed_in_and_names_the_deadline
     assert api.get("/settings", admin_token).json()["mfa_enroll_by"] == deadline
 
 
+def test_during_the_grace_period_a_pin_user_gets_the_pin_step_and_the_header_on_each_answer(
+    api: Api, admin_token: str
+) -> None:
+    (person,) = add_users(api.core, 1, password=True)
+    with api.core.store.transaction() as tx:
+        api.core.pin.set(tx, person, api.core.pin.hash("97531"), api.clock.now())
+    force(api, admin_token, mfa_grace_days=7)
+    deadline = moment(api.clock.now() + 7 * DAY)
+    login = api.login(person.email, PASSWORD)
+    assert (login.status_code, login.headers["Mfa-Code"]) == (207, "2")
+    assert login.headers["Mfa-Enroll-By"] == deadline
+    pin = {"auth_type": "PIN", "code": "97531"}
+    full = api.post("/session/login", pin, login.json()["session_id"])
+    assert full.status_code == 200 and full.headers["Mfa-Enroll-By"] == deadline
+
+
 def test_a_user_with_2fa_gets_no_deadline_header(api: Api, admin_token: str) -> None:
     totp_user(api, admin_token, "tina@example.com")
     force(api, admin_token, mfa_grace_days=3)
