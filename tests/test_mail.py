@@ -24,6 +24,8 @@ from quatrix_mfa.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, latest_link
 from tests.servers import free_port
 from tests.support import outbox
+from tests.support.http import totp_user
+from tests.support.scenario import PASSWORD as SCENARIO_PASSWORD
 
 SENDER = "noreply@mfa.example.com"
 CAROL = "carol@example.com"
@@ -262,3 +264,24 @@ def test_requests_are_served_while_smtp_hangs(settings: Settings) -> None:
         if stuck is not None:
             stuck.close()
         listener.close()
+
+
+def test_a_started_recovery_is_mailed_over_smtp_and_its_link_cancels_it(
+    api: Api, admin_token: str, make_api: Any, smtp: SmtpServer
+) -> None:
+    """Issue 12: the owner hears of a recovery at once, with a link that works."""
+    mailer = make_api(smtp_url=smtp.url, mail_from=SENDER)
+    tina = "tina@example.com"
+    totp_user(api, admin_token, tina)
+    pending = api.login(tina, SCENARIO_PASSWORD).json()["session_id"]
+    assert api.post("/session/recover-mfa", None, pending).status_code == 202
+    _sender(mailer).deliver_due()
+    [*_, message] = smtp.handler.to(tina)
+    assert message["Subject"] == "A recovery of your Quatrix second factors was started"
+    link = next(w for w in message.get_content().split() if "/recover-mfa/cancel/" in w)
+    assert link.startswith("https://mfa.example.com/recover-mfa/cancel/")
+    [*_, to_admin] = smtp.handler.to(ADMIN_EMAIL)
+    assert tina in to_admin["Subject"]
+    assert api.post(f"/recover-mfa/cancel/{link.rsplit('/', 1)[1]}").status_code == 200
+    _sender(mailer).deliver_due()
+    assert smtp.handler.to(tina)[-1]["Subject"].startswith("The recovery of your Quatrix")

@@ -68,6 +68,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         DB_POOL_SIZE="20",
         ARGON2_THREADS="3",
         AUDIT_RETENTION_DAYS="90",
+        RECOVERY_WAIT_SECONDS="86400",
     )
     assert settings.data_dir == tmp_path
     assert settings.database_url == "postgresql+psycopg://mfa@db.example.com:5432/mfa"
@@ -88,6 +89,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.db_pool_size == 20
     assert settings.argon2_threads == 3
     assert settings.audit_retention_days == 90
+    assert settings.recovery_wait_seconds == 86400
 
 
 def test_default_database_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
@@ -253,3 +255,9 @@ def test_listening_beyond_this_machine_with_plain_http_links_is_refused(host: st
 def test_listening_on_this_machine_with_plain_http_links_is_accepted() -> None:
     for host in ("127.0.0.1", "localhost", "::1"):
         Settings().listening_on(host, 9000).check_plain_http(listening_host=host)
+
+
+@pytest.mark.parametrize("wait", ["0", "59", "7776001", "3d", "-1"])
+def test_a_recovery_wait_out_of_range_is_refused(wait: str) -> None:
+    with pytest.raises(ConfigError, match="RECOVERY_WAIT_SECONDS"):
+        from_env(RECOVERY_WAIT_SECONDS=wait)

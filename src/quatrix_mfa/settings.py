@@ -52,6 +52,8 @@ class Settings:
     address_failure_threshold: int = 100
     db_pool_size: int = 10
     audit_retention_days: int = 365
+    # How long a lost-device recovery waits before it may complete (72 h).
+    recovery_wait_seconds: int = 259200
 
     @property
     def key_file(self) -> Path:
@@ -125,6 +127,7 @@ class Settings:
             address_failure_threshold=get("ADDRESS_FAILURE_THRESHOLD", _positive(1, 100000), 100),
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
             audit_retention_days=get("AUDIT_RETENTION_DAYS", _positive(1, 36500), 365),
+            recovery_wait_seconds=get("RECOVERY_WAIT_SECONDS", _positive(60, 90 * 86400), 259200),
         )
         settings.check_plain_http()
         return settings

@@ -65,6 +65,7 @@ REFUSED_TEXT = {
 WRONG = {
     "string": [12345, 1.5, True, ["a"], {"a": "b"}],
     "number": ["5", True, float("nan"), float("inf"), float("-inf"), ["5"], {"a": 5}],
+    "integer": ["5", True, 1.5, float("nan"), ["5"], {"a": 5}],
     "boolean": ["true", "yes", 1, 0, [True], {"a": True}],
     "array": ["a", 5, {"a": "b"}],
     "object": ["a", 5, ["a"], True],

@@ -46,7 +46,13 @@ IDLE = 900
 MAX_AGE = 12 * 3600
 # DESIGN.md, "Sessions": what a pending session may still call (GET /session/login
 # only reports on the token; /profile/2fa/generate and set-mfa only while enrolling).
-PENDING_ALLOWED = {"GET /session/login", "POST /session/login", "GET /session/logout"}
+# Issue 12: a pending login at the 2FA or PIN step may start a lost-device recovery.
+PENDING_ALLOWED = {
+    "GET /session/login",
+    "POST /session/login",
+    "GET /session/logout",
+    "POST /session/recover-mfa",
+}
 ENROLLING_ALLOWED = PENDING_ALLOWED | {"GET /profile/2fa/generate", "POST /profile/set-mfa"}
 # The upstream spec leaves the global api_key on these two, but they are reached
 # by a mailed link: a user who has never had a password can have no session
@@ -71,6 +77,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /user/remove-mfa": lambda w: {"ids": [w.bob], "auth_type": "2FA"},
     "POST /user/reset-mfa": lambda w: {"ids": [w.bob], "auth_type": "2FA"},
     "POST /settings/set": lambda w: {"title": "Pwned", "auth_methods": ["2FA"]},
+    "POST /session/recover-mfa": lambda w: None,
+    "POST /user/recover-mfa/approve": lambda w: {"ids": [w.bob]},
+    "POST /user/recover-mfa/cancel": lambda w: {"ids": [w.bob]},
 }
 
 

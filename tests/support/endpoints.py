@@ -84,6 +84,12 @@ def _set_pin(w: World) -> None:
     w.admin = w.tokens["admin"] = response.json()["session_ids"]
 
 
+def _start_recovery(w: World) -> None:
+    """Bob's pending login starts a lost-device recovery for an admin to decide on."""
+    response = w.api.post("/session/recover-mfa", None, w.pending)
+    assert response.status_code == 202, response.text
+
+
 USER = {"name": "Dave", "email": "dave@example.com", "super_admin": "N", "status": "A"}
 MORE = {"language": "eng", "quota": 5, "custom_sftp_home": False, "groups": []}
 SITE = {"title": "Site", "bcc": ["a@example.com"], "billing_emails": [], "email_footer": "Bye"}
@@ -137,10 +143,19 @@ ENDPOINTS = {
         "/user/reset-mfa", "admin", "ids*:ids auth_type*:enum",
         lambda w: {"ids": [w.bob], "auth_type": "2FA"},
     ),
+    "user_recover_approve": Endpoint(
+        "/user/recover-mfa/approve", "admin", "ids*:ids", lambda w: {"ids": [w.bob]},
+        _start_recovery,
+    ),
+    "user_recover_cancel": Endpoint(
+        "/user/recover-mfa/cancel", "admin", "ids*:ids", lambda w: {"ids": [w.bob]},
+        _start_recovery,
+    ),
     "settings_set": Endpoint(
         "/settings/set", "admin",
         "title:str bcc:list billing_emails:list email_footer:str language:str pgp_enabled:bool"
-        " share_types:obj auth_methods:enumlist ip_whitelist:list",
+        " share_types:obj auth_methods:enumlist ip_whitelist:list mfa_grace_days:num"
+        " mfa_self_recovery:bool",
         lambda w: {**SITE, **SITE_MORE, **ACCESS},
     ),
     "reset_request": Endpoint(

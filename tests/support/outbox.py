@@ -53,16 +53,25 @@ def bodies(core: Core, to: str) -> list[str]:
 
 
 CONFIRM_PATH = "/confirm-email/"
+RECOVERY_CANCEL_PATH = "/recover-mfa/cancel/"
+
+
+def _latest_id(core: Core, email: str, path: str) -> str:
+    """The last path segment of the newest link to ``path`` mailed to ``email``."""
+    links = [
+        line.strip() for body in bodies(core, email) for line in body.splitlines() if path in line
+    ]
+    assert links, f"no mail with a {path} link to {email}"
+    return links[-1].rsplit("/", 1)[1]
 
 
 def latest_confirm_id(core: Core, email: str) -> str:
     """The id of the newest link mailed to ``email`` that confirms a change
     of email to it (its last path segment); fails if there is none."""
-    links = [
-        line.strip()
-        for body in bodies(core, email)
-        for line in body.splitlines()
-        if CONFIRM_PATH in line
-    ]
-    assert links, f"no mail with an email confirmation link to {email}"
-    return links[-1].rsplit("/", 1)[1]
+    return _latest_id(core, email, CONFIRM_PATH)
+
+
+def latest_recovery_cancel_id(core: Core, email: str) -> str:
+    """The id of the newest link mailed to ``email`` that cancels a
+    lost-device recovery; fails if there is none."""
+    return _latest_id(core, email, RECOVERY_CANCEL_PATH)

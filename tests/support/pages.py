@@ -176,6 +176,13 @@ def reset_taken(page: Page, admin: Admin) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
+def recovery_started(page: Page, admin: Admin) -> None:
+    """At the PIN step, "Lost your device?": the recovery is started."""
+    pin_step(page, admin)
+    page.get_by_role("button", name="Lost your device? Recover access").click()
+    expect(page.get_by_role("status")).to_be_visible()
+
+
 def visit(path: str) -> Reach:
     """Just open ``path``."""
 
@@ -215,4 +222,6 @@ PAGES: dict[str, Reach] = {
     "logout-confirm": logout_confirm,
     "forbidden": forbidden,
     "not-found": visit("/no-such-page"),
+    "recovery-started": recovery_started,
+    "recovery-cancel": visit(f"/recover-mfa/cancel/{uuid.UUID(int=0)}"),
 }

@@ -17,7 +17,7 @@ from quatrix_mfa import __version__, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
-from quatrix_mfa.api.routes import account, auth, profile, reset, users
+from quatrix_mfa.api.routes import account, auth, profile, recovery, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.clock import Clock, SystemClock
@@ -53,6 +53,8 @@ def build_core(
         links=LinkPolicy(
             link=reset.link_builder(settings.public_url),
             email_link=reset.link_builder(settings.public_url, reset.EMAIL_LINK_PATH),
+            recovery_link=reset.link_builder(settings.public_url, reset.RECOVERY_LINK_PATH),
+            recovery_wait_seconds=float(settings.recovery_wait_seconds),
         ),
         throttle_policy=ThrottlePolicy(
             user_threshold=settings.user_failure_threshold,
@@ -70,6 +72,8 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
             if sender is not None:
                 await run_in_threadpool(sender.deliver_due)
             now = core.clock.now()
+            # Every round: a 2FA deadline's sessions end within a minute of it.
+            await run_in_threadpool(maintenance.mfa_rollout, core, now)
             if now - last_purge >= PURGE_INTERVAL:
                 last_purge = now
                 await run_in_threadpool(maintenance.purge, core, now)
@@ -130,7 +134,7 @@ def create_app(
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender
-    for module in (auth, profile, users, site_settings):
+    for module in (auth, profile, users, site_settings, recovery):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)

@@ -129,6 +129,16 @@ class UserRemoveMfaReq(Request):
     auth_type: AuthType
 
 
+class UserIdsReq(Request):
+    ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class RecoverMfaResp(BaseModel):
+    """A lost-device recovery started (issue 12): when it may complete."""
+
+    ready_at: str
+
+
 class UserResetMfaReq(Request):
     ids: Ids
     auth_type: Literal["2FA"]
@@ -151,6 +161,10 @@ class SettingsSetReq(Request):
     pgp_enabled: bool | None = None
     share_types: ShareTypes | None = None
     auth_methods: Annotated[list[Literal["IP", "2FA"]], Field(max_length=2)] | None = None
+    # Staged 2FA (issue 12): days users without 2FA keep signing in without it.
+    mfa_grace_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    # Whether users may start a lost-device recovery themselves.
+    mfa_self_recovery: bool | None = None
     ip_whitelist: (
         Annotated[
             list[Annotated[str, Field(max_length=64), AfterValidator(_clean)]],
@@ -307,6 +321,9 @@ class SettingsResp(BaseModel):
     share_types: dict[str, Any] = {}
     auth_methods: list[str]
     ip_whitelist: list[str]
+    # RFC 3339 UTC: until when users without 2FA may still sign in without it.
+    mfa_enroll_by: str | None = None
+    mfa_self_recovery: bool = True
 
 
 class MfaImpactUser(BaseModel):
@@ -328,6 +345,8 @@ class SettingsAuthMethodsRespItems(BaseModel):
     rank: int
     id: str = Field(json_schema_extra={"format": "uuid"})
     key: str
+    # On the 2FA method while its forcing waits for a deadline (RFC 3339 UTC).
+    enroll_by: str | None = None
 
 
 class AccountMetadataResp(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quatrix_mfa.api.schemas import ProfileResp, SettingsResp, UserResp
-from quatrix_mfa.core import policy
+from quatrix_mfa.core import mail, policy
 from quatrix_mfa.core.model import Account, User
 
 
@@ -57,4 +57,12 @@ def settings_resp(account: Account) -> SettingsResp:
         share_types=dict(free.get("share_types") or {}),
         auth_methods=account.auth_methods,
         ip_whitelist=account.ip_whitelist,
+        mfa_enroll_by=enroll_by(account),
+        mfa_self_recovery=account.mfa_self_recovery,
     )
+
+
+def enroll_by(account: Account) -> str | None:
+    """The account's 2FA deadline as the API shows it (RFC 3339 UTC), if any."""
+    deadline = account.mfa_enroll_by if account.force_2fa else None
+    return None if deadline is None else mail.moment(deadline)

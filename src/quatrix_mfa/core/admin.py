@@ -96,7 +96,8 @@ def _lock_admins(tx: Transaction, caller: Caller) -> None:
         raise Forbidden("Only an administrator can do this")
 
 
-def _targets(tx: Transaction, caller: Caller, ids: Sequence[str]) -> list[User]:
+def targets(tx: Transaction, caller: Caller, ids: Sequence[str]) -> list[User]:
+    """The caller's account's users of ``ids`` (400 if malformed or unknown), in order."""
     wanted = parse_ids(ids)
     found = {u.id: u for u in tx.users.in_account(caller.account.id, wanted)}
     unknown = [i for i in wanted if i not in found]
@@ -174,7 +175,7 @@ def edit_users(core: Core, ctx: Context, ids: Sequence[str], changes: UserChange
     try:
         with core.store.transaction() as tx:
             _lock_admins(tx, caller)
-            users = _targets(tx, caller, ids)
+            users = targets(tx, caller, ids)
             if new_email is not None:
                 _change_email(core, tx, who, users[0], new_email, now)
             disabled = []
@@ -232,7 +233,7 @@ def delete_users(core: Core, ctx: Context, ids: Sequence[str]) -> str:
     caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
         _lock_admins(tx, caller)
-        users = _targets(tx, caller, ids)
+        users = targets(tx, caller, ids)
         _refuse(
             ParameterError,
             "You cannot delete yourself",
@@ -254,7 +255,7 @@ def set_factor(
     # One hash for the one PIN the admin hands out to all of them.
     pin_hash = core.pin.hash(code or "") if factor is core.pin else None
     with core.store.transaction() as tx:
-        users = _targets(tx, caller, ids)
+        users = targets(tx, caller, ids)
         for user in users:
             if pin_hash is None:
                 user.twofa_active = user.twofa_forced = True  # enrolled at next login
@@ -270,6 +271,7 @@ def set_factor(
                 "factor_set_by_admin",
                 now,
                 notice=(auth_type, "set by an administrator"),
+                addr=ctx.addr,
             )
 
 
@@ -277,7 +279,7 @@ def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) 
     """Turn a factor off and lift its forcing; refused while the account forces 2FA."""
     caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
-        users = _targets(tx, caller, ids)
+        users = targets(tx, caller, ids)
         if auth_type == TWO_FA:
             _refuse(
                 FactorForced,
@@ -298,7 +300,7 @@ def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) 
                 user.twofa_forced = False  # lifted with it (a PIN's forcing goes in remove)
             user.modified = now
             tx.users.save(user)
-            mail.factor_removed(tx, user.email, auth_type, now)
+            mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
             who.record(tx, now, audit.FACTOR_REMOVED, target=user.id, factor=auth_type)
 
 
@@ -306,7 +308,7 @@ def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
     """Delete users' TOTP secrets and recovery codes; 2FA stays on, so they re-enroll."""
     caller, who, now = require_admin(ctx), ctx.actor(), ctx.now
     with core.store.transaction() as tx:
-        users = _targets(tx, caller, ids)
+        users = targets(tx, caller, ids)
         _refuse(
             FactorNotActive,
             "2FA is not active",
@@ -324,4 +326,5 @@ def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
                 "factor_reset_by_admin",
                 now,
                 notice=(TWO_FA, "reset by an administrator"),
+                addr=ctx.addr,
             )

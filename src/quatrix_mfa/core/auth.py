@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow, policy
+from quatrix_mfa.core import audit, ipallow, mail, mfa_recovery, policy
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
@@ -31,6 +31,9 @@ class LoginResult:
 
     token: str
     step: Step | None = None
+    # While the account's 2FA grace period runs, the deadline a user without
+    # 2FA must enroll by (the API's ``Mfa-Enroll-By``, core/rollout.py).
+    enroll_by: float | None = None
 
 
 # How the password shows in an authentication record (beside the factors' names).
@@ -93,27 +96,32 @@ def login_with_password(
         core.throttle.forgive(tx, admission)
         if not ipallow.admits(account, addr):
             denied = True
+            enroll_by = None
             seen.record(tx, now, audit.LOGIN_ADDRESS, audit.DENIED, target=user.id)
         else:
             denied = False
-            steps = policy.login_steps(account, user)
+            mfa_recovery.complete_if_ready(core, tx, ctx, user, account)
+            steps = policy.login_steps(account, user, now)
+            enroll_by = policy.enroll_by(account, user, now)
             token = open_session(
                 core, tx, user, steps, now, proven=(PASSWORD,), addr=addr, kind=kind
             )
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
+                mfa_recovery.cancel_on_login(tx, seen, user, now)
             tx.users.record_login(user.id, None if steps else now, rehashed)
             seen.record(
                 tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)
             )
     if denied:
         raise AddressNotAllowed()
-    return LoginResult(token, steps[0] if steps else None)
+    return LoginResult(token, steps[0] if steps else None, enroll_by)
 
 
-def session_status(caller: Caller) -> LoginResult:
+def session_status(core: Core, caller: Caller) -> LoginResult:
     """``GET /session/login`` with an ``X-Auth-Token``: what that session is."""
-    return LoginResult(caller.token, caller.pending_step)
+    enroll_by = policy.enroll_by(caller.account, caller.user, core.clock.now())
+    return LoginResult(caller.token, caller.pending_step, enroll_by)
 
 
 class _Lost(Exception):
@@ -247,8 +255,13 @@ def _open_next(
     if not remaining:
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
+        mfa_recovery.cancel_on_login(tx, seen, user, now)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
-    return LoginResult(token, remaining[0] if remaining else None)
+    if match.factor == core.recovery.name:
+        left = str(tx.credentials.recovery_codes_left(user.id))
+        mail.security_notice(tx, user.email, "recovery_code_used", now, seen.addr, left=left)
+    enroll_by = policy.enroll_by(caller.account, user, now)
+    return LoginResult(token, remaining[0] if remaining else None, enroll_by)
 
 
 def _count_wrong_code(

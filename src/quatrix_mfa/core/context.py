@@ -54,6 +54,10 @@ class LinkPolicy:
     resend_after: float = 60.0
     email_link: Callable[[str], str] = _no_link
     email_change_seconds: float = 24 * 3600.0
+    # The link that cancels a lost-device recovery (core/mfa_recovery.py), and
+    # how long a recovery waits before the next password login completes it.
+    recovery_link: Callable[[str], str] = _no_link
+    recovery_wait_seconds: float = 72 * 3600.0
 
 
 @dataclass

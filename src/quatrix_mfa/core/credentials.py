@@ -28,11 +28,13 @@ def credentials_changed(
     *,
     keep: str | None = None,
     notice: tuple[str, str] | None = None,
+    addr: str | None = None,
 ) -> int:
     """Bump ``user``'s credential epoch (``user`` is updated to it), close every
     session of theirs but ``keep`` (which moves to the new epoch), audit the
     closing with ``reason`` and, with ``notice`` = (what, change), mail the user
-    that their ``what`` was ``change`` (OWASP ASVS 4.0.3 2.2.3, 2.5.5).
+    that their ``what`` was ``change`` (OWASP ASVS 4.0.3 2.2.3, 2.5.5), from
+    the client address ``addr``.
     Returns the new epoch."""
     user.credential_epoch = tx.users.bump_epoch(user.id)
     tx.sessions.close_for_users([user.id], keep=keep)
@@ -41,7 +43,7 @@ def credentials_changed(
     audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user.id, account=user.account_id)
     if notice is not None:
         what, change = notice
-        mail.credential_changed(tx, user.email, what, change, now)
+        mail.credential_changed(tx, user.email, what, change, now, addr)
     return user.credential_epoch
 
 

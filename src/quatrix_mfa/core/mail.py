@@ -11,6 +11,11 @@ Storage empties both once the mail is delivered.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from string import Template
+
 from cryptography.exceptions import InvalidTag
 
 from quatrix_mfa.core.crypto import SecretBox
@@ -75,29 +80,73 @@ def readable_body(box: SecretBox, mail: Mail) -> str:
     return mail.body.replace(LINK_SLOT, link)
 
 
-def factor_removed(tx: Transaction, to: str, factor: str, now: float) -> None:
-    _notice(
-        tx, to, f"The {factor} second factor", f"Your {factor} was turned off", "turned off", now
+def moment(at: float) -> str:
+    """A time as mails (and the API's headers) show it: RFC 3339, UTC."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# What a security mail advises if the change was not the user's doing.
+ADVICE = "change your password at once and tell your administrator."
+
+
+@cache
+def _template(name: str) -> tuple[Template, Template]:
+    """A mail template of core/mail_templates: its subject and its body."""
+    text = (resources.files("quatrix_mfa.core") / "mail_templates" / f"{name}.txt").read_text()
+    first, _, body = text.partition("\n")
+    return Template(first.removeprefix("Subject: ")), Template(body)
+
+
+def compose(
+    name: str, now: float, addr: str | None, footer_name: str = "footer", **values: str
+) -> tuple[str, str]:
+    """(subject, body) of the security mail ``name``: what happened (its
+    template), when, from which address, and what to do if it was not the
+    user (the footer template ``footer_name``)."""
+    subject, body = _template(name)
+    _, footer = _template(footer_name)
+    values.setdefault("advice", ADVICE)
+    text = (
+        body.substitute(values)
+        + "\n"
+        + footer.substitute(values, when=moment(now), addr=addr or "unknown")
     )
+    return subject.substitute(values), text
 
 
-def credential_changed(tx: Transaction, to: str, what: str, change: str, now: float) -> None:
+def security_notice(
+    tx: Transaction, to: str, name: str, now: float, addr: str | None, **values: str
+) -> None:
+    """Queue the security mail ``name`` (a template) to ``to``."""
+    subject, body = compose(name, now, addr, **values)
+    queue(tx, to, subject, body, now)
+
+
+def sealed_notice(
+    box: SecretBox, to: str, name: str, link: str, now: float, addr: str | None, **values: str
+) -> Mail:
+    """The security mail ``name`` carrying ``link`` sealed (its body has the
+    slot), not yet queued."""
+    subject, body = compose(name, now, addr, link=LINK_SLOT, **values)
+    secret, key_id = box.seal(link.encode(), _owner(to))
+    return Mail(to, subject, body, now, next_attempt_at=now, secret=secret, key_id=key_id)
+
+
+def factor_removed(
+    tx: Transaction, to: str, factor: str, now: float, addr: str | None = None
+) -> None:
+    security_notice(tx, to, "factor_removed", now, addr, what=factor)
+
+
+def credential_changed(
+    tx: Transaction, to: str, what: str, change: str, now: float, addr: str | None = None
+) -> None:
     """Tell the user that a credential of theirs changed (OWASP ASVS 4.0.3 2.2.3, 2.5.5).
 
     ``what`` names the credential ("password", "2FA", "PIN"), ``change`` says
     what happened to it; no secret is ever part of the message.
     """
-    _notice(tx, to, f"The {what}", f"Your Quatrix {what} was {change}", change, now)
-
-
-def _notice(
-    tx: Transaction, to: str, subject_of: str, subject: str, change: str, now: float
-) -> None:
-    body = (
-        f"{subject_of} of your Quatrix account was {change}.\n"
-        "If you did not do this, contact your administrator.\n"
-    )
-    queue(tx, to, subject, body, now)
+    security_notice(tx, to, "credential_changed", now, addr, what=what, change=change)
 
 
 def email_changed(tx: Transaction, old: str, new: str, now: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from quatrix_mfa.core import rollout
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.ports import Transaction
 
@@ -38,3 +39,11 @@ def purge(core: Core, now: float) -> dict[str, int]:
             if count < BATCH:
                 break
     return purged
+
+
+def mfa_rollout(core: Core, now: float) -> dict[str, int]:
+    """The 2FA deadlines' due work (reminder mails, ending the sessions of
+    users past a deadline without 2FA), each step claimed by one node:
+    see :func:`quatrix_mfa.core.rollout.advance`. The background runs it
+    every round, so sessions end within a minute of a deadline."""
+    return rollout.advance(core, now)

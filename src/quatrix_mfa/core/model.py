@@ -31,6 +31,14 @@ class Account:
     # The spec's free-form site settings (title, language, bcc, ...), kept as given.
     settings: dict[str, Any] = field(default_factory=dict)
     status: str = "A"
+    # Staged 2FA (core/rollout.py): with ``force_2fa``, users without 2FA may
+    # still sign in without it until this time (None: no grace, forced now).
+    mfa_enroll_by: float | None = None
+    # How far the rollout of that deadline went (reminders mailed, sessions
+    # ended); moved forward only by an atomic claim (storage), never saved.
+    mfa_stage: int = 0
+    # Whether a user may start a lost-device recovery themself (core/mfa_recovery.py).
+    mfa_self_recovery: bool = True
 
     @property
     def auth_methods(self) -> list[str]:
@@ -185,6 +193,29 @@ class Mail:
     last_error: str | None = None
     secret: bytes | None = None
     key_id: str | None = None
+
+
+class RecoveryState(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+@dataclass
+class MfaRecovery:
+    """A lost-device recovery a user started on a pending login: at
+    ``ready_at`` (or once an administrator approves it) their next password
+    login removes their second factors. Only the keyed hash of its cancel
+    id is stored, like a reset link's."""
+
+    id_hash: str
+    user_id: str
+    account_id: str
+    created: float
+    ready_at: float
+    state: RecoveryState = RecoveryState.OPEN
+    closed_at: float | None = None
+    approved_by: str | None = None
 
 
 @dataclass

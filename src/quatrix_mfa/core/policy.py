@@ -22,15 +22,43 @@ def totp_forced(account: Account, user: User) -> bool:
     return user.twofa_forced or account.force_2fa
 
 
-def login_steps(account: Account, user: User) -> tuple[Step, ...]:
-    """The second-factor steps after a correct password, in order.
+def account_forces_now(account: Account, now: float | None) -> bool:
+    """Whether the account's forced 2FA holds at ``now``: forced, and past its
+    deadline if it gave one (staged enforcement, core/rollout.py). ``now``
+    None: the deadline is not considered (forced means forced)."""
+    if not account.force_2fa:
+        return False
+    deadline = account.mfa_enroll_by
+    return deadline is None or now is None or now >= deadline
+
+
+def enroll_by(account: Account, user: User, now: float) -> float | None:
+    """The deadline a user without 2FA must enroll by, while the account's
+    grace period runs (their login answers carry it); else None."""
+    deadline = account.mfa_enroll_by
+    if not account.force_2fa or deadline is None or now >= deadline:
+        return None
+    return None if TOTP_KIND in user.enrolled else deadline
+
+
+def past_enroll_by(account: Account, user: User, now: float) -> bool:
+    """Whether a full session of ``user`` must end because the account's 2FA
+    deadline passed and they never enrolled (on every node, at once)."""
+    deadline = account.mfa_enroll_by
+    passed = account.force_2fa and deadline is not None and now >= deadline
+    return passed and TOTP_KIND not in user.enrolled
+
+
+def login_steps(account: Account, user: User, now: float | None = None) -> tuple[Step, ...]:
+    """The second-factor steps after a correct password, in order, at ``now``
+    (during a grace period the account's forced 2FA does not yet apply).
 
     Both factors: TOTP first, then PIN (DESIGN.md). When TOTP must first be
     enrolled, the PIN is asked before enrollment, so that a fresh full session
     from ``set-mfa`` never skips a factor the user has.
     """
     steps: list[Step] = []
-    if needs_totp(account, user):
+    if totp_chosen(user) or account_forces_now(account, now):
         if TOTP_KIND in user.enrolled:
             steps.append(Step.TOTP)
             if user.pin_active:

@@ -16,6 +16,8 @@ from quatrix_mfa.core.model import (
     AuditEvent,
     Credential,
     Mail,
+    MfaRecovery,
+    RecoveryState,
     ResetRequest,
     SessionRecord,
     ThrottleState,
@@ -63,7 +65,22 @@ class AccountRepository(Protocol):
 
     def first(self) -> Account | None: ...
     def add(self, account: Account) -> None: ...
-    def save(self, account: Account) -> None: ...
+    def save(self, account: Account) -> None:
+        """Write the account back, all but ``mfa_stage`` (moved only by the two below)."""
+        ...
+
+    def in_mfa_rollout(self) -> list[Account]:
+        """The accounts forcing 2FA with a deadline whose rollout is not done."""
+        ...
+
+    def claim_mfa_stage(self, account_id: str, deadline: float, stage: int) -> bool:
+        """Atomically move the account's rollout to ``stage`` if it still forces
+        2FA by ``deadline`` and is at an earlier stage; True for one caller."""
+        ...
+
+    def restart_mfa_stage(self, account_id: str) -> None:
+        """A new deadline: its reminders are still to be sent."""
+        ...
 
 
 class UserRepository(Protocol):
@@ -288,6 +305,23 @@ class ResetRepository(Protocol):
         ...
 
 
+class RecoveryRepository(Protocol):
+    def add(self, recovery: MfaRecovery) -> None: ...
+    def open_for_user(self, user_id: str) -> MfaRecovery | None:
+        """The user's open recovery (there is at most one)."""
+        ...
+
+    def open_in_account(self, account_id: str, user_ids: Sequence[str]) -> list[MfaRecovery]: ...
+    def get(self, id_hash: str) -> MfaRecovery | None: ...
+    def close(self, id_hash: str, state: RecoveryState, now: float) -> bool:
+        """Atomically close the recovery if still open; True for exactly one caller."""
+        ...
+
+    def approve(self, id_hash: str, by: str, now: float) -> bool:
+        """Atomically mark an open recovery approved and ready now."""
+        ...
+
+
 class Transaction(Protocol):
     """One unit of work: every repository over the same database transaction."""
 
@@ -314,6 +348,9 @@ class Transaction(Protocol):
 
     @property
     def resets(self) -> ResetRepository: ...
+
+    @property
+    def recoveries(self) -> RecoveryRepository: ...
 
 
 class Store(Protocol):

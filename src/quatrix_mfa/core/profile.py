@@ -98,6 +98,7 @@ def set_password(
             now,
             keep=None if rotate else caller.token_hash,
             notice=("password", "changed"),
+            addr=ctx.addr,
         )
         token = reopen_session(core, tx, ctx, fresh, proven=None) if rotate else None
         who.record(tx, now, audit.PASSWORD_CHANGED, audit.SUCCESS, target=user.id)
@@ -235,7 +236,9 @@ def _reopen(
     """Close every session of the caller's user and open a fresh full one in
     the caller's place (id rotation), which keeps its authentication record."""
     who, now = ctx.actor(), ctx.now
-    credentials_changed(tx, user, "factor_set", now, notice=(factor.auth_type, "set"))
+    credentials_changed(
+        tx, user, "factor_set", now, notice=(factor.auth_type, "set"), addr=ctx.addr
+    )
     # Enrolling TOTP proved a code of it; setting a PIN proved nothing.
     proven = factor.name if factor.step is Step.TOTP else None
     token = reopen_session(core, tx, ctx, user, proven=proven)
@@ -259,7 +262,7 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
         factor.remove(tx, user)
         user.modified = now
         tx.users.save(user)
-        mail.factor_removed(tx, user.email, auth_type, now)
+        mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
         who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)
 
 
@@ -297,7 +300,9 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
         match = core.totp.verify(credential, user, code, now)
         if match is not None and core.totp.redeem(tx, user, match, now):
             codes = core.recovery.issue(tx, user)
-            mail.credential_changed(tx, user.email, "set of recovery codes", "replaced", now)
+            mail.credential_changed(
+                tx, user.email, "set of recovery codes", "replaced", now, ctx.addr
+            )
             who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.SUCCESS, target=user.id)
             return codes
         core.throttle.failed(tx, keys.user, keys.address, now, states)

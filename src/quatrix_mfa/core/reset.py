@@ -203,7 +203,7 @@ def _set_password(
         revoke_links(tx, fresh.id)
         # A first password set through the welcome link is no news.
         notice = ("password", "reset") if had_password else None
-        credentials_changed(tx, fresh, "password_reset", now, notice=notice)
+        credentials_changed(tx, fresh, "password_reset", now, notice=notice, addr=addr)
         core.throttle.succeeded(tx, core.throttle.user_key(fresh.email))
         audit.record(
             tx,

@@ -10,7 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from quatrix_mfa.core import audit, ipallow
+from quatrix_mfa.core import audit, ipallow, policy
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated, PendingSession
 from quatrix_mfa.core.model import Account, SessionKind, SessionRecord, Step, User
@@ -168,10 +168,15 @@ def require_allowed_address(account: Account, addr: str | None) -> None:
         raise AddressNotAllowed()
 
 
-def _settlement(core: Core, session: SessionRecord, now: float, keepalive: bool) -> str | None:
-    """What settling ``session`` writes: "expire" (delete it), "touch" (its
-    last-seen time, at most once per ``touch_interval``), or nothing."""
+def _settlement(core: Core, caller: Caller, now: float, keepalive: bool) -> str | None:
+    """What settling the caller's session writes: "expire" (delete it),
+    "touch" (its last-seen time, at most once per ``touch_interval``), or
+    nothing. A full session of a user the account's 2FA deadline caught
+    without 2FA expires at once, on whichever node it comes to."""
+    session = caller.session
     if is_expired(core, session, now):
+        return "expire"
+    if not session.pending and policy.past_enroll_by(caller.account, caller.user, now):
         return "expire"
     stale = now - session.last_seen >= core.sessions.touch_interval
     return "touch" if not session.pending and (keepalive or stale) else None
@@ -179,14 +184,14 @@ def _settlement(core: Core, session: SessionRecord, now: float, keepalive: bool)
 
 def settle_needs_write(core: Core, caller: Caller, *, keepalive: bool = False) -> bool:
     """Whether :func:`settle_session` will write. No I/O."""
-    return _settlement(core, caller.session, core.clock.now(), keepalive) is not None
+    return _settlement(core, caller, core.clock.now(), keepalive) is not None
 
 
 def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Caller:
     """The write half of :func:`authenticate`: an expired session is deleted
     (NotAuthenticated); a live one has its last-seen time written when due."""
     now = core.clock.now()
-    action = _settlement(core, caller.session, now, keepalive)
+    action = _settlement(core, caller, now, keepalive)
     if action == "expire":
         with core.store.transaction() as tx:
             if tx.sessions.delete(caller.token_hash):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow
+from quatrix_mfa.core import audit, ipallow, policy, rollout
 from quatrix_mfa.core.admin import require_admin
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
@@ -65,7 +65,7 @@ def mfa_impact(core: Core, ctx: Context) -> MfaImpact:
         without = tx.users.count(account_id, _WITHOUT_2FA)
         first = tx.users.find(account_id, _WITHOUT_2FA, None, IMPACT_LIST) if without else []
         ending = 0
-        if without and not account.force_2fa:
+        if without and not policy.account_forces_now(account, now):
             ending = tx.sessions.count_open(account_id, _WITHOUT_2FA, now, idle_since)
     return MfaImpact(users, without, ending, first)
 
@@ -80,8 +80,12 @@ def set_settings(
     free_form: dict[str, Any],
     methods: Sequence[str] | None,
     ip_whitelist: list[str] | None,
+    *,
+    grace_days: int | None = None,
+    self_recovery: bool | None = None,
 ) -> Account:
-    """Change settings. Forcing 2FA closes the sessions of users without a secret;
+    """Change settings. Forcing 2FA closes the sessions of users without a
+    secret, or with ``grace_days`` gives them until a deadline (core/rollout.py);
     an allow-list that would shut out the caller's own address is refused, and
     a new or narrowed one closes every session opened outside it."""
     caller, now, addr = require_admin(ctx), ctx.now, ctx.addr
@@ -104,10 +108,15 @@ def set_settings(
                     f"would lock out your own address ({addr or 'none seen'}); behind a proxy, "
                     "let the service trust the address it forwards",
                 )
+        if grace_days is not None and not 0 <= grace_days <= rollout.MAX_GRACE_DAYS:
+            raise ParameterError.field("mfa_grace_days", f"0 to {rollout.MAX_GRACE_DAYS} days")
+        enforce_now = rollout.change_forcing(tx, ctx, account, was_forced, grace_days)
+        if self_recovery is not None:
+            account.mfa_self_recovery = self_recovery
         account.settings.update(free_form)
         account.modified = now
         tx.accounts.save(account)
-        if account.force_2fa and not was_forced:
+        if enforce_now:
             for user in tx.users.in_account(account.id):
                 if not core.totp.enrolled(tx, user):
                     credentials_changed(tx, user, "2fa_forced_by_account", now)
@@ -122,6 +131,8 @@ def set_settings(
             account=account.id,
             addr=addr,
             auth_methods=account.auth_methods,
+            mfa_enroll_by=account.mfa_enroll_by,
+            mfa_self_recovery=account.mfa_self_recovery,
         )
     return account
 

@@ -11,6 +11,7 @@ from quatrix_mfa.storage.rows import account_reader
 from quatrix_mfa.storage.tables import accounts
 
 _ACCOUNT = account_reader()
+MFA_DONE = 4  # core/rollout.py ENFORCED: nothing left to do for the deadline
 
 
 class SqlAccountRepository:
@@ -36,6 +37,9 @@ class SqlAccountRepository:
             "ip_whitelist": account.ip_whitelist,
             "settings": account.settings,
             "status": account.status,
+            "mfa_enroll_by": account.mfa_enroll_by,
+            "mfa_self_recovery": account.mfa_self_recovery,
+            # Not mfa_stage: only claim_mfa_stage and restart_mfa_stage move it.
         }
 
     def get(self, account_id: str) -> Account | None:
@@ -53,3 +57,30 @@ class SqlAccountRepository:
         self.conn.execute(
             update(accounts).where(accounts.c.id == account.id).values(**self._values(account))
         )
+
+    def in_mfa_rollout(self) -> list[Account]:
+        # The accounts whose 2FA deadline still has work to do (few: an index is not needed).
+        query = select(accounts).where(
+            accounts.c.force_2fa.is_(True),
+            accounts.c.mfa_enroll_by.is_not(None),
+            accounts.c.mfa_stage < MFA_DONE,
+        )
+        return [_ACCOUNT(row) for row in self.conn.execute(query)]
+
+    def claim_mfa_stage(self, account_id: str, deadline: float, stage: int) -> bool:
+        # One conditional UPDATE: of two nodes that reach a stage, one wins;
+        # a deadline changed meanwhile makes the claim miss.
+        won = self.conn.execute(
+            update(accounts)
+            .where(
+                accounts.c.id == account_id,
+                accounts.c.force_2fa.is_(True),
+                accounts.c.mfa_enroll_by == deadline,
+                accounts.c.mfa_stage < stage,
+            )
+            .values(mfa_stage=stage)
+        ).rowcount
+        return bool(won)
+
+    def restart_mfa_stage(self, account_id: str) -> None:
+        self.conn.execute(update(accounts).where(accounts.c.id == account_id).values(mfa_stage=0))

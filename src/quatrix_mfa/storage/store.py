@@ -17,6 +17,7 @@ from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outbox import SqlOutboxRepository
+from quatrix_mfa.storage.recoveries import SqlRecoveryRepository
 from quatrix_mfa.storage.resets import SqlResetRepository
 from quatrix_mfa.storage.sessions import SqlSessionRepository
 from quatrix_mfa.storage.throttle import SqlThrottleRepository
@@ -139,6 +140,7 @@ class SqlTransaction:
         self.audit = SqlAuditRepository(conn)
         self.outbox = SqlOutboxRepository(conn)
         self.resets = SqlResetRepository(conn)
+        self.recoveries = SqlRecoveryRepository(conn)
 
 
 class SqlStore:

@@ -18,6 +18,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    true as sa_true,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -43,6 +46,10 @@ accounts = Table(
     Column("ip_restricted", Boolean, nullable=False, default=False),
     Column("ip_whitelist", JSON, nullable=False),
     Column("settings", JSON, nullable=False),
+    # Staged 2FA and self-service recovery (migration 0007, core/rollout.py).
+    Column("mfa_enroll_by", Float),
+    Column("mfa_stage", Integer, nullable=False, server_default="0"),
+    Column("mfa_self_recovery", Boolean, nullable=False, server_default=sa_true()),
 )
 
 users = Table(
@@ -218,4 +225,27 @@ password_resets = Table(
     # A link that confirms a change of email carries the new address (and
     # ``email_hash`` the one it changes from); a password link has none.
     Column("new_email", String(254)),
+)
+
+# Lost-device recoveries (core/mfa_recovery.py): at most one open per user,
+# which the partial unique index settles even between nodes.
+mfa_recoveries = Table(
+    "mfa_recoveries",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("created", Float, nullable=False),
+    Column("ready_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("closed_at", Float),
+    Column("approved_by", String(36)),
+)
+OPEN_RECOVERY = mfa_recoveries.c.state == "open"
+Index(
+    "ix_mfa_recoveries_open_user",
+    mfa_recoveries.c.user_id,
+    unique=True,
+    sqlite_where=OPEN_RECOVERY,
+    postgresql_where=OPEN_RECOVERY,
 )

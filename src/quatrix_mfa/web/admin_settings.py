@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from quatrix_mfa.core import site
+from quatrix_mfa.core import mail, rollout, site
 from quatrix_mfa.core.errors import QuatrixError
 from quatrix_mfa.core.model import IP, TWO_FA
 from quatrix_mfa.web.admin_common import notice_text, problems, refused, refused_post
+from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
@@ -28,10 +29,14 @@ def _settings_page(
     account = site.get_settings(page.core, page.ctx)
     values.setdefault("ip_on", account.ip_restricted)
     values.setdefault("ip_text", "\n".join(account.ip_whitelist))
+    enroll_by = account.mfa_enroll_by if account.force_2fa else None
+    values.setdefault("grace_text", "0")
     return page.render(
         "admin_settings.html",
         status,
         forced=account.force_2fa,
+        enroll_by=mail.moment(enroll_by) if enroll_by and enroll_by > page.ctx.now else "",
+        self_recovery=account.mfa_self_recovery,
         own_addr=page.ctx.addr or "",
         notice=notice,
         **values,
@@ -57,14 +62,41 @@ def force_2fa(page: BrowserDep) -> Response:
             page, 400, errors={"force_2fa": page.gettext("Choose to force 2FA or not.")}
         )
     account = page.ctx.signed_in.account
+    grace_text = (page.form.values.get("mfa_grace_days") or "0").strip()
+    grace = _grace_days(grace_text) if wanted == "yes" else None
+    if wanted == "yes" and grace is None:
+        errors = {"mfa_grace_days": page.gettext(GRACE_PROBLEM)}
+        return _settings_page(page, 400, errors=errors, grace_text=grace_text[:10])
     if wanted == "yes" and page.form.values.get("confirm") != "yes":
         impact = site.mfa_impact(page.core, page.ctx)
-        return page.render("admin_settings_preview.html", impact=impact)
+        return page.render("admin_settings_preview.html", impact=impact, grace=grace)
     methods = _methods(force_2fa=wanted == "yes", ip=account.ip_restricted)
     try:
-        site.set_settings(page.core, page.ctx, {}, methods, None)
+        site.set_settings(page.core, page.ctx, {}, methods, None, grace_days=grace)
     except QuatrixError as error:
-        return _settings_page(page, 400, errors=problems(page, error))
+        return _settings_page(page, 400, errors=problems(page, error), grace_text=grace_text[:10])
+    return page.redirect("/admin/settings", notice="saved")
+
+
+GRACE_PROBLEM = N_("Enter a whole number of days from 0 to 90.")
+
+
+def _grace_days(text: str) -> int | None:
+    """The grace period as typed, if it is a whole number (core checks its range)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 3:
+        return None
+    days = int(text)
+    return days if days <= rollout.MAX_GRACE_DAYS else None
+
+
+@router.post("/admin/settings/recovery")
+def self_recovery(page: BrowserDep) -> Response:
+    """Whether users may start a lost-device recovery themselves."""
+    stop = refused_post(page)
+    if stop is not None:
+        return stop
+    allowed = page.form.values.get("mfa_self_recovery") == "yes"
+    site.set_settings(page.core, page.ctx, {}, None, None, self_recovery=allowed)
     return page.redirect("/admin/settings", notice="saved")
 
 

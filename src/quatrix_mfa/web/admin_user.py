@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from quatrix_mfa.core import admin
+from quatrix_mfa.core import admin, mail, mfa_recovery
 from quatrix_mfa.core.errors import EmailTaken, NotFound, ParameterError, QuatrixError
 from quatrix_mfa.core.model import User
 from quatrix_mfa.web.admin_common import notice_text, problems, refused, refused_post, text_field
@@ -103,6 +103,7 @@ def _user_page(
     page: Browser, user: User, status: int = 200, *, notice: str = "", **values: Any
 ) -> Response:
     row = user_row(page.ctx.signed_in.account, user)
+    recovery = mfa_recovery.open_recoveries(page.core, page.ctx, [user.id]).get(user.id)
     values.setdefault(
         "values",
         {
@@ -118,6 +119,8 @@ def _user_page(
         user=row,
         actions=action_labels(page),
         itself=user.id == page.ctx.signed_in.user.id,
+        recovery_ready=mail.moment(recovery.ready_at) if recovery else "",
+        recovery_approved=bool(recovery and recovery.approved_by),
         notice=notice,
         **values,
     )
@@ -206,3 +209,20 @@ def user_factors(id: str, page: BrowserDep) -> Response:
         else:
             return page.redirect(f"/admin/users/{user.id}", notice="done")
     return _user_page(page, user, 400, errors=errors, action=action)
+
+
+@router.post(USER_PATH + "/recovery")
+def decide_recovery(id: str, page: BrowserDep) -> Response:
+    """Approve (``decision=approve``) or cancel the user's open lost-device recovery."""
+    user = _posted_user(page, id)
+    if not isinstance(user, User):
+        return user
+    decision = page.form.values.get("decision")
+    if decision not in ("approve", "cancel"):
+        return _user_page(page, user, 400, errors={"_form": "Choose to approve or cancel."})
+    decide = mfa_recovery.approve if decision == "approve" else mfa_recovery.cancel
+    try:
+        decide(page.core, page.ctx, [user.id])
+    except QuatrixError as error:  # none open (any more): the reason, for the whole form
+        return _user_page(page, user, 400, errors={"_form": error.msg})
+    return page.redirect(f"/admin/users/{user.id}", notice="done")

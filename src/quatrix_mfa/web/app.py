@@ -24,6 +24,7 @@ from quatrix_mfa.web import (
     i18n,
     login,
     passwords,
+    recovery,
     security,
 )
 from quatrix_mfa.web.page import Web, render_page
@@ -53,6 +54,7 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
         admin_settings,
         admin_audit,
         email_change,
+        recovery,
     ):
         app.include_router(module.router)
     files = StaticFiles(packages=[("quatrix_mfa.web", "static")])

@@ -23,6 +23,7 @@ from quatrix_mfa.core.errors import (
     WrongCode,
 )
 from quatrix_mfa.core.model import TWO_FA, SessionKind, Step
+from quatrix_mfa.web import recovery as recovery_pages
 from quatrix_mfa.web.answers import forbidden, refusal
 from quatrix_mfa.web.i18n import N_
 from quatrix_mfa.web.page import BadForm, Browser, BrowserDep
@@ -134,7 +135,7 @@ def login_password(page: BrowserDep) -> Response:
         )
     page.carry(result.token)
     if result.step is None:
-        return page.redirect(target)
+        return recovery_pages.after_login(page, result, target)
     return page.redirect("/login", next=target)
 
 
@@ -189,7 +190,7 @@ def _second_factor(page: Browser, step: Step) -> Response:
         return _restart(page, target, ended=True)
     page.carry(result.token)
     if result.step is None:
-        return page.redirect(target)
+        return recovery_pages.after_login(page, result, target)
     return page.redirect("/login", next=target)
 
 

@@ -19,17 +19,21 @@ from quatrix_mfa.api.deps import (
     reply,
 )
 from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
-from quatrix_mfa.core import auth, sessions
+from quatrix_mfa.core import auth, mail, sessions
 from quatrix_mfa.core.auth import LoginResult
 from quatrix_mfa.core.errors import NotAuthenticated
 from quatrix_mfa.core.text import has_control
 
 router = APIRouter(tags=["Auth"])
+# While 2FA is forced with a grace period: when a user without 2FA must have it.
+ENROLL_BY_HEADER = "Mfa-Enroll-By"
 ERRORS = error_responses(401, 429)
 
 
 def _login_reply(result: LoginResult) -> JSONResponse:
     headers = {TOKEN_HEADER: result.token}
+    if result.enroll_by is not None:
+        headers[ENROLL_BY_HEADER] = mail.moment(result.enroll_by)
     if result.step is None:
         return reply(SessionLoginResp(session_id=result.token), 200, headers)
     headers["Mfa-Code"] = result.step.value
@@ -68,7 +72,7 @@ def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
         email, password = parse_basic(header)
         return _login_reply(auth.login_with_password(core, ctx, email, password))
     caller = sessions.authenticate(core, request.headers.get(TOKEN_HEADER), ctx.addr)
-    return _login_reply(auth.session_status(caller))
+    return _login_reply(auth.session_status(core, caller))
 
 
 @router.post(

@@ -78,6 +78,8 @@ def confirm_email(id: str, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
 
 LINK_PATH = "/reset-password/{id}"
 EMAIL_LINK_PATH = "/confirm-email/{id}"
+# The page that cancels a lost-device recovery (web), as mailed.
+RECOVERY_LINK_PATH = "/recover-mfa/cancel/{id}"
 
 
 def link_builder(public_url: str, path: str = LINK_PATH) -> Callable[[str], str]:

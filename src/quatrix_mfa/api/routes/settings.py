@@ -13,8 +13,9 @@ from quatrix_mfa.api.schemas import (
     SettingsResp,
     SettingsSetReq,
 )
-from quatrix_mfa.api.views import settings_resp
+from quatrix_mfa.api.views import enroll_by, settings_resp
 from quatrix_mfa.core import admin, site
+from quatrix_mfa.core.model import TWO_FA
 
 router = APIRouter(tags=["Site Settings"])
 ERRORS = error_responses(400, 401, 403)
@@ -27,8 +28,17 @@ def get_settings(ctx: FullDep, core: CoreDep) -> JSONResponse:
 
 @router.post("/settings/set", response_model=SettingsResp, responses=ERRORS)
 def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
-    free_form = body.model_dump(exclude_none=True, exclude={"auth_methods", "ip_whitelist"})
-    account = site.set_settings(core, ctx, free_form, body.auth_methods, body.ip_whitelist)
+    ours = {"auth_methods", "ip_whitelist", "mfa_grace_days", "mfa_self_recovery"}
+    free_form = body.model_dump(exclude_none=True, exclude=ours)
+    account = site.set_settings(
+        core,
+        ctx,
+        free_form,
+        body.auth_methods,
+        body.ip_whitelist,
+        grace_days=body.mfa_grace_days,
+        self_recovery=body.mfa_self_recovery,
+    )
     return reply(settings_resp(account))
 
 
@@ -36,9 +46,15 @@ def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONRespo
     "/settings/auth-methods", response_model=list[SettingsAuthMethodsRespItems], responses=ERRORS
 )
 def auth_methods(ctx: FullDep) -> JSONResponse:
-    admin.require_admin(ctx)  # site settings are the administrator's (DESIGN.md)
+    account = admin.require_admin(ctx).account  # site settings are the administrator's (DESIGN.md)
+    deadline = {TWO_FA: enroll_by(account)}
     return reply(
-        [SettingsAuthMethodsRespItems(rank=m.rank, id=m.id, key=m.key) for m in site.auth_methods()]
+        [
+            SettingsAuthMethodsRespItems(
+                rank=m.rank, id=m.id, key=m.key, enroll_by=deadline.get(m.key)
+            )
+            for m in site.auth_methods()
+        ]
     )
 
 
