@@ -11,7 +11,7 @@ from quatrix_mfa.core.mail import moment
 from tests.conftest import ADMIN_EMAIL, Api, alive, error
 from tests.support import outbox
 from tests.support.http import totp_user
-from tests.support.scenario import PASSWORD
+from tests.support.scenario import PASSWORD, PIN
 
 TINA = "tina@example.com"
 WAIT = 259200.0
@@ -156,3 +156,43 @@ def test_completing_closes_the_users_sessions(api: Api, admin_token: str) -> Non
     assert alive(api, session)
     api.login(TINA, PASSWORD)
     assert not alive(api, session)
+
+
+def test_an_administrators_reset_cancels_an_open_recovery(api: Api, admin_token: str) -> None:
+    tina, _, _ = totp_user(api, admin_token, TINA)
+    recover(api, pending(api))  # someone with the password only
+    reset = api.post("/user/reset-mfa", {"ids": [tina], "auth_type": "2FA"}, admin_token)
+    assert reset.status_code == 200
+    assert events(api) == ["recovery.started", "recovery.cancelled"]
+    assert subjects(api, TINA)[-2:] == [
+        "The recovery of your Quatrix second factors was cancelled",
+        "Your Quatrix 2FA was reset by an administrator",
+    ]
+
+
+def test_enrolling_again_at_sign_in_cancels_an_open_recovery(api: Api, admin_token: str) -> None:
+    carol = api.scenario.user_with_pin(admin_token, "carol@example.com")
+    forced = api.post(
+        "/user/set-mfa", {"ids": [carol.id], "auth_type": "2FA", "code": ""}, admin_token
+    )
+    assert forced.status_code == 200
+    recover(api, pending(api, carol.email))  # at the PIN step, with the password only
+    # Carol herself: password, PIN, then she enrolls a new key: a complete login.
+    step = api.post("/session/login", {"auth_type": "PIN", "code": PIN}, pending(api, carol.email))
+    assert (step.status_code, step.headers["Mfa-Code"]) == (207, "3"), step.text
+    api.enroll_totp(step.json()["session_id"])
+    assert events(api) == ["recovery.started", "recovery.cancelled"]
+    api.clock.advance(WAIT)
+    assert api.login(carol.email, PASSWORD).headers["Mfa-Code"] == "1"  # her new key stays
+
+
+def test_a_pin_an_administrator_requires_outlives_a_self_service_recovery(
+    api: Api, admin_token: str
+) -> None:
+    tina, _, _ = totp_user(api, admin_token, TINA)
+    forced_pin = {"ids": [tina], "auth_type": "PIN", "code": "5555"}
+    assert api.post("/user/set-mfa", forced_pin, admin_token).status_code == 200
+    recover(api, pending(api))
+    api.clock.advance(WAIT)
+    assert api.login(TINA, PASSWORD).headers["Mfa-Code"] == "2"  # the PIN first, then enroll
+    assert events(api) == ["recovery.started", "recovery.completed"]

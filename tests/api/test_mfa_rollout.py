@@ -70,6 +70,18 @@ def test_a_user_with_2fa_gets_no_deadline_header(api: Api, admin_token: str) -> 
     assert login.status_code == 207 and "Mfa-Enroll-By" not in login.headers
 
 
+def test_a_user_an_administrator_forced_enrolls_now_and_is_told_no_deadline(
+    api: Api, admin_token: str
+) -> None:
+    (person,) = add_users(api.core, 1, password=True)
+    force(api, admin_token, mfa_grace_days=14)
+    forced = {"ids": [person.id], "auth_type": "2FA", "code": ""}
+    assert api.post("/user/set-mfa", forced, admin_token).status_code == 200
+    login = api.login(person.email, PASSWORD)
+    assert (login.status_code, login.headers["Mfa-Code"]) == (207, "3")
+    assert "Mfa-Enroll-By" not in login.headers
+
+
 def test_past_the_deadline_a_user_without_2fa_must_enroll_and_their_sessions_end_on_every_node(
     api: Api, make_api: Any, admin_token: str
 ) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from quatrix_mfa.core import audit, mail
 from quatrix_mfa.core.errors import NotAuthenticated
-from quatrix_mfa.core.model import User
+from quatrix_mfa.core.model import RecoveryState, User
 from quatrix_mfa.core.ports import Transaction
 
 
@@ -41,10 +41,27 @@ def credentials_changed(
     if keep is not None:
         tx.sessions.restamp(keep, user.credential_epoch)
     audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user.id, account=user.account_id)
+    _end_recovery(tx, user, now, addr)
     if notice is not None:
         what, change = notice
         mail.credential_changed(tx, user.email, what, change, now, addr)
     return user.credential_epoch
+
+
+def _end_recovery(tx: Transaction, user: User, now: float, addr: str | None) -> None:
+    """Any change of credentials ends the user's open lost-device recovery:
+    whoever set a factor, enrolled again, reset a password or had an
+    administrator reset 2FA has dealt with the loss, and a recovery left open
+    would later remove the factors they have just set (a completed recovery
+    is closed before its own change, so it is not found here)."""
+    found = tx.recoveries.open_for_user(user.id)
+    if found is None or not tx.recoveries.close(found.id_hash, RecoveryState.CANCELLED, now):
+        return
+    how = "by a change of your password or second factors"
+    mail.security_notice(tx, user.email, "recovery_cancelled", now, addr, how=how)
+    audit.Actor(None, user.account_id, addr).record(
+        tx, now, audit.RECOVERY_CANCELLED, target=user.id, how=how
+    )
 
 
 def still_current(tx: Transaction, user_id: str, epoch: int, token_hash: str | None) -> User:

@@ -138,7 +138,10 @@ def complete_if_ready(
     if not tx.recoveries.close(found.id_hash, RecoveryState.COMPLETED, now):
         return False
     core.totp.remove(tx, user)
-    core.pin.remove(tx, user)
+    # A PIN an administrator requires stays unless an administrator approved:
+    # the user cannot lift the admin's rule by waiting.
+    if not (user.pin_forced and found.approved_by is None):
+        core.pin.remove(tx, user)
     user.twofa_active = True  # enrolled again at this login, as after reset-mfa
     user.modified = now
     tx.users.save(user)

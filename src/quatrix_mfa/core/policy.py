@@ -38,7 +38,9 @@ def enroll_by(account: Account, user: User, now: float) -> float | None:
     deadline = account.mfa_enroll_by
     if not account.force_2fa or deadline is None or now >= deadline:
         return None
-    return None if TOTP_KIND in user.enrolled else deadline
+    # 2FA on for the user themself (by an admin, or again after a recovery):
+    # they enroll now, whatever the account's deadline says.
+    return None if TOTP_KIND in user.enrolled or totp_chosen(user) else deadline
 
 
 def past_enroll_by(account: Account, user: User, now: float) -> bool:
