@@ -50,6 +50,12 @@ accounts = Table(
     Column("mfa_enroll_by", Float),
     Column("mfa_stage", Integer, nullable=False, server_default="0"),
     Column("mfa_self_recovery", Boolean, nullable=False, server_default=sa_true()),
+    # Trusted devices and TOTP parameters of new enrollments (migration 0008).
+    Column("trusted_device_days", Integer, nullable=False, server_default="30"),
+    Column("trust_epoch", Integer, nullable=False, server_default="0"),
+    Column("totp_algorithm", String(8), nullable=False, server_default="SHA1"),
+    Column("totp_digits", Integer, nullable=False, server_default="6"),
+    Column("totp_period", Integer, nullable=False, server_default="30"),
 )
 
 users = Table(
@@ -109,6 +115,12 @@ credentials = Table(
     Column("created", Float, nullable=False),
     Column("last_step", BigInteger),
     Column("label", String(255)),
+    # TOTP parameters it was enrolled with (NULL: SHA1 / 6 / 30) and the step
+    # offset of its last accepted code (migration 0008).
+    Column("algorithm", String(8)),
+    Column("digits", Integer),
+    Column("period", Integer),
+    Column("last_offset", Integer),
 )
 Index("ix_credentials_user_id_kind", credentials.c.user_id, credentials.c.kind)
 
@@ -119,6 +131,9 @@ totp_enrollments = Table(
     Column("ciphertext", LargeBinary, nullable=False),
     Column("key_id", String(32), nullable=False),
     Column("expires_at", Float, nullable=False),
+    Column("algorithm", String(8)),
+    Column("digits", Integer),
+    Column("period", Integer),
 )
 
 recovery_codes = Table(
@@ -248,4 +263,29 @@ Index(
     unique=True,
     sqlite_where=OPEN_RECOVERY,
     postgresql_where=OPEN_RECOVERY,
+)
+
+# "Remember this device" tokens (core/devices.py), stored hashed. A token is
+# good while ``epoch`` is its user's credential epoch and ``trust_epoch`` its
+# account's, and ``expires_at`` has not passed.
+trusted_devices = Table(
+    "trusted_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column(
+        "user_id",
+        String(36),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("account_id", String(36), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("client_addr", String(64)),
+    Column("created", Float, nullable=False),
+    Column("last_used", Float),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("epoch", Integer, nullable=False),
+    Column("trust_epoch", Integer, nullable=False),
 )
