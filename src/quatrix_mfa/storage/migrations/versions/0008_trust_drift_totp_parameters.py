@@ -35,7 +35,9 @@ def upgrade() -> None:
             sa.Column("totp_algorithm", sa.String(8), nullable=False, server_default="SHA1")
         )
         batch.add_column(sa.Column("totp_digits", sa.Integer(), nullable=False, server_default="6"))
-        batch.add_column(sa.Column("totp_period", sa.Integer(), nullable=False, server_default="30"))
+        batch.add_column(
+            sa.Column("totp_period", sa.Integer(), nullable=False, server_default="30")
+        )
     for table in ("credentials", "totp_enrollments"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("algorithm", sa.String(8), nullable=True))
