@@ -121,6 +121,8 @@ credentials = Table(
     Column("digits", Integer),
     Column("period", Integer),
     Column("last_offset", Integer),
+    # Future steps a refusal revealed as "your clock is ahead": never accepted.
+    Column("burned_steps", JSON),
 )
 Index("ix_credentials_user_id_kind", credentials.c.user_id, credentials.c.kind)
 

@@ -11,7 +11,8 @@ password bumps the first; ``trusted_device_days`` set to 0 bumps the second,
 so trust ended stays ended when the days grow again) and ``expires_at`` has
 not passed. Each TOTP credential (and pending enrollment) keeps the algorithm,
 digits and period it was enrolled with (NULL: SHA1 / 6 / 30, as before), and
-the step offset of its last accepted code.
+the step offset of its last accepted code, and the future steps whose codes a
+refusal named as "your clock is ahead" (never accepted afterwards).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def upgrade() -> None:
             batch.add_column(sa.Column("period", sa.Integer(), nullable=True))
     with op.batch_alter_table("credentials") as batch:
         batch.add_column(sa.Column("last_offset", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("burned_steps", sa.JSON(), nullable=True))
     op.create_table(
         "trusted_devices",
         sa.Column("token_hash", sa.String(64), nullable=False),
@@ -76,6 +78,7 @@ def downgrade() -> None:
     op.drop_index("ix_trusted_devices_user_id", table_name="trusted_devices")
     op.drop_table("trusted_devices")
     with op.batch_alter_table("credentials") as batch:
+        batch.drop_column("burned_steps")
         batch.drop_column("last_offset")
     for table in ("totp_enrollments", "credentials"):
         with op.batch_alter_table(table) as batch:
