@@ -8,7 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.context import Core
-from quatrix_mfa.core.model import Account, Mail, ResetRequest, SessionRecord, Step, TotpEnrollment
+from quatrix_mfa.core.model import (
+    Account,
+    Mail,
+    ResetRequest,
+    SessionRecord,
+    Step,
+    TotpEnrollment,
+    TrustedDevice,
+)
 from tests.support.storage import NOW, new_user, wait_for_a_blocked_writer
 
 IDLE = 900.0
@@ -60,6 +68,10 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
         tx.resets.add(ResetRequest("live", fresh.id, NOW, NOW + 3600))
         tx.resets.add(ResetRequest("expired", fresh.id, NOW - 7200, NOW - 3600))
         tx.resets.add(ResetRequest("used", fresh.id, NOW, NOW + 3600, used_at=NOW))
+        for name, expires in (("device-live", NOW + 60), ("device-expired", NOW)):
+            tx.devices.add(
+                TrustedDevice(name, name, fresh.id, account.id, "l", None, NOW, None, expires, 0, 0)
+            )
         for key, updated, blocked in (
             ("recent", NOW - 60, 0.0),
             ("quiet", NOW - 2 * 86400, 0.0),
@@ -82,6 +94,7 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
         "sessions": 0,
         "enrollments": 1,
         "resets": 2,
+        "devices": 1,
         "throttle": 1,
         "outbox": 1,
         "audit": 0,
@@ -91,6 +104,7 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
         assert tx.credentials.enrollment(stale.id) is None
         assert tx.resets.get("live") is not None
         assert tx.resets.get("expired") is None and tx.resets.get("used") is None
+        assert [d.id for d in tx.devices.of_user(fresh.id)] == ["device-live"]
         assert {s.key for s in tx.throttle.states(["recent", "quiet", "blocking"])} == {
             "recent",
             "blocking",

@@ -17,7 +17,7 @@ from quatrix_mfa import __version__, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
-from quatrix_mfa.api.routes import account, auth, profile, recovery, reset, users
+from quatrix_mfa.api.routes import account, auth, devices, profile, recovery, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
 from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.clock import Clock, SystemClock
@@ -134,7 +134,7 @@ def create_app(
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender
-    for module in (auth, profile, users, site_settings, recovery):
+    for module in (auth, profile, users, site_settings, recovery, devices):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)

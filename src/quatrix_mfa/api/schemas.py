@@ -66,6 +66,8 @@ class SessionLoginPostResp(Request):
 
     auth_type: AuthType
     code: Code
+    # Issue 13: trust this device (X-Device-Token) if this is the last factor.
+    remember_device: bool | None = None
 
 
 class ProfileSetPasswordReq(Request):
@@ -165,6 +167,8 @@ class SettingsSetReq(Request):
     mfa_grace_days: Annotated[int, Field(ge=0, le=90)] | None = None
     # Whether users may start a lost-device recovery themselves.
     mfa_self_recovery: bool | None = None
+    # Issue 13: days a trusted device skips the second factor (0: off, ends every trust).
+    trusted_device_days: Annotated[int, Field(ge=0, le=365)] | None = None
     ip_whitelist: (
         Annotated[
             list[Annotated[str, Field(max_length=64), AfterValidator(_clean)]],
@@ -324,6 +328,7 @@ class SettingsResp(BaseModel):
     # RFC 3339 UTC: until when users without 2FA may still sign in without it.
     mfa_enroll_by: str | None = None
     mfa_self_recovery: bool = True
+    trusted_device_days: int = 30
 
 
 class MfaImpactUser(BaseModel):
@@ -367,3 +372,23 @@ class ResetPasswordMetadataResp(BaseModel):
 
 class IdResp(BaseModel):
     id: str = Field(json_schema_extra={"format": "uuid"})
+
+
+# Trusted devices (issue 13) ------------------------------------------------
+
+
+class TrustedDeviceResp(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    label: str
+    address: str | None = None
+    created: float
+    last_used: float | None = None
+    expires: float
+
+
+class DevicesDeleteReq(Request):
+    ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class DevicesDeleteResp(BaseModel):
+    deleted: int

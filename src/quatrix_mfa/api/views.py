@@ -59,6 +59,7 @@ def settings_resp(account: Account) -> SettingsResp:
         ip_whitelist=account.ip_whitelist,
         mfa_enroll_by=enroll_by(account),
         mfa_self_recovery=account.mfa_self_recovery,
+        trusted_device_days=account.trusted_device_days,
     )
 
 

@@ -302,6 +302,9 @@ def remove_factor(core: Core, ctx: Context, ids: Sequence[str], auth_type: str) 
             tx.users.save(user)
             mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
             who.record(tx, now, audit.FACTOR_REMOVED, target=user.id, factor=auth_type)
+            # Trust stood in for the factors as they were (core/devices.py).
+            if tx.devices.delete_for_users([user.id]):
+                who.record(tx, now, audit.TRUST_REVOKED, "factor_removed", target=user.id)
 
 
 def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:

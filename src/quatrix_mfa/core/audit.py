@@ -39,6 +39,11 @@ RECOVERY_STARTED = "recovery.started"
 RECOVERY_CANCELLED = "recovery.cancelled"
 RECOVERY_APPROVED = "recovery.approved"
 RECOVERY_COMPLETED = "recovery.completed"
+# Trusted devices (core/devices.py).
+TRUST_GIVEN = "device.trusted"
+TRUST_USED = "device.trust_used"
+TRUST_REFUSED = "device.trust_refused"
+TRUST_REVOKED = "device.trust_revoked"
 
 SUCCESS = "success"
 FAILURE = "failure"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow, mail, mfa_recovery, policy
+from quatrix_mfa.core import audit, devices, ipallow, mail, mfa_recovery, policy
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.errors import (
@@ -34,6 +34,9 @@ class LoginResult:
     # While the account's 2FA grace period runs, the deadline a user without
     # 2FA must enroll by (the API's ``Mfa-Enroll-By``, core/rollout.py).
     enroll_by: float | None = None
+    # A new trusted-device token (core/devices.py), when the login's last
+    # factor succeeded with "remember this device" (the API's X-Device-Token).
+    device_token: str | None = None
 
 
 # How the password shows in an authentication record (beside the factors' names).
@@ -47,11 +50,16 @@ def login_with_password(
     password: str,
     *,
     kind: SessionKind = SessionKind.API,
+    device_token: str | None = None,
 ) -> LoginResult:
     """Check email + password; open a full (200) or pending (207) session.
 
     ``kind`` is how the edge carries the session (an API token or a browser
-    cookie); every later session of this login keeps it.
+    cookie); every later session of this login keeps it. A good trusted-device
+    token of this user (``device_token``, core/devices.py) stands in for the
+    second-factor steps (never for an enrollment still to be done); any other
+    is audited and ignored. It is only looked at once the password is right
+    and the address allowed, and throttling has admitted the attempt.
 
     An unknown email and a wrong password take the same path and the same
     time (a dummy argon2 verify), write the same rows and give the same 401.
@@ -103,9 +111,14 @@ def login_with_password(
             mfa_recovery.complete_if_ready(core, tx, ctx, user, account)
             steps = policy.login_steps(account, user, now)
             enroll_by = policy.enroll_by(account, user, now)
-            token = open_session(
-                core, tx, user, steps, now, proven=(PASSWORD,), addr=addr, kind=kind
-            )
+            proven: tuple[str, ...] = (PASSWORD,)
+            if (
+                device_token is not None
+                and devices.skips(steps)
+                and devices.trusted(core, tx, user, account, device_token, now, seen)
+            ):
+                steps, proven = (), (PASSWORD, devices.DEVICE_FACTOR)
+            token = open_session(core, tx, user, steps, now, proven=proven, addr=addr, kind=kind)
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
                 mfa_recovery.cancel_on_login(tx, seen, user, now)
@@ -137,12 +150,16 @@ def is_slow_check(core: Core, ctx: Context, code: str) -> bool:
     return core.factors.for_step(step, code).slow
 
 
-def second_factor(core: Core, ctx: Context, auth_type: str, code: str) -> LoginResult:
+def second_factor(
+    core: Core, ctx: Context, auth_type: str, code: str, *, remember: str | None = None
+) -> LoginResult:
     """``POST /session/login``: check one factor on a pending session.
 
     Success consumes the pending session and the code in one transaction and
     opens the next session (pending for the next step, or full). A wrong code
     counts against the session (5 close it), the user and the address.
+    ``remember``: the label of the device to trust (core/devices.py) if this
+    is the login's last factor and it succeeds; ignored on an earlier step.
     """
     caller = ctx.signed_in
     step = caller.pending_step
@@ -159,9 +176,9 @@ def second_factor(core: Core, ctx: Context, auth_type: str, code: str) -> LoginR
     keys = core.throttle.keys(user.email, ctx.addr)
     try:
         if factor.slow:
-            result = _check_outside(core, ctx, factor, code, keys, seen)
+            result = _check_outside(core, ctx, factor, code, keys, seen, remember)
         else:
-            result = _check_inside(core, ctx, factor, (auth_type, code), keys, seen)
+            result = _check_inside(core, ctx, factor, (auth_type, code), keys, seen, remember)
     except TooManyAttempts as refusal:
         raise _refuse_throttled(core, ctx, refusal, user.id) from None
     except _Lost:
@@ -178,6 +195,7 @@ def _check_inside(
     attempt: tuple[str, str],
     keys: Keys,
     seen: audit.Actor,
+    remember: str | None,
 ) -> LoginResult:
     """A fast factor (TOTP, recovery code): throttle check, code check, redemption
     and the next session are one write transaction. On PostgreSQL the user's row
@@ -194,7 +212,9 @@ def _check_inside(
         if match is not None and factor.redeem(tx, user, match, now):
             if not tx.sessions.delete(caller.token_hash):
                 raise _Lost()  # the session was used meanwhile: roll the code back too
-            return _open_next(core, tx, caller, match, keys, seen, now, throttle_states)
+            return _open_next(
+                core, tx, caller, match, keys, seen, now, throttle_states, remember=remember
+            )
         _count_wrong_code(core, tx, ctx, keys, seen, auth_type, throttle_states)
     raise WrongCode()
 
@@ -206,6 +226,7 @@ def _check_outside(
     code: str,
     keys: Keys,
     seen: audit.Actor,
+    remember: str | None,
 ) -> LoginResult:
     """A slow factor (PIN, argon2): the attempt is counted before the hash is
     checked outside any write transaction, and taken back if the code wins."""
@@ -220,7 +241,7 @@ def _check_outside(
         if not _redeem(tx, core, caller, factor, match, now):
             raise _Lost()
         core.throttle.forgive(tx, admission)
-        return _open_next(core, tx, caller, match, keys, seen, now)
+        return _open_next(core, tx, caller, match, keys, seen, now, remember=remember)
 
 
 def _open_next(
@@ -232,8 +253,11 @@ def _open_next(
     seen: audit.Actor,
     now: float,
     throttle_states: Sequence[ThrottleState] | None = None,
+    *,
+    remember: str | None = None,
 ) -> LoginResult:
-    """The code won: open the next session (pending for the next step, or full).
+    """The code won: open the next session (pending for the next step, or full),
+    and when it is full and ``remember`` names a device, trust that device.
 
     ``throttle_states``: what :meth:`Throttle.check` read earlier in this
     transaction, if it ran in it.
@@ -252,16 +276,19 @@ def _open_next(
         auth_time=session.auth_time,
         kind=session.kind,
     )
+    device_token = None
     if not remaining:
         core.throttle.succeeded(tx, keys.user, throttle_states)
         tx.users.record_login(user.id, now, None)
         mfa_recovery.cancel_on_login(tx, seen, user, now)
+        if remember is not None:
+            device_token = devices.remember(core, tx, user, caller.account, now, seen, remember)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
     if match.factor == core.recovery.name:
         left = str(tx.credentials.recovery_codes_left(user.id))
         mail.security_notice(tx, user.email, "recovery_code_used", now, seen.addr, left=left)
     enroll_by = policy.enroll_by(caller.account, user, now)
-    return LoginResult(token, remaining[0] if remaining else None, enroll_by)
+    return LoginResult(token, remaining[0] if remaining else None, enroll_by, device_token)
 
 
 def _count_wrong_code(

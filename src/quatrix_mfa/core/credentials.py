@@ -2,7 +2,8 @@
 
 A password set or reset, a factor set, reset or forced, a user disabled, 2FA
 forced by the account: each calls :func:`credentials_changed`, which bumps
-the user's credential epoch, closes their sessions and tells them by mail.
+the user's credential epoch, closes their sessions, revokes their trusted
+devices and tells them by mail.
 
 The epoch is what makes the closing complete. Every session stores the epoch
 it was made under, and the one statement that reads a session for a request
@@ -38,6 +39,18 @@ def credentials_changed(
     Returns the new epoch."""
     user.credential_epoch = tx.users.bump_epoch(user.id)
     tx.sessions.close_for_users([user.id], keep=keep)
+    # Trusted devices were given under the old epoch, so none counts any more
+    # (core/devices.py); deleting them also takes them off the user's list.
+    if tx.devices.delete_for_users([user.id]):
+        audit.record(
+            tx,
+            now,
+            audit.TRUST_REVOKED,
+            reason,
+            target=user.id,
+            account=user.account_id,
+            devices="all",
+        )
     if keep is not None:
         tx.sessions.restamp(keep, user.credential_epoch)
     audit.record(tx, now, audit.SESSION_CLOSED, reason, target=user.id, account=user.account_id)

@@ -26,6 +26,7 @@ def purge(core: Core, now: float) -> dict[str, int]:
         "sessions": lambda tx: tx.sessions.purge_expired(now, core.sessions.idle_seconds, BATCH),
         "enrollments": lambda tx: tx.credentials.purge_enrollments(now, BATCH),
         "resets": lambda tx: tx.resets.purge(now, BATCH),
+        "devices": lambda tx: tx.devices.purge_expired(now, BATCH),
         "throttle": lambda tx: tx.throttle.purge_idle(now - THROTTLE_KEPT, now, BATCH),
         "outbox": lambda tx: tx.outbox.purge_sent(now - SENT_MAIL_KEPT, BATCH),
         "audit": lambda tx: tx.audit.purge(now - core.audit_retention_seconds, BATCH),

@@ -39,6 +39,11 @@ class Account:
     mfa_stage: int = 0
     # Whether a user may start a lost-device recovery themself (core/mfa_recovery.py).
     mfa_self_recovery: bool = True
+    # Trusted devices (core/devices.py): how many days a "trust this browser"
+    # lasts (0: off), and the epoch that setting 0 bumps (ending every trust);
+    # the epoch moves only by an atomic increment (storage), never saved.
+    trusted_device_days: int = 30
+    trust_epoch: int = 0
 
     @property
     def auth_methods(self) -> list[str]:
@@ -234,3 +239,23 @@ class ResetRequest:
     used_at: float | None = None
     email_hash: str = ""
     new_email: str | None = None
+
+
+@dataclass
+class TrustedDevice:
+    """A "remember this device" token (core/devices.py); only the keyed hash
+    of the token is stored. ``id`` is its public name (lists, revocation);
+    ``epoch`` and ``trust_epoch`` are the user's credential epoch and the
+    account's trust epoch it was given under: a change of either ends it."""
+
+    token_hash: str
+    id: str
+    user_id: str
+    account_id: str
+    label: str
+    client_addr: str | None
+    created: float
+    last_used: float | None
+    expires_at: float
+    epoch: int
+    trust_epoch: int

@@ -22,6 +22,7 @@ from quatrix_mfa.core.model import (
     SessionRecord,
     ThrottleState,
     TotpEnrollment,
+    TrustedDevice,
     User,
 )
 
@@ -76,6 +77,10 @@ class AccountRepository(Protocol):
     def claim_mfa_stage(self, account_id: str, deadline: float, stage: int) -> bool:
         """Atomically move the account's rollout to ``stage`` if it still forces
         2FA by ``deadline`` and is at an earlier stage; True for one caller."""
+        ...
+
+    def end_trust(self, account_id: str) -> int:
+        """Atomically bump the account's trust epoch; the new epoch."""
         ...
 
     def restart_mfa_stage(self, account_id: str) -> None:
@@ -322,6 +327,40 @@ class RecoveryRepository(Protocol):
         ...
 
 
+class TrustedDeviceRepository(Protocol):
+    def add(self, device: TrustedDevice) -> None: ...
+    def use(
+        self,
+        token_hash: str,
+        user_id: str,
+        epoch: int,
+        trust_epoch: int,
+        created_after: float,
+        now: float,
+    ) -> str | None:
+        """Atomically: if the device of ``token_hash`` belongs to ``user_id``,
+        was given under ``epoch`` and ``trust_epoch``, has not expired at
+        ``now`` and was created after ``created_after``, stamp its last use
+        and return its id; else None (and nothing changes)."""
+        ...
+
+    def owner_of(self, token_hash: str) -> str | None:
+        """The user a stored device token belongs to (for the audit of a refusal)."""
+        ...
+
+    def of_user(self, user_id: str) -> list[TrustedDevice]:
+        """Newest first."""
+        ...
+
+    def delete_of_user(self, user_id: str, ids: Sequence[str]) -> list[str]:
+        """Delete those of ``ids`` that are ``user_id``'s devices; the ids deleted."""
+        ...
+
+    def delete_for_users(self, user_ids: Sequence[str]) -> int: ...
+    def delete_in_account(self, account_id: str) -> int: ...
+    def purge_expired(self, now: float, limit: int) -> int: ...
+
+
 class Transaction(Protocol):
     """One unit of work: every repository over the same database transaction."""
 
@@ -351,6 +390,9 @@ class Transaction(Protocol):
 
     @property
     def recoveries(self) -> RecoveryRepository: ...
+
+    @property
+    def devices(self) -> TrustedDeviceRepository: ...
 
 
 class Store(Protocol):

@@ -264,6 +264,9 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
         who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)
+        # Trust stood in for the factors as they were (core/devices.py).
+        if tx.devices.delete_for_users([user.id]):
+            who.record(tx, now, audit.TRUST_REVOKED, "factor_removed", target=user.id)
 
 
 # Recovery codes ------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, ipallow, policy, rollout
+from quatrix_mfa.core import audit, devices, ipallow, policy, rollout
 from quatrix_mfa.core.admin import require_admin
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
@@ -83,11 +83,14 @@ def set_settings(
     *,
     grace_days: int | None = None,
     self_recovery: bool | None = None,
+    device_days: int | None = None,
 ) -> Account:
     """Change settings. Forcing 2FA closes the sessions of users without a
     secret, or with ``grace_days`` gives them until a deadline (core/rollout.py);
     an allow-list that would shut out the caller's own address is refused, and
-    a new or narrowed one closes every session opened outside it."""
+    a new or narrowed one closes every session opened outside it.
+    ``device_days`` (0 to 365) is how long a trusted device lasts; 0 ends
+    every trust of the account for good (core/devices.py)."""
     caller, now, addr = require_admin(ctx), ctx.now, ctx.addr
     with core.store.transaction() as tx:
         account = tx.accounts.get(caller.account.id)
@@ -110,11 +113,17 @@ def set_settings(
                 )
         if grace_days is not None and not 0 <= grace_days <= rollout.MAX_GRACE_DAYS:
             raise ParameterError.field("mfa_grace_days", f"0 to {rollout.MAX_GRACE_DAYS} days")
+        if device_days is not None and not 0 <= device_days <= devices.MAX_DAYS:
+            raise ParameterError.field("trusted_device_days", f"0 to {devices.MAX_DAYS} days")
         enforce_now = rollout.change_forcing(tx, ctx, account, was_forced, grace_days)
         if self_recovery is not None:
             account.mfa_self_recovery = self_recovery
         account.settings.update(free_form)
         account.modified = now
+        if device_days is not None:
+            if device_days == 0 and account.trusted_device_days > 0:
+                devices.end_trust_in_account(tx, account)
+            account.trusted_device_days = device_days
         tx.accounts.save(account)
         if enforce_now:
             for user in tx.users.in_account(account.id):
@@ -133,6 +142,7 @@ def set_settings(
             auth_methods=account.auth_methods,
             mfa_enroll_by=account.mfa_enroll_by,
             mfa_self_recovery=account.mfa_self_recovery,
+            trusted_device_days=account.trusted_device_days,
         )
     return account
 

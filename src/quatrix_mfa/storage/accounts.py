@@ -39,6 +39,8 @@ class SqlAccountRepository:
             "status": account.status,
             "mfa_enroll_by": account.mfa_enroll_by,
             "mfa_self_recovery": account.mfa_self_recovery,
+            "trusted_device_days": account.trusted_device_days,
+            # Not trust_epoch: only end_trust moves it.
             # Not mfa_stage: only claim_mfa_stage and restart_mfa_stage move it.
         }
 
@@ -84,3 +86,14 @@ class SqlAccountRepository:
 
     def restart_mfa_stage(self, account_id: str) -> None:
         self.conn.execute(update(accounts).where(accounts.c.id == account_id).values(mfa_stage=0))
+
+    def end_trust(self, account_id: str) -> int:
+        """Atomically bump the account's trust epoch (every trusted device of
+        the account stops counting); returns the new epoch."""
+        row = self.conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(trust_epoch=accounts.c.trust_epoch + 1)
+            .returning(accounts.c.trust_epoch)
+        ).one()
+        return int(row.trust_epoch)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
+from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outbox import SqlOutboxRepository
 from quatrix_mfa.storage.recoveries import SqlRecoveryRepository
@@ -141,6 +142,7 @@ class SqlTransaction:
         self.outbox = SqlOutboxRepository(conn)
         self.resets = SqlResetRepository(conn)
         self.recoveries = SqlRecoveryRepository(conn)
+        self.devices = SqlTrustedDeviceRepository(conn)
 
 
 class SqlStore:

@@ -19,7 +19,7 @@ from quatrix_mfa.api.deps import (
     reply,
 )
 from quatrix_mfa.api.schemas import SessionLoginPostResp, SessionLoginResp
-from quatrix_mfa.core import auth, mail, sessions
+from quatrix_mfa.core import auth, devices, mail, sessions
 from quatrix_mfa.core.auth import LoginResult
 from quatrix_mfa.core.errors import NotAuthenticated
 from quatrix_mfa.core.text import has_control
@@ -27,6 +27,9 @@ from quatrix_mfa.core.text import has_control
 router = APIRouter(tags=["Auth"])
 # While 2FA is forced with a grace period: when a user without 2FA must have it.
 ENROLL_BY_HEADER = "Mfa-Enroll-By"
+# A trusted device's token (issue 13): given by a POST with remember_device,
+# shown by a later GET with Basic auth to skip the second factor.
+DEVICE_HEADER = "X-Device-Token"
 ERRORS = error_responses(401, 429)
 
 
@@ -34,6 +37,8 @@ def _login_reply(result: LoginResult) -> JSONResponse:
     headers = {TOKEN_HEADER: result.token}
     if result.enroll_by is not None:
         headers[ENROLL_BY_HEADER] = mail.moment(result.enroll_by)
+    if result.device_token is not None:
+        headers[DEVICE_HEADER] = result.device_token
     if result.step is None:
         return reply(SessionLoginResp(session_id=result.token), 200, headers)
     headers["Mfa-Code"] = result.step.value
@@ -66,11 +71,15 @@ def parse_basic(header: str) -> tuple[str, str]:
     },
 )
 def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
-    """Basic auth opens a session (200 full, 207 pending); an X-Auth-Token reports on one."""
+    """Basic auth opens a session (200 full, 207 pending); an X-Auth-Token reports on one.
+    With Basic auth, a good X-Device-Token of that user skips the second factor."""
     header = request.headers.get("authorization")
     if header:
         email, password = parse_basic(header)
-        return _login_reply(auth.login_with_password(core, ctx, email, password))
+        device = request.headers.get(DEVICE_HEADER)
+        return _login_reply(
+            auth.login_with_password(core, ctx, email, password, device_token=device)
+        )
     caller = sessions.authenticate(core, request.headers.get(TOKEN_HEADER), ctx.addr)
     return _login_reply(auth.session_status(core, caller))
 
@@ -86,10 +95,16 @@ def login(request: Request, core: CoreDep, ctx: AnonymousDep) -> JSONResponse:
     },
 )
 async def login_second_factor(
-    body: SessionLoginPostResp, ctx: SessionDep, core: CoreDep
+    request: Request, body: SessionLoginPostResp, ctx: SessionDep, core: CoreDep
 ) -> JSONResponse:
-    """The second factor on a pending session: a new session id on success."""
-    check = functools.partial(auth.second_factor, core, ctx, body.auth_type, body.code)
+    """The second factor on a pending session: a new session id on success.
+    With ``remember_device`` true on the last factor, also an X-Device-Token."""
+    remember = None
+    if body.remember_device:
+        remember = devices.label_for(request.headers.get("user-agent"))
+    check = functools.partial(
+        auth.second_factor, core, ctx, body.auth_type, body.code, remember=remember
+    )
     # The store decides where it runs: a PIN's argon2 never on the event loop.
     slow = auth.is_slow_check(core, ctx, body.code)
     return _login_reply(await core.store.run(check, slow=slow))

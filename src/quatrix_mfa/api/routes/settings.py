@@ -29,6 +29,7 @@ def get_settings(ctx: FullDep, core: CoreDep) -> JSONResponse:
 @router.post("/settings/set", response_model=SettingsResp, responses=ERRORS)
 def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
     ours = {"auth_methods", "ip_whitelist", "mfa_grace_days", "mfa_self_recovery"}
+    ours |= {"trusted_device_days"}
     free_form = body.model_dump(exclude_none=True, exclude=ours)
     account = site.set_settings(
         core,
@@ -38,6 +39,7 @@ def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONRespo
         body.ip_whitelist,
         grace_days=body.mfa_grace_days,
         self_recovery=body.mfa_self_recovery,
+        device_days=body.trusted_device_days,
     )
     return reply(settings_resp(account))
 
