@@ -211,6 +211,7 @@ PAGES: dict[str, Reach] = {
     "account-2fa-status": account_page("/account/2fa", two_fa=True),
     "account-pin": account_page("/account/pin"),
     "account-sessions": account_page("/account/sessions"),
+    "account-devices": account_page("/account/devices"),
     "admin-users": admin_page("/admin/users"),
     "admin-user-new": admin_page("/admin/users/new"),
     "admin-user": admin_user,

@@ -31,6 +31,7 @@ def _settings_page(
     values.setdefault("ip_text", "\n".join(account.ip_whitelist))
     enroll_by = account.mfa_enroll_by if account.force_2fa else None
     values.setdefault("grace_text", "0")
+    values.setdefault("trust_days_text", str(account.trusted_device_days))
     return page.render(
         "admin_settings.html",
         status,

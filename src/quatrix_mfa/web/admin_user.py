@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from quatrix_mfa.core import admin, mail, mfa_recovery
+from quatrix_mfa.core import admin, devices, mail, mfa_recovery
 from quatrix_mfa.core.errors import EmailTaken, NotFound, ParameterError, QuatrixError
 from quatrix_mfa.core.model import User
 from quatrix_mfa.web.admin_common import notice_text, problems, refused, refused_post, text_field
@@ -20,6 +20,7 @@ from quatrix_mfa.web.admin_users import (
     user_row,
 )
 from quatrix_mfa.web.answers import core_text
+from quatrix_mfa.web.devices import rows as device_rows
 from quatrix_mfa.web.page import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
@@ -121,6 +122,7 @@ def _user_page(
         itself=user.id == page.ctx.signed_in.user.id,
         recovery_ready=mail.moment(recovery.ready_at) if recovery else "",
         recovery_approved=bool(recovery and recovery.approved_by),
+        devices=device_rows(devices.list_of_user(page.core, page.ctx, user.id)),
         notice=notice,
         **values,
     )

@@ -20,6 +20,7 @@ from quatrix_mfa.web import (
     admin_settings,
     admin_user,
     admin_users,
+    devices,
     email_change,
     i18n,
     login,
@@ -55,6 +56,7 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
         admin_audit,
         email_change,
         recovery,
+        devices,
     ):
         app.include_router(module.router)
     files = StaticFiles(packages=[("quatrix_mfa.web", "static")])

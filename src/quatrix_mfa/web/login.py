@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from quatrix_mfa.core import auth, profile
+from quatrix_mfa.core import auth, devices, profile
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
     NotAuthenticated,
@@ -73,7 +73,12 @@ def _step_page(
     if step is Step.ENROLL_TOTP:
         return _enroll_page(page, target, status, **values)
     values.setdefault("recovery", False)
-    return page.render(STEP_PAGES[step], status, next=target, **values)
+    # The "Trust this browser for N days" box, on the last step only, while
+    # the account allows trust (core/devices.py).
+    caller = page.caller
+    last = caller is not None and len(caller.session.steps) == 1
+    days = caller.account.trusted_device_days if caller is not None and last else 0
+    return page.render(STEP_PAGES[step], status, next=target, trust_days=days, **values)
 
 
 def _enroll_page(page: Browser, target: str, status: int = 200, **values: Any) -> Response:
@@ -115,7 +120,12 @@ def login_password(page: BrowserDep) -> Response:
         return page.render("login.html", 400, next=target, email=email, errors=errors, notice="")
     try:
         result = auth.login_with_password(
-            page.core, page.ctx, email, password, kind=SessionKind.BROWSER
+            page.core,
+            page.ctx,
+            email,
+            password,
+            kind=SessionKind.BROWSER,
+            device_token=page.request.cookies.get(page.web.cookies.device),
         )
     except (NotAuthenticated, TooManyAttempts, AddressNotAllowed) as error:
         status = (
@@ -178,8 +188,13 @@ def _second_factor(page: Browser, step: Step) -> Response:
         return _step_page(
             page, step, target, 400, recovery=recovery, errors={field: page.gettext(bad.problem)}
         )
+    remember = None
+    if page.form.values.get("remember_device") == "yes":
+        remember = devices.label_for(page.request.headers.get("user-agent"))
     try:
-        result = auth.second_factor(page.core, page.ctx, page.core.factors.auth_type_of(step), code)
+        result = auth.second_factor(
+            page.core, page.ctx, page.core.factors.auth_type_of(step), code, remember=remember
+        )
     except (WrongCode, TooManyAttempts) as error:
         status = 429 if isinstance(error, TooManyAttempts) else 401
         return _step_page(
@@ -189,6 +204,8 @@ def _second_factor(page: Browser, step: Step) -> Response:
         page.signed_out()
         return _restart(page, target, ended=True)
     page.carry(result.token)
+    if result.device_token is not None and page.caller is not None:
+        page.trust_device(result.device_token, page.caller.account.trusted_device_days)
     if result.step is None:
         return recovery_pages.after_login(page, result, target)
     return page.redirect("/login", next=target)

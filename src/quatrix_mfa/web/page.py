@@ -150,6 +150,8 @@ class Browser:
     presession: str
     locale: str = i18n.DEFAULT
     set_cookies: dict[str, str | None] = field(default_factory=dict)
+    # Cookies that outlive the browser session: name -> (value, max-age seconds).
+    lasting_cookies: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def core(self) -> Core:
@@ -171,6 +173,10 @@ class Browser:
     def carry(self, token: str) -> None:
         """Carry ``token`` (a new session id) in the cookie from this answer on."""
         self.set_cookies[self.web.cookies.session] = token
+
+    def trust_device(self, token: str, days: int) -> None:
+        """Keep a trusted device's token in its own cookie for ``days``."""
+        self.lasting_cookies[self.web.cookies.device] = (token, days * 86400)
 
     def signed_out(self) -> None:
         self.set_cookies[self.web.cookies.session] = None
@@ -225,6 +231,8 @@ class Browser:
                 cookies.clear(response, name)
             else:
                 cookies.set(response, name, value)
+        for name, (value, max_age) in self.lasting_cookies.items():
+            cookies.set_lasting(response, name, value, max_age)
         return response
 
 

@@ -71,6 +71,24 @@ class CookiePolicy:
         any session (sign-in, set or forget a password) to this browser."""
         return self.prefix + "qmfa_pre"
 
+    @property
+    def device(self) -> str:
+        """The cookie holding a trusted device's token (core/devices.py)."""
+        return self.prefix + "qmfa_device"
+
+    def set_lasting(self, response: Response, name: str, value: str, max_age: int) -> None:
+        """A cookie that outlives the browser session: a trusted device's
+        token must survive a restart, for the days the account allows."""
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
     def set(self, response: Response, name: str, value: str) -> None:
         # No Max-Age: the cookie ends with the browser; the server's session
         # expiry (idle and absolute) is what counts, whatever the cookie says.

@@ -1,0 +1,95 @@
+"""Trusted browsers on the pages, in-process (issue 13): the cookie's
+attributes over https, the box only while the account allows trust, the
+days setting refused outside 0 to 365 with nothing changed, and a revoke of a
+browser that is not the caller's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import basic
+from tests.support.admin import PASSWORD, add_users, admin_account
+from tests.web.conftest import Site
+
+PIN = "4711"
+DEVICE_COOKIE = "__Host-qmfa_device"
+BOX = "Trust this browser for"
+
+
+@pytest.fixture
+def email(site: Site) -> str:
+    """A user with a password and a PIN (set through the API)."""
+    (user,) = add_users(site.core, 1, password=True)
+    login = site.http.get(
+        "/api/1.0/session/login", headers={"Authorization": basic(user.email, PASSWORD)}
+    )
+    token = login.json()["session_id"]
+    answer = site.http.post(
+        "/api/1.0/profile/set-mfa",
+        json={"auth_type": "PIN", "code": PIN},
+        headers={"X-Auth-Token": token},
+    )
+    assert answer.status_code == 200, answer.text
+    return user.email
+
+
+def pin_step(site: Site, email: str, **extra: str) -> Any:
+    assert site.sign_in(email, PASSWORD).status_code == 303
+    return site.submit("/login", "/login/pin", {"pin": PIN, **extra})
+
+
+def test_the_box_sets_a_secure_httponly_lax_cookie_that_lasts_the_days(
+    site: Site, email: str
+) -> None:
+    assert site.sign_in(email, PASSWORD).status_code == 303
+    assert "Trust this browser for 30 days" in site.get("/login").text
+    done = site.submit("/login", "/login/pin", {"pin": PIN, "remember_device": "yes"})
+    assert done.status_code == 303
+    (cookie,) = [h for h in done.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "secure", "path", "max-age"} <= attributes
+    assert "samesite=lax" in cookie.lower()
+    assert "max-age=2592000" in cookie.lower()
+
+
+def test_the_password_alone_signs_a_trusted_browser_in(site: Site, email: str) -> None:
+    pin_step(site, email, remember_device="yes")
+    site.http.cookies.delete("__Host-qmfa_session")
+    signed_in = site.sign_in(email, PASSWORD)
+    assert signed_in.headers["location"] == "/account"
+
+
+def test_no_box_while_the_account_allows_no_trust(site: Site, email: str) -> None:
+    site.sign_in()
+    response = site.submit(
+        "/admin/settings", "/admin/settings/devices", {"trusted_device_days": "0"}
+    )
+    assert response.headers["location"] == "/admin/settings?notice=saved"
+    site.http.cookies.clear()
+    site.sign_in(email, PASSWORD)
+    assert BOX not in site.get("/login").text
+    done = site.submit("/login", "/login/pin", {"pin": PIN, "remember_device": "yes"})
+    assert done.status_code == 303
+    assert not [h for h in done.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
+
+
+@pytest.mark.parametrize("days", ["366", "-1", "7.5", "seven", "", "3650"])
+def test_bad_days_are_refused_and_change_nothing(site: Site, days: str) -> None:
+    site.sign_in()
+    response = site.submit(
+        "/admin/settings", "/admin/settings/devices", {"trusted_device_days": days}
+    )
+    assert response.status_code == 400
+    assert "Enter a whole number of days from 0 to 365." in response.text
+    assert admin_account(site.core).trusted_device_days == 30
+
+
+def test_revoking_a_browser_that_is_not_yours_changes_nothing(site: Site, email: str) -> None:
+    pin_step(site, email, remember_device="yes")
+    for device in ("5b0d3d4e-8a55-4d8e-9a39-3f0a0f6c1b2a", "not-an-id", ""):
+        response = site.submit("/account/devices", "/account/devices/revoke", {"device": device})
+        assert response.status_code == 404
+        assert "That browser is not one of yours" in response.text
+    assert site.get("/account/devices").text.count("data-device") == 1
