@@ -120,15 +120,17 @@ def set_settings(
             account.mfa_self_recovery = self_recovery
         account.settings.update(free_form)
         account.modified = now
+        end_trust = device_days == 0 and account.trusted_device_days > 0
         if device_days is not None:
-            if device_days == 0 and account.trusted_device_days > 0:
-                devices.end_trust_in_account(tx, account)
             account.trusted_device_days = device_days
         tx.accounts.save(account)
         if enforce_now:
             for user in tx.users.in_account(account.id):
                 if not core.totp.enrolled(tx, user):
                     credentials_changed(tx, user, "2fa_forced_by_account", now)
+        if end_trust:
+            # After the user rows above: a login locks its user, then the device.
+            devices.end_trust_in_account(tx, account)
         if account.ip_restricted and account.ip_whitelist != was_allowed:
             _close_outside(tx, ctx, account)
         audit.record(
