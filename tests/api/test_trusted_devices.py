@@ -390,3 +390,14 @@ def test_trust_given_on_one_node_is_used_and_revoked_on_the_other(
     answer = api.post("/profile/devices/delete", {"ids": [device_id]}, tina.token)
     assert answer.status_code == 200, answer.text
     assert not trusted(other, tina, device)
+
+
+def test_a_factor_change_on_one_node_ends_trust_on_the_other(
+    api: Api, make_api: Any, admin_token: str, tina: TotpUser
+) -> None:
+    other: Api = make_api()
+    device = trust(api, tina)
+    assert trusted(other, tina, device)
+    body = {"ids": [tina.id], "auth_type": "2FA"}
+    assert other.post("/user/reset-mfa", body, admin_token).status_code == 200
+    assert not trusted(api, tina, device)
