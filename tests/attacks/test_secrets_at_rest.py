@@ -225,6 +225,27 @@ def use_every_secret(api: Api, person: Person, admin: str, loot: Loot) -> None:
     loot.link(api.core, person.email)
 
 
+def trust_a_device(api: Api, person: Person, loot: Loot) -> None:
+    """Sign in with "remember this device" (issue 13), then with its token."""
+    response = api.login(person.email, person.password)
+    while response.status_code == 207:
+        pending = response.json()["session_id"]
+        if response.headers["Mfa-Code"] == "1":
+            body: dict[str, object] = {"auth_type": "2FA", "code": api.code(person.seed)}
+            api.clock.advance(totp.PERIOD)
+        else:
+            body = {"auth_type": "PIN", "code": person.pin}
+        response = api.post("/session/login", {**body, "remember_device": True}, pending)
+    assert response.status_code == 200, response.text
+    loot.token(response.json()["session_id"])
+    device = response.headers["X-Device-Token"]
+    loot.add("device token", device)
+    auth = {"Authorization": basic(person.email, person.password), "X-Device-Token": device}
+    used = api.get("/session/login", headers=auth)
+    assert used.status_code == 200, used.text
+    loot.token(used.json()["session_id"])
+
+
 def test_no_secret_of_a_full_run_is_in_the_database_or_the_logs(
     api: Api, db_kind: str, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -248,6 +269,8 @@ def test_no_secret_of_a_full_run_is_in_the_database_or_the_logs(
     assert api.post("/user/reset-mfa", body, admin).status_code == 200
     for person in people:  # the reset user enrols again on the way in
         finish_login(api, person, loot)
+    for person in people:
+        trust_a_device(api, person, loot)
 
     live = database_bytes(db_kind, database_url)
     api.core.store.dispose()  # type: ignore[attr-defined]  # SQLite: checkpoints the WAL
