@@ -93,3 +93,17 @@ def test_revoking_a_browser_that_is_not_yours_changes_nothing(site: Site, email:
         assert response.status_code == 404
         assert "That browser is not one of yours" in response.text
     assert site.get("/account/devices").text.count("data-device") == 1
+
+
+def test_a_refused_device_cookie_is_dropped_at_the_next_sign_in(site: Site, email: str) -> None:
+    pin_step(site, email, remember_device="yes")
+    assert site.http.cookies.get(DEVICE_COOKIE)
+    site.http.cookies.delete("__Host-qmfa_session")
+    site.sign_in()  # the administrator revokes every trust of the account
+    site.submit("/admin/settings", "/admin/settings/devices", {"trusted_device_days": "0"})
+    site.http.cookies.delete("__Host-qmfa_session")
+    signed_in = site.sign_in(email, PASSWORD)
+    assert signed_in.headers["location"].startswith("/login")  # the PIN step again
+    dropped = [h for h in signed_in.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
+    assert dropped and ("max-age=0" in dropped[0].lower() or "expires=" in dropped[0].lower())
+    assert not site.http.cookies.get(DEVICE_COOKIE)

@@ -37,6 +37,9 @@ class LoginResult:
     # A new trusted-device token (core/devices.py), when the login's last
     # factor succeeded with "remember this device" (the API's X-Device-Token).
     device_token: str | None = None
+    # A device token came with the password and was refused (core/devices.py):
+    # an edge that keeps it (the pages' cookie) may drop it.
+    device_refused: bool = False
 
 
 # How the password shows in an authentication record (beside the factors' names).
@@ -112,12 +115,12 @@ def login_with_password(
             steps = policy.login_steps(account, user, now)
             enroll_by = policy.enroll_by(account, user, now)
             proven: tuple[str, ...] = (PASSWORD,)
-            if (
-                device_token is not None
-                and devices.skips(steps)
-                and devices.trusted(core, tx, user, account, device_token, now, seen)
-            ):
-                steps, proven = (), (PASSWORD, devices.DEVICE_FACTOR)
+            refused = False
+            if device_token is not None and devices.skips(steps):
+                if devices.trusted(core, tx, user, account, device_token, now, seen):
+                    steps, proven = (), (PASSWORD, devices.DEVICE_FACTOR)
+                else:
+                    refused = True
             token = open_session(core, tx, user, steps, now, proven=proven, addr=addr, kind=kind)
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
@@ -128,7 +131,7 @@ def login_with_password(
             )
     if denied:
         raise AddressNotAllowed()
-    return LoginResult(token, steps[0] if steps else None, enroll_by)
+    return LoginResult(token, steps[0] if steps else None, enroll_by, device_refused=refused)
 
 
 def session_status(core: Core, caller: Caller) -> LoginResult:

@@ -144,6 +144,8 @@ def login_password(page: BrowserDep) -> Response:
             notice="",
         )
     page.carry(result.token)
+    if result.device_refused:  # revoked or expired: no use sending it again
+        page.set_cookies[page.web.cookies.device] = None
     if result.step is None:
         return recovery_pages.after_login(page, result, target)
     return page.redirect("/login", next=target)
