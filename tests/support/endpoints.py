@@ -98,9 +98,27 @@ ACCESS = {"auth_methods": [], "ip_whitelist": ["127.0.0.1"]}
 PASSWORDS = {"password": b64(ADMIN_PASSWORD), "new_password": b64(NEW_PASSWORD)}
 USER_SPEC = "name:str email:str super_admin:enum status:enum language:str"
 
+
+def _trust_bob(w: World) -> None:
+    """Bob signs in with "remember this device" (issue 13): a device to revoke."""
+    w.api.clock.advance(30)  # a TOTP step no other login of his used
+    bob = w.api.get("/user/metadata/" + w.bob, w.admin).json()["email"]
+    pending = w.api.login(bob, "bob's good password").json()["session_id"]
+    body = {"auth_type": "2FA", "code": w.api.code(w.bob_secret), "remember_device": True}
+    response = w.api.post("/session/login", body, pending)
+    assert response.status_code == 200 and response.headers["X-Device-Token"], response.text
+
+
+def _bob_device(w: World) -> str:
+    """The id of Bob's trusted device, if he has one (else an id of none)."""
+    with w.api.core.store.transaction(write=False) as tx:
+        found = tx.devices.of_user(w.bob)
+    return found[0].id if found else "5b0d3d4e-8a55-4d8e-9a39-3f0a0f6c1b2a"
+
+
 ENDPOINTS = {
     "session_login": Endpoint(
-        "/session/login", "pending", "auth_type*:enum code*:str",
+        "/session/login", "pending", "auth_type*:enum code*:str remember_device:bool",
         lambda w: {"auth_type": "2FA", "code": w.api.code(w.bob_secret)},
     ),
     "set_password": Endpoint(
@@ -155,8 +173,15 @@ ENDPOINTS = {
         "/settings/set", "admin",
         "title:str bcc:list billing_emails:list email_footer:str language:str pgp_enabled:bool"
         " share_types:obj auth_methods:enumlist ip_whitelist:list mfa_grace_days:num"
-        " mfa_self_recovery:bool",
+        " mfa_self_recovery:bool trusted_device_days:num",
         lambda w: {**SITE, **SITE_MORE, **ACCESS},
+    ),
+    "profile_devices_delete": Endpoint(
+        "/profile/devices/delete", "bob", "ids*:ids", lambda w: {"ids": [_bob_device(w)]},
+        _trust_bob,
+    ),
+    "user_devices_delete": Endpoint(
+        "/user/devices/delete", "admin", "ids*:ids", lambda w: {"ids": [w.bob]}
     ),
     "reset_request": Endpoint(
         "/reset-password/request", "none", "email*:list", lambda w: {"email": ["bob@example.com"]}
