@@ -80,6 +80,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /session/recover-mfa": lambda w: None,
     "POST /user/recover-mfa/approve": lambda w: {"ids": [w.bob]},
     "POST /user/recover-mfa/cancel": lambda w: {"ids": [w.bob]},
+    "POST /profile/devices/delete": lambda w: {"ids": ["5b0d3d4e-8a55-4d8e-9a39-3f0a0f6c1b2a"]},
+    "POST /user/devices/delete": lambda w: {"ids": [w.bob]},
 }
 
 
