@@ -165,6 +165,10 @@ class SettingsSetReq(Request):
     mfa_grace_days: Annotated[int, Field(ge=0, le=90)] | None = None
     # Whether users may start a lost-device recovery themselves.
     mfa_self_recovery: bool | None = None
+    # The TOTP parameters of new enrollments (issue 13); each seed keeps its own.
+    totp_algorithm: Literal["SHA1", "SHA256", "SHA512"] | None = None
+    totp_digits: Literal[6, 8] | None = None
+    totp_period: Literal[30, 60] | None = None
     ip_whitelist: (
         Annotated[
             list[Annotated[str, Field(max_length=64), AfterValidator(_clean)]],
@@ -324,6 +328,9 @@ class SettingsResp(BaseModel):
     # RFC 3339 UTC: until when users without 2FA may still sign in without it.
     mfa_enroll_by: str | None = None
     mfa_self_recovery: bool = True
+    totp_algorithm: str = "SHA1"
+    totp_digits: int = 6
+    totp_period: int = 30
 
 
 class MfaImpactUser(BaseModel):

@@ -59,6 +59,9 @@ def settings_resp(account: Account) -> SettingsResp:
         ip_whitelist=account.ip_whitelist,
         mfa_enroll_by=enroll_by(account),
         mfa_self_recovery=account.mfa_self_recovery,
+        totp_algorithm=account.totp_algorithm,
+        totp_digits=account.totp_digits,
+        totp_period=account.totp_period,
     )
 
 

@@ -39,6 +39,9 @@ class SqlAccountRepository:
             "status": account.status,
             "mfa_enroll_by": account.mfa_enroll_by,
             "mfa_self_recovery": account.mfa_self_recovery,
+            "totp_algorithm": account.totp_algorithm,
+            "totp_digits": account.totp_digits,
+            "totp_period": account.totp_period,
             # Not mfa_stage: only claim_mfa_stage and restart_mfa_stage move it.
         }
 
