@@ -67,9 +67,12 @@ def diagnose(
     burned: Collection[int],
 ) -> Diagnosis | None:
     """Why ``code`` was refused, if it is a code of this secret at all within
-    ``REACH_SECONDS``: USED for a step the replay guard (``last_step``) or a
-    burn has spent, CLOCK for a step outside the ±1 window; None otherwise
-    (a wrong code, or one of the window that merely lost a race)."""
+    ``REACH_SECONDS``: USED for the step last accepted (``last_step``), a step
+    of the window the replay guard has passed, or a burned step: waiting for
+    the next code is the fix. CLOCK for any other step outside the ±1 window
+    (one older than ``last_step`` too: never accepted, and a phone behind is
+    what makes it typed now). None otherwise (a wrong code, or one of the
+    window that merely lost a race)."""
     current = time_step(now, params.period)
     steps = matching_steps(secret, code, now, params, REACH_SECONDS // params.period)
     if not steps:
@@ -77,9 +80,11 @@ def diagnose(
     # Two steps sharing a code (one in a million per pair): the nearer is meant.
     step = min(steps, key=lambda s: (abs(s - current), s))
     offset = step - current
-    if (last_step is not None and step <= last_step) or step in burned:
+    inside = abs(offset) <= DRIFT_STEPS
+    passed = last_step is not None and (step == last_step or (inside and step < last_step))
+    if passed or step in burned:
         return Diagnosis(USED, step, offset, params.period)
-    if abs(offset) <= DRIFT_STEPS:
+    if inside:
         return None
     return Diagnosis(CLOCK, step, offset, params.period)
 
