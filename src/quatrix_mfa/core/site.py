@@ -164,12 +164,12 @@ def _set_totp_parameters(account: Account, given: dict[str, Any]) -> None:
         )
     except ValueError as bad:
         allowed = {
-            "totp_algorithm": ", ".join(totp_factor.ALGORITHMS),
+            "totp_algorithm": "one of " + ", ".join(totp_factor.ALGORITHMS),
             "totp_digits": "6 or 8",
             "totp_period": "30 or 60",
         }
         name = str(bad)
-        raise ParameterError.field(name, f"one of {allowed[name]}") from None
+        raise ParameterError.field(name, allowed[name]) from None
     account.totp_algorithm = params.algorithm
     account.totp_digits = params.digits
     account.totp_period = params.period
