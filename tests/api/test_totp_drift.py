@@ -5,6 +5,7 @@ burned by saying so; every such refusal is a counted failure."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -135,6 +136,21 @@ def test_a_future_code_named_by_a_refusal_is_never_accepted(api: Api, admin_toke
     # The person whose clock was ahead, clock fixed, waits for the next code.
     api.clock.advance(30)
     assert send(api, token, api.code(secret)).status_code == 200
+
+
+def test_refusals_racing_on_every_node_burn_every_step_they_name(
+    api: Api, admin_token: str
+) -> None:
+    # Each refusal rewrites the list under the user's row lock: none is lost.
+    user_id, secret, _ = totp_user(api, admin_token)
+    ahead = list(range(2, 10))
+    codes = [unique_code(api, secret, k) for k in ahead]
+    tokens = [pending(api) for _ in ahead]
+    with ThreadPoolExecutor(max_workers=len(ahead)) as pool:
+        answers = list(pool.map(lambda pair: send(api, *pair), zip(tokens, codes, strict=True)))
+    assert all(error(a, 401, 11)["details"]["reason"] == "clock" for a in answers)
+    current = totp.time_step(api.clock.now())
+    assert credential_row(api, user_id).burned_steps == [current + k for k in ahead]
 
 
 def test_a_clock_behind_burns_nothing(api: Api, admin_token: str) -> None:
