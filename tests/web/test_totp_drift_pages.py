@@ -90,6 +90,21 @@ def test_the_admin_chooses_the_totp_parameters(site: Site) -> None:
     assert '<option value="SHA512" selected>' in site.get("/admin/settings").text
 
 
+def test_a_key_of_other_parameters_says_them_for_typing_it_in(site: Site) -> None:
+    site.sign_in()
+    data = {"totp_algorithm": "SHA256", "totp_digits": "8", "totp_period": "60"}
+    site.submit("/admin/settings", "/admin/settings/totp", data)
+    page = site.get("/account/2fa").text
+    assert "Set the app to SHA256, 8 digits, 60 seconds" in page
+    assert "digits=8" in page and "period=60" in page
+
+
+def test_a_key_of_the_default_parameters_says_nothing_more(site: Site) -> None:
+    site.sign_in()
+    page = site.get("/account/2fa").text
+    assert "data-totp-secret" in page and "Set the app to" not in page
+
+
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [
