@@ -138,6 +138,18 @@ def test_a_future_code_named_by_a_refusal_is_never_accepted(api: Api, admin_toke
     assert send(api, token, api.code(secret)).status_code == 200
 
 
+def test_a_step_burned_on_one_node_is_refused_on_another(
+    api: Api, admin_token: str, make_api: Any
+) -> None:
+    _, secret, _ = totp_user(api, admin_token)
+    ahead = unique_code(api, secret, 3)
+    error(send(api, pending(api), ahead), 401, 11)
+    other: Api = make_api()
+    api.clock.advance(3 * 30)
+    body = error(send(other, pending(other), ahead), 401, 11)
+    assert body["details"] == {"reason": "used"}
+
+
 def test_refusals_racing_on_every_node_burn_every_step_they_name(
     api: Api, admin_token: str
 ) -> None:
