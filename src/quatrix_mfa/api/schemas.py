@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from quatrix_mfa.core.text import is_control
 
@@ -38,6 +38,13 @@ def _clean(value: str, allowed: str = "") -> str:
 def _clean_lines(value: str) -> str:
     """Multi-line text (an email footer): line breaks and tabs are fine."""
     return _clean(value, allowed="\n\r\t")
+
+
+def _integer(value: Any) -> Any:
+    """A JSON integer, not 8.0 or true (a Literal compares by equality)."""
+    if type(value) is not int:
+        raise ValueError("must be an integer")
+    return value
 
 
 Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_clean)]
@@ -169,6 +176,10 @@ class SettingsSetReq(Request):
     mfa_self_recovery: bool | None = None
     # Issue 13: days a trusted device skips the second factor (0: off, ends every trust).
     trusted_device_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    # The TOTP parameters of new enrollments (issue 13); each seed keeps its own.
+    totp_algorithm: Literal["SHA1", "SHA256", "SHA512"] | None = None
+    totp_digits: Annotated[Literal[6, 8], BeforeValidator(_integer)] | None = None
+    totp_period: Annotated[Literal[30, 60], BeforeValidator(_integer)] | None = None
     ip_whitelist: (
         Annotated[
             list[Annotated[str, Field(max_length=64), AfterValidator(_clean)]],
@@ -329,6 +340,9 @@ class SettingsResp(BaseModel):
     mfa_enroll_by: str | None = None
     mfa_self_recovery: bool = True
     trusted_device_days: int = 30
+    totp_algorithm: str = "SHA1"
+    totp_digits: int = 6
+    totp_period: int = 30
 
 
 class MfaImpactUser(BaseModel):

@@ -60,6 +60,9 @@ def settings_resp(account: Account) -> SettingsResp:
         mfa_enroll_by=enroll_by(account),
         mfa_self_recovery=account.mfa_self_recovery,
         trusted_device_days=account.trusted_device_days,
+        totp_algorithm=account.totp_algorithm,
+        totp_digits=account.totp_digits,
+        totp_period=account.totp_period,
     )
 
 

@@ -17,7 +17,7 @@ from quatrix_mfa.core.errors import (
     TooManyAttempts,
     WrongCode,
 )
-from quatrix_mfa.core.factors import Match, SecondFactor
+from quatrix_mfa.core.factors import Match, SecondFactor, drift
 from quatrix_mfa.core.model import SessionKind, Step, ThrottleState
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import SESSION_FIELD, Caller, count_wrong_code, open_session
@@ -218,8 +218,14 @@ def _check_inside(
             return _open_next(
                 core, tx, caller, match, keys, seen, now, throttle_states, remember=remember
             )
-        _count_wrong_code(core, tx, ctx, keys, seen, auth_type, throttle_states)
-    raise WrongCode()
+        # The password is proven (a pending session): a TOTP code that was right
+        # at another time is told apart from a wrong one (core/factors/drift.py).
+        why = None
+        if factor is core.totp and credential is not None:
+            why = drift.explain(core.totp, tx, user, credential, code, now)
+        extra: dict[str, Any] = {} if why is None else {"reason": why.reason, "offset": why.offset}
+        _count_wrong_code(core, tx, ctx, keys, seen, auth_type, throttle_states, **extra)
+    raise WrongCode(details=None if why is None else why.details())
 
 
 def _check_outside(
@@ -286,7 +292,10 @@ def _open_next(
         mfa_recovery.cancel_on_login(tx, seen, user, now)
         if remember is not None:
             device_token = devices.remember(core, tx, user, caller.account, now, seen, remember)
-    seen.record(tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor)
+    offset = {} if match.offset is None else {"offset": match.offset}
+    seen.record(
+        tx, now, audit.LOGIN_FACTOR, audit.SUCCESS, target=user.id, factor=match.factor, **offset
+    )
     if match.factor == core.recovery.name:
         left = str(tx.credentials.recovery_codes_left(user.id))
         mail.security_notice(tx, user.email, "recovery_code_used", now, seen.addr, left=left)
@@ -304,17 +313,19 @@ def _count_wrong_code(
     throttle_states: Sequence[ThrottleState] | None = None,
     *,
     counted: bool = False,
+    **why: Any,
 ) -> None:
     """A wrong (or replayed) code: it counts against the session (five close it),
     and against the user and the address unless :func:`count_attempt` already did.
 
     ``throttle_states``: what :meth:`Throttle.check` read earlier in this
-    transaction, if it ran in it.
+    transaction, if it ran in it. ``why``: the drift diagnosis (reason, step
+    offset) for the audit row.
     """
     user, now = ctx.signed_in.user, ctx.now
     if not counted:
         core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
-    seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type)
+    seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type, **why)
     count_wrong_code(core, tx, ctx)
 
 

@@ -13,6 +13,7 @@ import base64
 import binascii
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -170,6 +171,18 @@ def emails_of(core: Core, ctx: Context, ids: set[str]) -> dict[str, str]:
         return {}
     with core.store.transaction(write=False) as tx:
         return {u.id: u.email for u in tx.users.in_account(caller.account.id, wanted)}
+
+
+def clock_drift(core: Core, ctx: Context, ids: Sequence[str]) -> dict[str, int]:
+    """Of ``ids`` (users of the caller's account), those whose last accepted
+    TOTP code was a step off (-1 or +1): a phone clock drifting, shown to the
+    administrator before it drifts out of the window (issue 13)."""
+    caller = require_admin(ctx)
+    if not ids:
+        return {}
+    with core.store.transaction(write=False) as tx:
+        ours = {u.id for u in tx.users.in_account(caller.account.id, list(ids))}
+        return tx.credentials.drift_offsets(sorted(ours))
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ class Account:
     # the epoch moves only by an atomic increment (storage), never saved.
     trusted_device_days: int = 30
     trust_epoch: int = 0
+    # The TOTP parameters of new enrollments (core/factors/totp.py Parameters).
+    totp_algorithm: str = "SHA1"
+    totp_digits: int = 6
+    totp_period: int = 30
 
     @property
     def auth_methods(self) -> list[str]:
@@ -99,7 +103,10 @@ class Credential:
     """One stored second-factor credential of a user; a user may hold several
     of one kind (passkeys). ``secret`` is sealed (``key_id`` names the key:
     a TOTP seed) or a one-way hash (``key_id`` None: a PIN's argon2 hash).
-    ``last_step`` is the TOTP replay guard."""
+    ``last_step`` is the TOTP replay guard. A TOTP seed also keeps the
+    parameters it was enrolled with (None: SHA1 / 6 / 30), the step offset of
+    its last accepted code (``last_offset``: -1, 0 or +1) and the future steps
+    a refusal named (``burned_steps``: never accepted, core/factors/drift.py)."""
 
     id: str
     user_id: str
@@ -109,6 +116,11 @@ class Credential:
     created: float
     last_step: int | None = None
     label: str | None = None
+    algorithm: str | None = None
+    digits: int | None = None
+    period: int | None = None
+    last_offset: int | None = None
+    burned_steps: list[int] | None = None
 
 
 @dataclass
@@ -119,6 +131,10 @@ class TotpEnrollment:
     ciphertext: bytes
     key_id: str
     expires_at: float
+    # The site's TOTP parameters when it started (None: SHA1 / 6 / 30).
+    algorithm: str | None = None
+    digits: int | None = None
+    period: int | None = None
 
 
 class SessionKind(StrEnum):

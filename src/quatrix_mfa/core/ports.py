@@ -142,8 +142,22 @@ class CredentialRepository(Protocol):
         """Remove every credential of ``kind`` the user holds."""
         ...
 
-    def advance_step(self, user_id: str, credential_id: str, step: int) -> bool:
-        """Atomically set ``last_step = step`` only if it is later than the stored one."""
+    def advance_step(
+        self, user_id: str, credential_id: str, step: int, offset: int | None = None
+    ) -> bool:
+        """Atomically move the credential's replay guard to ``step`` if it is
+        later than the stored one, recording the code's step ``offset`` (-1, 0,
+        +1) in the same statement; False if another request got there first."""
+        ...
+
+    def set_burned_steps(self, user_id: str, credential_id: str, steps: Sequence[int]) -> None:
+        """Replace the credential's burned future steps (core/factors/drift.py);
+        the caller holds the user's row lock."""
+        ...
+
+    def drift_offsets(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """Of ``user_ids``, those whose TOTP seed's last accepted code was off
+        by a step (non-zero ``last_offset``), with that offset."""
         ...
 
     def enrollment(self, user_id: str) -> TotpEnrollment | None: ...

@@ -22,7 +22,13 @@ from quatrix_mfa.core.errors import (
 )
 from quatrix_mfa.core.factors import SecondFactor
 from quatrix_mfa.core.factors.pin import parse_pin
-from quatrix_mfa.core.factors.totp import base32, provisioning_uri
+from quatrix_mfa.core.factors.totp import (
+    DEFAULT,
+    Parameters,
+    base32,
+    parameters_of,
+    provisioning_uri,
+)
 from quatrix_mfa.core.model import TWO_FA, Step, User
 from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.core.sessions import Caller, count_wrong_code, reopen_session
@@ -33,6 +39,8 @@ from quatrix_mfa.core.text import has_control
 class Enrollment:
     secret: str
     uri: str
+    # The seed's algorithm, digits and period (issue 13): also in ``uri``.
+    params: Parameters = DEFAULT
 
 
 @dataclass(frozen=True)
@@ -111,11 +119,11 @@ def start_totp_enrollment(core: Core, ctx: Context) -> Enrollment:
     _require_enrollment_or_full(caller)
     user = caller.user
     with core.store.transaction() as tx:
-        secret = core.totp.begin(tx, user, now)
+        secret, params = core.totp.start(tx, user, now)
         who.record(
             tx, now, audit.FACTOR_ENROLL_STARTED, audit.SUCCESS, target=user.id, factor=TWO_FA
         )
-    return _enrollment(caller, secret)
+    return _enrollment(caller, secret, params)
 
 
 # A pending secret shown again must leave time to scan it and type a code.
@@ -133,12 +141,14 @@ def totp_enrollment(core: Core, ctx: Context) -> Enrollment:
         pending = tx.credentials.enrollment(caller.user.id)
     if pending is None or pending.expires_at - ctx.now <= REUSE_MARGIN:
         return start_totp_enrollment(core, ctx)
-    return _enrollment(caller, core.totp.pending_secret(pending, caller.user))
+    secret = core.totp.pending_secret(pending, caller.user)
+    return _enrollment(caller, secret, parameters_of(pending))
 
 
-def _enrollment(caller: Caller, secret: bytes) -> Enrollment:
+def _enrollment(caller: Caller, secret: bytes, params: Parameters) -> Enrollment:
     issuer = caller.account.name or "Quatrix"
-    return Enrollment(base32(secret), provisioning_uri(secret, caller.user.email, issuer))
+    uri = provisioning_uri(secret, caller.user.email, issuer, params)
+    return Enrollment(base32(secret), uri, params)
 
 
 def set_factor(core: Core, ctx: Context, auth_type: str, code: str) -> FactorSet:
@@ -161,7 +171,12 @@ def _set_totp(core: Core, ctx: Context, code: str) -> FactorSet:
         with core.store.transaction() as tx:
             core.throttle.forgive(tx, admission)
         raise NoPendingEnrollment()
-    step = core.totp.enrollment_step(enrollment, user, code, now)
+    try:
+        step = core.totp.enrollment_step(enrollment, user, code, now)
+    except ParameterError:  # a code of the other length: 400, nothing counted
+        with core.store.transaction() as tx:
+            core.throttle.forgive(tx, admission)
+        raise
     if step is not None:
         with core.store.transaction() as tx:
             # Lock the user row first (PostgreSQL: SELECT ... FOR UPDATE), then

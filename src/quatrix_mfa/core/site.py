@@ -13,6 +13,7 @@ from quatrix_mfa.core.admin import require_admin
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed
 from quatrix_mfa.core.errors import ParameterError, QuatrixError
+from quatrix_mfa.core.factors import totp as totp_factor
 from quatrix_mfa.core.model import IP, TOTP_KIND, TWO_FA, Account, User
 from quatrix_mfa.core.ports import Transaction, UserQuery
 from quatrix_mfa.core.sessions import authenticate
@@ -84,13 +85,16 @@ def set_settings(
     grace_days: int | None = None,
     self_recovery: bool | None = None,
     device_days: int | None = None,
+    totp: dict[str, Any] | None = None,
 ) -> Account:
     """Change settings. Forcing 2FA closes the sessions of users without a
     secret, or with ``grace_days`` gives them until a deadline (core/rollout.py);
     an allow-list that would shut out the caller's own address is refused, and
     a new or narrowed one closes every session opened outside it.
     ``device_days`` (0 to 365) is how long a trusted device lasts; 0 ends
-    every trust of the account for good (core/devices.py)."""
+    every trust of the account for good (core/devices.py). ``totp``:
+    any of ``totp_algorithm``, ``totp_digits``, ``totp_period``, for the
+    enrollments started from now on (each seed keeps its own)."""
     caller, now, addr = require_admin(ctx), ctx.now, ctx.addr
     with core.store.transaction() as tx:
         account = tx.accounts.get(caller.account.id)
@@ -118,6 +122,8 @@ def set_settings(
         enforce_now = rollout.change_forcing(tx, ctx, account, was_forced, grace_days)
         if self_recovery is not None:
             account.mfa_self_recovery = self_recovery
+        if totp:
+            _set_totp_parameters(account, totp)
         account.settings.update(free_form)
         account.modified = now
         end_trust = device_days == 0 and account.trusted_device_days > 0
@@ -145,8 +151,40 @@ def set_settings(
             mfa_enroll_by=account.mfa_enroll_by,
             mfa_self_recovery=account.mfa_self_recovery,
             trusted_device_days=account.trusted_device_days,
+            totp_algorithm=account.totp_algorithm,
+            totp_digits=account.totp_digits,
+            totp_period=account.totp_period,
         )
     return account
+
+
+def _set_totp_parameters(account: Account, given: dict[str, Any]) -> None:
+    """Check and set the TOTP parameters of new enrollments (400 naming the
+    field for a value not supported; the transaction then changes nothing)."""
+    chosen: dict[str, Any] = {
+        "totp_algorithm": account.totp_algorithm,
+        "totp_digits": account.totp_digits,
+        "totp_period": account.totp_period,
+    }
+    unknown = set(given) - set(chosen)
+    if unknown:
+        raise ParameterError.field(sorted(unknown)[0], "not a TOTP parameter")
+    chosen.update(given)
+    try:
+        params = totp_factor.check_parameters(
+            **{k.removeprefix("totp_"): v for k, v in chosen.items()}
+        )
+    except ValueError as bad:
+        allowed = {
+            "totp_algorithm": "one of " + ", ".join(totp_factor.ALGORITHMS),
+            "totp_digits": "6 or 8",
+            "totp_period": "30 or 60",
+        }
+        name = str(bad)
+        raise ParameterError.field(name, allowed[name]) from None
+    account.totp_algorithm = params.algorithm
+    account.totp_digits = params.digits
+    account.totp_period = params.period
 
 
 def _close_outside(tx: Transaction, ctx: Context, account: Account) -> None:

@@ -41,6 +41,9 @@ class SqlAccountRepository:
             "mfa_self_recovery": account.mfa_self_recovery,
             "trusted_device_days": account.trusted_device_days,
             # Not trust_epoch: only end_trust moves it.
+            "totp_algorithm": account.totp_algorithm,
+            "totp_digits": account.totp_digits,
+            "totp_period": account.totp_period,
             # Not mfa_stage: only claim_mfa_stage and restart_mfa_stage move it.
         }
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
-from quatrix_mfa.core.model import Credential, TotpEnrollment
+from quatrix_mfa.core.model import TOTP_KIND, Credential, TotpEnrollment
 from quatrix_mfa.storage.prepared import Prepared
-from quatrix_mfa.storage.rows import RecordReader, delete_some
+from quatrix_mfa.storage.rows import RecordReader, chunks, delete_some
 from quatrix_mfa.storage.tables import credentials, recovery_codes, totp_enrollments
 
 # The driver may hand binary columns back as memoryview: records hold bytes.
@@ -37,7 +37,7 @@ _ADVANCE_STEP = Prepared(
             credentials.c.last_step < bindparam("b_step"),
         ),
     )
-    .values(last_step=bindparam("b_step"))
+    .values(last_step=bindparam("b_step"), last_offset=bindparam("b_offset"))
 )
 # The tables whose rows are sealed under a key id (keyrotation.py).
 _SEALED = {
@@ -67,6 +67,11 @@ class SqlCredentialRepository:
                 created=credential.created,
                 last_step=credential.last_step,
                 label=credential.label,
+                algorithm=credential.algorithm,
+                digits=credential.digits,
+                period=credential.period,
+                last_offset=credential.last_offset,
+                burned_steps=credential.burned_steps,
             )
         )
 
@@ -75,11 +80,40 @@ class SqlCredentialRepository:
             delete(credentials).where(credentials.c.user_id == user_id, credentials.c.kind == kind)
         )
 
-    def advance_step(self, user_id: str, credential_id: str, step: int) -> bool:
+    def advance_step(
+        self, user_id: str, credential_id: str, step: int, offset: int | None = None
+    ) -> bool:
         # The replay guard: one conditional UPDATE, so of two racing workers
-        # with the same code exactly one sees rowcount 1.
-        params = {"b_user_id": user_id, "b_credential_id": credential_id, "b_step": step}
+        # with the same code exactly one sees rowcount 1. The step offset of
+        # the code (drift diagnosis) is written by the same statement.
+        params = {
+            "b_user_id": user_id,
+            "b_credential_id": credential_id,
+            "b_step": step,
+            "b_offset": offset,
+        }
         return _ADVANCE_STEP.rowcount(self.conn, params) == 1
+
+    def set_burned_steps(self, user_id: str, credential_id: str, steps: Sequence[int]) -> None:
+        # Called with the user's row locked (core/auth.py), like every check
+        # of a code of theirs: no other writer reads the list meanwhile.
+        self.conn.execute(
+            update(credentials)
+            .where(credentials.c.user_id == user_id, credentials.c.id == credential_id)
+            .values(burned_steps=list(steps))
+        )
+
+    def drift_offsets(self, user_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for some in chunks(user_ids):
+            query = select(credentials.c.user_id, credentials.c.last_offset).where(
+                credentials.c.user_id.in_(some),
+                credentials.c.kind == TOTP_KIND,
+                credentials.c.last_offset.is_not(None),
+                credentials.c.last_offset != 0,
+            )
+            found.update({row.user_id: int(row.last_offset) for row in self.conn.execute(query)})
+        return found
 
     def enrollment(self, user_id: str) -> TotpEnrollment | None:
         row = self.conn.execute(
@@ -95,6 +129,9 @@ class SqlCredentialRepository:
                 ciphertext=enrollment.ciphertext,
                 key_id=enrollment.key_id,
                 expires_at=enrollment.expires_at,
+                algorithm=enrollment.algorithm,
+                digits=enrollment.digits,
+                period=enrollment.period,
             )
         )
 

@@ -16,6 +16,7 @@ from quatrix_mfa.core.errors import (
     FactorForced,
     FactorNotActive,
     NotAuthenticated,
+    ParameterError,
     PendingSession,
     QuatrixError,
     TooManyAttempts,
@@ -109,7 +110,7 @@ def twofa_enroll(page: BrowserDep) -> Response:
     given, errors = fields(page, "code", CURRENT_PASSWORD)
     code = given["code"].strip()
     if not code and "code" not in errors:
-        errors["code"] = page.gettext("Enter the six digits your app shows.")
+        errors["code"] = page.gettext("Enter the code your app shows.")
     if page.ctx.signed_in.user.twofa_active and not errors:  # replacing: a sensitive change
         errors = reauthenticated(page, given[CURRENT_PASSWORD])
     if errors:
@@ -138,14 +139,15 @@ def twofa_new_codes(page: BrowserDep) -> Response:
     given, errors = fields(page, "code", CURRENT_PASSWORD)
     code = given["code"].strip()
     if not code and "code" not in errors:
-        errors["code"] = page.gettext("Enter the six digits your app shows.")
+        errors["code"] = page.gettext("Enter the code your app shows.")
     if not errors:
         errors = reauthenticated(page, given[CURRENT_PASSWORD])
     if errors:
         return _page(page, 400, form="codes", code=code, errors=errors)
     try:
         codes = profile.regenerate_recovery_codes(page.core, page.ctx, code)
-    except (WrongCode, TooManyAttempts, FactorNotActive) as error:
+    except (WrongCode, TooManyAttempts, FactorNotActive, ParameterError) as error:
+        # ParameterError: a code of the other length (8 digits for a 6-digit key).
         status = 429 if isinstance(error, TooManyAttempts) else 400
         return _page(page, status, form="codes", code=code, errors={"code": refusal(page, error)})
     return _codes_shown(page, codes, N_("Your new recovery codes"))

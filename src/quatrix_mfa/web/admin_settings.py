@@ -38,6 +38,7 @@ def _settings_page(
         forced=account.force_2fa,
         enroll_by=mail.moment(enroll_by) if enroll_by and enroll_by > page.ctx.now else "",
         self_recovery=account.mfa_self_recovery,
+        totp_choice=(account.totp_algorithm, account.totp_digits, account.totp_period),
         own_addr=page.ctx.addr or "",
         notice=notice,
         **values,

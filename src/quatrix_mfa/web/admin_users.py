@@ -129,6 +129,9 @@ def list_page(
     try:
         found = directory.find_users(page.core, page.ctx, wanted, after or None, PAGE_SIZE)
         rows, more = [user_row(account, u) for u in found.rows], found.next_cursor
+        drifting = directory.clock_drift(page.core, page.ctx, [row["id"] for row in rows])
+        for row in rows:
+            row["drift"] = drifting.get(row["id"])
     except QuatrixError as error:
         rows, more, status = [], None, 400
         errors.update(problems(page, error))

@@ -5,6 +5,7 @@ the guard of every signed-in page (a full session; on a post, the CSRF token).""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.responses import Response
 
@@ -40,6 +41,12 @@ FORCED_BY = {
 # Core's words (the API's English, ``error.msg`` and the problems in
 # ``error.details``) as a person reads them on a page, in their language.
 CORE_TEXTS = {
+    # A TOTP code of the other length (core/factors/totp.py check_length).
+    "this key's codes have 6 digits": N_("Your app's codes for this key have 6 digits."),
+    "this key's codes have 8 digits": N_("Your app's codes for this key have 8 digits."),
+    "one of SHA1, SHA256, SHA512": N_("Choose SHA-1, SHA-256 or SHA-512."),
+    "6 or 8": N_("Choose 6 or 8 digits."),
+    "30 or 60": N_("Choose 30 or 60 seconds."),
     "Unknown ids": N_("Not users of this account"),
     "Invalid ids": N_("Not user ids"),
     "at least one id": N_("Select at least one user."),
@@ -82,6 +89,32 @@ AT_MOST = {
 }
 
 
+# What a refused TOTP code's diagnosis (core/factors/drift.py) tells a person.
+_CLOCK_TEXTS = {
+    (False, True): N_("Your phone's clock seems about a minute behind: set it to automatic time."),
+    (False, False): N_(
+        "Your phone's clock seems about %(minutes)d minutes behind: set it to automatic time."
+    ),
+    (True, True): N_("Your phone's clock seems about a minute ahead: set it to automatic time."),
+    (True, False): N_(
+        "Your phone's clock seems about %(minutes)d minutes ahead: set it to automatic time."
+    ),
+}
+
+
+def _drift_text(page: Browser, details: dict[str, Any] | None) -> str | None:
+    """The clock-drift or used-code hint of a refused code, if core gave one."""
+    reason = (details or {}).get("reason")
+    if reason == "used":
+        return page.gettext("That code was already used: wait for the next one.")
+    if reason != "clock":
+        return None
+    seconds = int(details["clock_offset_seconds"]) if details else 0
+    minutes = max(1, round(abs(seconds) / 60))
+    text = page.gettext(_CLOCK_TEXTS[(seconds > 0, minutes == 1)])
+    return text if minutes == 1 else text % {"minutes": minutes}
+
+
 def core_text(page: Browser, text: str) -> str:
     """One of core's texts (a refusal's ``msg`` or a problem it names) in the
     reader's language; a text not known here is shown as core says it."""
@@ -107,7 +140,9 @@ def refusal(page: Browser, error: QuatrixError) -> str:
     if isinstance(error, AddressNotAllowed):
         return _("Your account does not allow signing in from this network address.")
     if isinstance(error, WrongCode):
-        return _("That code is not right. Check it and try again.")
+        return _drift_text(page, error.details) or _(
+            "That code is not right. Check it and try again."
+        )
     if isinstance(error, NotAuthenticated):
         return _("Wrong email or password.")
     if isinstance(error, NoPendingEnrollment):

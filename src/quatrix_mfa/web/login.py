@@ -17,6 +17,7 @@ from quatrix_mfa.core import auth, devices, profile
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
     NotAuthenticated,
+    ParameterError,
     PendingSession,
     QuatrixError,
     TooManyAttempts,
@@ -197,8 +198,10 @@ def _second_factor(page: Browser, step: Step) -> Response:
         result = auth.second_factor(
             page.core, page.ctx, page.core.factors.auth_type_of(step), code, remember=remember
         )
-    except (WrongCode, TooManyAttempts) as error:
-        status = 429 if isinstance(error, TooManyAttempts) else 401
+    except (WrongCode, TooManyAttempts, ParameterError) as error:
+        # ParameterError: a TOTP code of the other length (8 digits for a
+        # 6-digit key), told apart from a wrong one and counted as nothing.
+        status = {TooManyAttempts: 429, ParameterError: 400}.get(type(error), 401)
         return _step_page(
             page, step, target, status, recovery=recovery, errors={field: refusal(page, error)}
         )

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import segno
 
+from quatrix_mfa.core.factors.totp import DEFAULT
 from quatrix_mfa.core.profile import Enrollment
 from quatrix_mfa.web.page import Browser
 
@@ -42,6 +43,8 @@ def enrollment_values(page: Browser, enrollment: Enrollment) -> dict[str, Any]:
         "key_groups": [secret[i : i + GROUP] for i in range(0, len(secret), GROUP)],
         "uri": enrollment.uri,
         "qr_svg": qr_svg(enrollment.uri, page.gettext("QR code with your new 2FA key")),
+        # Typed in by hand, a key of other than the default parameters needs them too.
+        "totp_params": None if enrollment.params == DEFAULT else enrollment.params,
     }
 
 

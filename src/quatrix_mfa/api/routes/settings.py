@@ -19,6 +19,7 @@ from quatrix_mfa.core.model import TWO_FA
 
 router = APIRouter(tags=["Site Settings"])
 ERRORS = error_responses(400, 401, 403)
+TOTP_FIELDS = ("totp_algorithm", "totp_digits", "totp_period")
 
 
 @router.get("/settings", response_model=SettingsResp, responses=ERRORS)
@@ -28,9 +29,10 @@ def get_settings(ctx: FullDep, core: CoreDep) -> JSONResponse:
 
 @router.post("/settings/set", response_model=SettingsResp, responses=ERRORS)
 def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONResponse:
-    ours = {"auth_methods", "ip_whitelist", "mfa_grace_days", "mfa_self_recovery"}
+    ours = {"auth_methods", "ip_whitelist", "mfa_grace_days", "mfa_self_recovery", *TOTP_FIELDS}
     ours |= {"trusted_device_days"}
     free_form = body.model_dump(exclude_none=True, exclude=ours)
+    totp = {name: getattr(body, name) for name in TOTP_FIELDS if getattr(body, name) is not None}
     account = site.set_settings(
         core,
         ctx,
@@ -40,6 +42,7 @@ def set_settings(body: SettingsSetReq, ctx: FullDep, core: CoreDep) -> JSONRespo
         grace_days=body.mfa_grace_days,
         self_recovery=body.mfa_self_recovery,
         device_days=body.trusted_device_days,
+        totp=totp,
     )
     return reply(settings_resp(account))
 

@@ -37,6 +37,9 @@ class Match:
     factor: str
     token: int | str | None = None
     credential: str | None = None
+    # TOTP: the matched step minus the current one (-1, 0, +1), kept on the
+    # credential and in the audit row (clock-drift diagnosis).
+    offset: int | None = None
 
 
 class SecondFactor(Protocol, Generic[C]):
