@@ -39,6 +39,8 @@ RECOVERY_STARTED = "recovery.started"
 RECOVERY_CANCELLED = "recovery.cancelled"
 RECOVERY_APPROVED = "recovery.approved"
 RECOVERY_COMPLETED = "recovery.completed"
+# A stored secret under a key this node lacks (crypto.KeyUnavailable).
+KEY_UNAVAILABLE = "keys.unavailable"
 
 SUCCESS = "success"
 FAILURE = "failure"
