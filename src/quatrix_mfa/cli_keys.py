@@ -30,8 +30,8 @@ def _state(settings: Settings) -> tuple[Engine, Any]:
 
 def add_key_everywhere(settings: Settings, state: Any) -> str:
     """A new inactive key in the file, its check value in the database."""
-    from quatrix_mfa.deployment import check_value
     from quatrix_mfa.keys import add_key, read_key_file
+    from quatrix_mfa.storage.deployment import check_value
 
     key_id = add_key(settings.key_file)
     key = read_key_file(settings.key_file)["keys"][key_id]
@@ -46,8 +46,8 @@ def activate(settings: Settings, state: Any, key_id: str, say: Any = print) -> i
     key by a node that had not yet seen the switch)."""
     from quatrix_mfa.api.app import build_core
     from quatrix_mfa.core.keyrotation import reencrypt_all
-    from quatrix_mfa.deployment import ACTIVE_CACHE_SECONDS, check_value
     from quatrix_mfa.keys import read_key_file, set_file_active
+    from quatrix_mfa.storage.deployment import ACTIVE_CACHE_SECONDS, check_value
 
     key = read_key_file(settings.key_file)["keys"][key_id]
     state.register({key_id: check_value(key, key_id)}, None, time.time())
@@ -87,9 +87,9 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_activate(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.deployment import LIVE_SECONDS
     from quatrix_mfa.keys import read_key_file
     from quatrix_mfa.startup import StartupError
+    from quatrix_mfa.storage.deployment import LIVE_SECONDS
 
     key_id = args.key_id
     if key_id not in read_key_file(settings.key_file)["keys"]:
@@ -140,8 +140,8 @@ def cmd_retire(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.deployment import LIVE_SECONDS
     from quatrix_mfa.keys import read_key_file
+    from quatrix_mfa.storage.deployment import LIVE_SECONDS
 
     held = read_key_file(settings.key_file)["keys"]
     engine, state = _state(settings)
@@ -162,8 +162,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
     """The one-node shortcut: add, activate and re-encrypt in one step."""
-    from quatrix_mfa.deployment import LIVE_SECONDS
     from quatrix_mfa.startup import StartupError
+    from quatrix_mfa.storage.deployment import LIVE_SECONDS
 
     engine, state = _state(settings)
     try:

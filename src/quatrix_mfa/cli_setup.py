@@ -16,9 +16,9 @@ def initialise(settings: Settings, email: str, account_name: str, password: str 
     from quatrix_mfa.core import passwords
     from quatrix_mfa.core.admin import parse_email
     from quatrix_mfa.core.errors import QuatrixError
-    from quatrix_mfa.deployment import verify_or_adopt
     from quatrix_mfa.keys import create_key_file
     from quatrix_mfa.startup import StartupError, connect, ensure_schema, prepare_data_dir
+    from quatrix_mfa.storage.deployment import verify_or_adopt
 
     try:  # bad input is refused before anything is written
         email = parse_email(email)

@@ -22,10 +22,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from quatrix_mfa.deployment import verify_or_adopt
 from quatrix_mfa.keys import make_private_dir, read_key_file
 from quatrix_mfa.settings import PREFIX, Settings, mask_url
 from quatrix_mfa.storage import migrate
+from quatrix_mfa.storage.deployment import verify_or_adopt
 from quatrix_mfa.storage.engine import make_engine
 
 

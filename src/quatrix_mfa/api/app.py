@@ -24,17 +24,17 @@ from quatrix_mfa.core.clock import Clock, SystemClock
 from quatrix_mfa.core.context import Core, LinkPolicy, SessionPolicy
 from quatrix_mfa.core.crypto import PasswordHasher
 from quatrix_mfa.core.throttling import ThrottlePolicy
-from quatrix_mfa.deployment import (
+from quatrix_mfa.keys import FileKeyRing
+from quatrix_mfa.mailer import OutboxSender
+from quatrix_mfa.settings import Settings
+from quatrix_mfa.storage import migrate
+from quatrix_mfa.storage.deployment import (
     HEARTBEAT_SECONDS,
     ActiveKey,
     NodeStatus,
     beat,
     default_node_id,
 )
-from quatrix_mfa.keys import FileKeyRing
-from quatrix_mfa.mailer import OutboxSender
-from quatrix_mfa.settings import Settings
-from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.keystate import KeyState
 from quatrix_mfa.storage.store import SqlStore
 
