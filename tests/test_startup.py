@@ -264,32 +264,43 @@ def test_a_schema_one_version_ahead_serves_and_an_older_code_refuses(cli: Cli) -
     """Expand-then-contract: a newer release's migration says which code still
     works on it (schema_compat); code older than that refuses with both versions."""
     cli.init()
-    engine_sql = [
-        "UPDATE alembic_version SET version_num = '0010'",
-        "UPDATE schema_compat SET oldest_code_revision = '0009'",
-    ]
-    run_sql(cli, engine_sql)
-    assert cli.run("keys", "status").returncode == 0
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [*cli_command(), "serve", "--port", str(port)],  # migrating is skipped: newer
-        env=cli.env(PUBLIC_URL=base),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        wait_healthy(base, process)
-        ready = httpx.get(f"{base}/readyz", timeout=5)
-        assert ready.status_code == 200, ready.text
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert cli.scalar("SELECT version_num FROM alembic_version") == "0010"
-    run_sql(cli, ["UPDATE schema_compat SET oldest_code_revision = '0010'"])
-    line = refused(cli.run("keys", "status"), "0010", "0009")
-    assert "newer than this code's" in line
-    refused(cli.run("migrate"), "0010", "0009")
+        newer_schema(cli, oldest_code="0009")
+        assert cli.run("keys", "status").returncode == 0
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            [*cli_command(), "serve", "--port", str(port)],  # migrating is skipped: newer
+            env=cli.env(PUBLIC_URL=base),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_healthy(base, process)
+            ready = httpx.get(f"{base}/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        assert cli.scalar("SELECT version_num FROM alembic_version") == "0010"
+        newer_schema(cli, oldest_code="0010")
+        line = refused(cli.run("keys", "status"), "0010", "0009")
+        assert "newer than this code's" in line
+        refused(cli.run("migrate"), "0010", "0009")
+    finally:  # the PostgreSQL run shares one database between tests
+        run_sql(cli, ["UPDATE alembic_version SET version_num = '0009'"])
+
+
+def newer_schema(cli: Cli, oldest_code: str) -> None:
+    """The database as a release with migration 0010 would leave it."""
+    run_sql(
+        cli,
+        [
+            "UPDATE alembic_version SET version_num = '0010'",
+            "DELETE FROM schema_compat",
+            f"INSERT INTO schema_compat (id, oldest_code_revision) VALUES (1, '{oldest_code}')",
+        ],
+    )
 
 
 def run_sql(cli: Cli, statements: list[str]) -> None:
@@ -306,11 +317,13 @@ def run_sql(cli: Cli, statements: list[str]) -> None:
 
 def test_migrate_takes_the_schema_back_and_forth(cli: Cli) -> None:
     cli.init()
-    down = cli.run("migrate", "--to", "0008")
-    assert down.returncode == 0, down.stderr
-    assert cli.scalar("SELECT version_num FROM alembic_version") == "0008"
-    refused(cli.run("serve", "--port", PORT, "--no-migrate"), "0008", "quatrix-mfa migrate")
-    up = cli.run("migrate")
+    try:
+        down = cli.run("migrate", "--to", "0008")
+        assert down.returncode == 0, down.stderr
+        assert cli.scalar("SELECT version_num FROM alembic_version") == "0008"
+        refused(cli.run("serve", "--port", PORT, "--no-migrate"), "0008", "quatrix-mfa migrate")
+    finally:  # the PostgreSQL run shares one database between tests
+        up = cli.run("migrate")
     assert up.returncode == 0, up.stderr
     assert cli.scalar("SELECT version_num FROM alembic_version") == "0009"
     assert cli.scalar("SELECT count(*) FROM users") == 1

@@ -125,11 +125,15 @@ def cmd_retire(settings: Settings, args: argparse.Namespace) -> int:
         if state.active_key_id() == key_id:
             raise StartupError(f"refused: key {key_id} is the active key; activate another first")
         left = state.count_under(key_id)
+        mail = state.count_under(key_id, mail_only=True)
         if left:
+            # Mail is not re-encrypted: a link lives 7 days at most, and a
+            # delivered mail's sealed link is dropped (core/mail.py).
             raise StartupError(
-                f"refused: {left} secret(s) are still sealed under key {key_id}; run "
+                f"refused: {left} secret(s) are still sealed under key {key_id} "
+                f"({mail} in undelivered mail, gone once sent or expired); run "
                 f"'quatrix-mfa keys activate {state.active_key_id()}' again to finish "
-                f"re-encrypting"
+                f"re-encrypting the others"
             )
         remove_key(settings.key_file, key_id)
         state.forget(key_id)

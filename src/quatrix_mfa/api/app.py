@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -102,7 +103,6 @@ class Node:
     def __init__(self, core: Core, store: SqlStore, node_id: str) -> None:
         self.state = KeyState(store.engine)
         self.ring = core.keys
-        self.clock = core.clock
         self.node_id = node_id
         self.status = NodeStatus()
 
@@ -114,7 +114,9 @@ class Node:
                 self.node_id,
                 migrate.head_revision() or "",
                 self.status,
-                self.clock.now(),
+                # Wall time, not the core's clock: other processes (keys
+                # activate) compare it with theirs.
+                time.time(),
             )
         except Exception as error:  # the database away, or not migrated: readyz says so
             log.warning("node heartbeat failed: %s", type(error).__name__)

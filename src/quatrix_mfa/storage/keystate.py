@@ -109,10 +109,11 @@ class KeyState:
         with self._reading() as conn:
             return {str(r[0]) for r in conn.execute(query)}
 
-    def count_under(self, key_id: str) -> int:
+    def count_under(self, key_id: str, mail_only: bool = False) -> int:
+        """Secrets sealed under ``key_id`` (only those in the outbox if ``mail_only``)."""
         total = 0
         with self._reading() as conn:
-            for table in (credentials, totp_enrollments, outbox):
+            for table in (outbox,) if mail_only else (credentials, totp_enrollments, outbox):
                 total += int(
                     conn.execute(select(func.count()).where(table.c.key_id == key_id)).scalar_one()
                 )
