@@ -89,7 +89,9 @@ def fresh_database(db_kind: str, database_template: str, folder: Path) -> str:
         return f"sqlite:///{path}"
     engine = create_engine(database_template)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        # schema_compat describes the schema (like alembic_version), not data.
+        kept = {"schema_compat"}
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name not in kept)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return database_template

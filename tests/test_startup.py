@@ -288,7 +288,13 @@ def test_a_schema_one_version_ahead_serves_and_an_older_code_refuses(cli: Cli) -
         assert "newer than this code's" in line
         refused(cli.run("migrate"), "0010", "0009")
     finally:  # the PostgreSQL run shares one database between tests
-        run_sql(cli, ["UPDATE alembic_version SET version_num = '0009'"])
+        run_sql(
+            cli,
+            [
+                "UPDATE alembic_version SET version_num = '0009'",
+                "UPDATE schema_compat SET oldest_code_revision = '0008'",
+            ],
+        )
 
 
 def newer_schema(cli: Cli, oldest_code: str) -> None:

@@ -4,7 +4,7 @@
 command line prints it and exits 2. The order is chosen so that a refusal
 writes nothing: the key file is read before the database is opened, and a
 SQLite database that does not exist is never created by a command but
-``init`` (or ``migrate``).
+``init``.
 """
 
 from __future__ import annotations
