@@ -194,3 +194,29 @@ def test_a_rotation_stopped_halfway_is_resumed_by_running_activate_again(
     retired = run_keys(settings, settings.key_file, "retire", "k1")
     assert retired.returncode == 0, retired.stderr
     assert set(read_key_file(settings.key_file)["keys"]) == {"k2"}
+
+
+def test_rotate_key_the_one_node_shortcut_refuses_with_two_live_nodes(
+    make_api: Any, settings: Settings, tmp_path: Path
+) -> None:
+    copy = tmp_path / "node-b" / "keys.json"
+    copy_key_file(settings.key_file, copy)
+    make_api(node_id="node-a")
+    make_api(node_id="node-b", keys_file=copy)
+    before = settings.key_file.read_bytes()
+    result = subprocess.run(
+        [*CLI, "rotate-key"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "QUATRIX_MFA_DATA_DIR": str(settings.data_dir),
+            "QUATRIX_MFA_DATABASE_URL": settings.effective_database_url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "2 nodes are live (node-a, node-b)" in line and "keys add" in line
+    assert settings.key_file.read_bytes() == before  # nothing written
