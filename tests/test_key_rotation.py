@@ -220,3 +220,25 @@ def test_rotate_key_the_one_node_shortcut_refuses_with_two_live_nodes(
     (line,) = result.stderr.strip().splitlines()
     assert "2 nodes are live (node-a, node-b)" in line and "keys add" in line
     assert settings.key_file.read_bytes() == before  # nothing written
+
+
+def test_a_secret_that_cannot_be_opened_is_reported_and_the_rest_re_encrypted(
+    make_api: Any, settings: Settings
+) -> None:
+    api: Api = make_api(node_id="only-node")
+    assert bootstrap(api.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD).created
+    seeds = seed_totp_users(api, 5)
+    damaged = next(iter(seeds))
+    with api.core.store.transaction() as tx:
+        (row,) = tx.credentials.of_user(damaged, "totp")
+        broken = bytes([row.secret[0] ^ 1]) + row.secret[1:]
+        assert tx.credentials.reencrypt("credentials", damaged, row.secret, broken, "k1")
+    added = run_keys(settings, settings.key_file, "add")
+    assert added.returncode == 0, added.stderr
+    api.http.app.state.node.beat()  # type: ignore[attr-defined]
+    result = run_keys(settings, settings.key_file, "activate", "k2")
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted 4 secret(s)" in result.stdout
+    assert f"cannot open a secret in credentials of user {damaged} under key k1" in result.stderr
+    state = KeyState(api.core.store.engine)  # type: ignore[attr-defined]
+    assert state.count_under("k1") == 1 and state.count_under("k2") == 4
