@@ -21,6 +21,7 @@ from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.crypto import Argon2Parameters
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.tables import metadata
@@ -88,7 +89,9 @@ def fresh_database(db_kind: str, database_template: str, folder: Path) -> str:
         return f"sqlite:///{path}"
     engine = create_engine(database_template)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        # schema_compat describes the schema (like alembic_version), not data.
+        kept = {"schema_compat"}
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name not in kept)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return database_template
@@ -101,12 +104,15 @@ def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
+    """A new deployment: its key file made as ``init`` makes it."""
+    made = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         argon2=FAST_ARGON2,
         public_url="https://mfa.example.com",
     )
+    create_key_file(made.key_file)
+    return made
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from quatrix_mfa.core.crypto import Argon2Parameters
-from quatrix_mfa.settings import ConfigError, Settings
+from quatrix_mfa.settings import ConfigError, Settings, unknown_variables
 
 
 def from_env(**values: str) -> Settings:
@@ -143,10 +143,13 @@ def test_database_urls_that_are_accepted(url: str) -> None:
     ],
 )
 def test_numbers_are_checked_against_their_range(name: str, low: int, high: int) -> None:
-    assert from_env(**{name: str(low)}) != from_env(**{name: str(high)})
+    # Idle time within the maximum (check_consistent): the other one at its widest.
+    other = {"SESSION_IDLE_SECONDS": "60", "SESSION_MAX_SECONDS": str(30 * 86400)}
+    other.pop(name, None)
+    assert from_env(**other, **{name: str(low)}) != from_env(**other, **{name: str(high)})
     for bad in (str(low - 1), str(high + 1), "abc", "1.5", "-"):
         with pytest.raises(ConfigError) as error:
-            from_env(**{name: bad})
+            from_env(**other, **{name: bad})
         assert f"QUATRIX_MFA_{name}" in str(error.value)
         assert "\n" not in str(error.value)
 
@@ -261,3 +264,50 @@ def test_listening_on_this_machine_with_plain_http_links_is_accepted() -> None:
 def test_a_recovery_wait_out_of_range_is_refused(wait: str) -> None:
     with pytest.raises(ConfigError, match="RECOVERY_WAIT_SECONDS"):
         from_env(RECOVERY_WAIT_SECONDS=wait)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"PUBLIC_URL": "https://mfa.example.com/?x=1"}, "PUBLIC_URL"),
+        ({"PUBLIC_URL": "https://mfa.example.com/#top"}, "PUBLIC_URL"),
+        ({"PUBLIC_URL": "https://user:secret@mfa.example.com"}, "PUBLIC_URL"),
+        ({"MAIL_FROM": "a@b@c"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "Name <a@b@c>"}, "MAIL_FROM"),
+        ({"SESSION_IDLE_SECONDS": "7200", "SESSION_MAX_SECONDS": "3600"}, "SESSION_IDLE_SECONDS"),
+        ({"ARGON2_MEMORY_KIB": "16", "ARGON2_PARALLELISM": "4"}, "ARGON2_MEMORY_KIB"),
+        ({"DATABASE_URL": "postgresq://mfa:hunter2@db/mfa"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://mfa:hunter2@db:99999/mfa"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://mfa:hunter2@db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:/relative.db"}, "DATABASE_URL"),
+        ({"NODE_ID": "x" * 200}, "NODE_ID"),
+    ],
+)
+def test_values_wrong_alone_or_together_name_the_variable_on_one_line(
+    values: dict[str, str], named: str
+) -> None:
+    """Issue 15, item 9: accepted quietly before, each one is refused now."""
+    with pytest.raises(ConfigError) as error:
+        from_env(**values)
+    message = str(error.value)
+    assert f"QUATRIX_MFA_{named}" in message
+    assert "\n" not in message
+    assert "hunter2" not in message and "secret" not in message.split(":", 1)[-1]
+
+
+def test_a_sender_with_a_display_name_is_accepted() -> None:
+    assert from_env(MAIL_FROM="Quatrix <noreply@example.com>").mail_from == (
+        "Quatrix <noreply@example.com>"
+    )
+
+
+def test_the_key_file_may_live_outside_the_data_folder(tmp_path: Path) -> None:
+    assert from_env(DATA_DIR=str(tmp_path)).key_file == tmp_path / "keys.json"
+    mounted = tmp_path / "secrets" / "mfa-keys.json"
+    assert from_env(DATA_DIR=str(tmp_path), KEYS_FILE=str(mounted)).key_file == mounted
+
+
+def test_unknown_variables_are_named_and_known_ones_are_not() -> None:
+    env = {"QUATRIX_MFA_SESION_IDLE_SECONDS": "60", "QUATRIX_MFA_DATA_DIR": "var", "HOME": "/"}
+    Settings.from_env(env)
+    assert unknown_variables(env) == ["QUATRIX_MFA_SESION_IDLE_SECONDS"]

@@ -1,4 +1,10 @@
-"""``quatrix-mfa``: init, serve, outbox, audit, rotate-key."""
+"""quatrix-mfa: set up, serve and operate the service.
+
+Every command checks its configuration, key file and database first and, when
+one is wrong, prints one line saying what and exits 2 without writing
+anything. Commands live here and in cli_*.py modules, each with a
+``register(commands)`` function listed in COMMAND_MODULES.
+"""
 
 from __future__ import annotations
 
@@ -6,133 +12,88 @@ import argparse
 import datetime
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
-from quatrix_mfa.settings import ConfigError, Settings
+from quatrix_mfa.settings import ConfigError, Settings, unknown_variables
+
+DESCRIPTION = (
+    "Self-hosted login, sessions and multi-factor authentication (Quatrix API 1.0). "
+    "Configuration comes from QUATRIX_MFA_* environment variables (see the README)."
+)
 
 
-def _when(ts: float | None) -> str:
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the line and where to read more, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.storage import migrate
+    from quatrix_mfa.cli_setup import initialise
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.effective_database_url)
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
-    return _first_admin(settings, args.email, args.account_name, password)
-
-
-def _first_admin(settings: Settings, email: str, account_name: str, password: str | None) -> int:
-    """Create the account and its administrator unless there is one; without
-    a password, print the one-time link that sets it."""
-    from quatrix_mfa.api.app import build_core
-    from quatrix_mfa.core.bootstrap import bootstrap
-    from quatrix_mfa.core.errors import QuatrixError
-
-    core = build_core(settings)
-    try:
-        result = bootstrap(core, email, account_name, password)
-    except QuatrixError as error:
-        print(f"error: {error.msg}", file=sys.stderr)
-        return 2
-    finally:
-        core.store.dispose()  # type: ignore[attr-defined]
-    if not result.created:
-        print(
-            f"Already initialised: account {result.account.name!r}, "
-            f"admin {result.admin_email}. Nothing changed."
-        )
-        return 0
-    print(f"Created account {result.account.name!r} with administrator {result.admin_email}.")
-    if result.link:
-        print("Set the administrator's password with this one-time link (valid 7 days):")
-        print(f"  {result.link}")
-    return 0
-
-
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from quatrix_mfa.keys import create_key_file
-    from quatrix_mfa.settings import PREFIX, ConfigError
-    from quatrix_mfa.storage import migrate
-
-    settings = settings.listening_on(args.host, args.port)
-    try:
-        settings.check_plain_http(listening_host=args.host)
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
-    # The workers build the app from the environment: links follow this address.
-    os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    create_key_file(settings.key_file)
-    migrate.upgrade(settings.effective_database_url)
-    if args.init_admin:
-        status = _first_admin(settings, args.init_admin, args.account_name, None)
-        if status:
-            return status
-    print(
-        f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
-        f"({args.workers} worker(s))",
-        flush=True,
-    )
-    uvicorn.run(
-        "quatrix_mfa.api.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        http=_http_protocol(),
-    )
-    return 0
-
-
-def _http_protocol() -> str:
-    """httptools with a bound on request heads; h11 (16 KiB bound) without httptools."""
-    try:
-        import httptools  # noqa: F401
-    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
-        return "h11"
-    return "quatrix_mfa.api.http_protocol:LimitedHttpToolsProtocol"
+    return initialise(settings, args.email, args.account_name, password)
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     from quatrix_mfa.core.crypto import SecretBox
     from quatrix_mfa.core.mail import UnreadableMail, readable_body
     from quatrix_mfa.keys import FileKeyRing
+    from quatrix_mfa.startup import open_checked
     from quatrix_mfa.storage.store import SqlStore
 
+    open_checked(settings).dispose()
     store = SqlStore.from_url(settings.effective_database_url, 1)
     with store.transaction(write=False) as tx:
         mails = tx.outbox.list(args.limit)
     # Links are sealed in the database; the operator sees them opened, as mailed.
-    box = SecretBox(FileKeyRing(settings.key_file)) if settings.key_file.exists() else None
+    box = SecretBox(FileKeyRing(settings.key_file))
     for mail in mails:
         state = (
-            f"sent {_when(mail.sent_at)}" if mail.sent_at else f"queued ({mail.attempts} attempts)"
+            f"sent {when(mail.sent_at)}" if mail.sent_at else f"queued ({mail.attempts} attempts)"
         )
-        print(f"#{mail.id} {_when(mail.created)} to {mail.to} | {mail.subject} | {state}")
+        print(f"#{mail.id} {when(mail.created)} to {mail.to} | {mail.subject} | {state}")
         try:
-            body = readable_body(box, mail) if box is not None else mail.body
+            body = readable_body(box, mail)
         except UnreadableMail as error:
             body = f"({error})"
         print("   " + body.strip().replace("\n", "\n   "))
     if not mails:
         print("The outbox is empty.")
+    store.dispose()
     return 0
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from quatrix_mfa.startup import open_checked
     from quatrix_mfa.storage.store import SqlStore
 
+    open_checked(settings).dispose()
     store = SqlStore.from_url(settings.effective_database_url, 1)
     with store.transaction(write=False) as tx:
         target = None
@@ -143,61 +104,49 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
             target = user.id
         events = tx.audit.list(target, args.limit)
+    store.dispose()
     for event in events:
         detail = " ".join(f"{k}={v}" for k, v in sorted(event.detail.items()))
         print(
-            f"{_when(event.at)} {event.event} {event.outcome} actor={event.actor_id or '-'} "
+            f"{when(event.at)} {event.event} {event.outcome} actor={event.actor_id or '-'} "
             f"target={event.target_id or '-'} addr={event.client_addr or '-'} {detail}".rstrip()
         )
     return 0
 
 
-def cmd_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.api.app import build_core
-    from quatrix_mfa.core.keyrotation import reencrypt_all
-    from quatrix_mfa.keys import add_active_key
-
-    if not settings.key_file.exists():
-        print(f"error: no key file at {settings.key_file}; run init first", file=sys.stderr)
-        return 2
-    key_id = add_active_key(settings.key_file)
-    core = build_core(settings)
-    count = reencrypt_all(core, key_id)
-    print(f"New key {key_id} is active; re-encrypted {count} secret(s).")
-    return 0
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="quatrix-mfa", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
-    init = sub.add_parser("init", help="create the data folder, database, key and first admin")
+def register(commands: Any) -> None:
+    """init, outbox, audit."""
+    init = commands.add_parser(
+        "init",
+        help="for a new deployment: create the data folder, database, key file and first admin",
+    )
     init.add_argument("--email", required=True)
     init.add_argument(
         "--password-stdin", action="store_true", help="read the admin password from stdin"
     )
     init.add_argument("--account-name", default="Quatrix")
     init.set_defaults(func=cmd_init)
-    serve = sub.add_parser("serve", help="migrate the database, then serve HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument(
-        "--init-admin",
-        metavar="EMAIL",
-        help="on the first start, create the account with this administrator and print "
-        "the link that sets their password",
-    )
-    serve.add_argument("--account-name", default="Quatrix")
-    serve.set_defaults(func=cmd_serve)
-    outbox = sub.add_parser("outbox", help="list mail in the outbox")
-    outbox.add_argument("--limit", type=int, default=100)
+    outbox = commands.add_parser("outbox", help="list mail in the outbox")
+    outbox.add_argument("--limit", type=int_between(1, 100_000), default=100)
     outbox.set_defaults(func=cmd_outbox)
-    audit = sub.add_parser("audit", help="list audit events")
+    audit = commands.add_parser("audit", help="list audit events")
     audit.add_argument("--user", help="only events about this email")
-    audit.add_argument("--limit", type=int, default=200)
+    audit.add_argument("--limit", type=int_between(1, 100_000), default=200)
     audit.set_defaults(func=cmd_audit)
-    rotate = sub.add_parser("rotate-key", help="re-encrypt every secret under a new key")
-    rotate.set_defaults(func=cmd_rotate_key)
+
+
+# Each module adds its commands (after this one's); a new module joins this list.
+COMMAND_MODULES = ("quatrix_mfa.cli_serve", "quatrix_mfa.cli_keys")
+
+
+def parser() -> argparse.ArgumentParser:
+    import importlib
+
+    root = Parser(prog="quatrix-mfa", description=DESCRIPTION)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register(commands)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return root
 
 
@@ -208,8 +157,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    result: int = args.func(settings, args)
-    return result
+    for name in unknown_variables(os.environ):
+        print(f"warning: {name} is not a quatrix-mfa variable (a typo?); ignored", file=sys.stderr)
+    return run(args.func, settings, args)
+
+
+def run(func: Callable[[Settings, argparse.Namespace], int], settings: Settings, args: Any) -> int:
+    """Run a command; every failure it does not handle itself is one line on
+    stderr (passwords masked), never a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from quatrix_mfa.keys import KeyFileError
+    from quatrix_mfa.startup import StartupError, describe_db_error, one_line
+
+    started = time.monotonic()
+    try:
+        return func(settings, args)
+    except (StartupError, KeyFileError, ConfigError) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+    except SQLAlchemyError as error:
+        print(
+            f"error: {describe_db_error(settings.effective_database_url, error)}",
+            file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+    except Exception as error:  # one line, even for what we did not foresee
+        print(
+            f"error: unexpected {type(error).__name__} after "
+            f"{time.monotonic() - started:.1f} s: {one_line(error)[:300]}",
+            file=sys.stderr,
+        )
+        return 1
+    return 2
 
 
 if __name__ == "__main__":

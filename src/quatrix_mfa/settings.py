@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,10 +55,15 @@ class Settings:
     audit_retention_days: int = 365
     # How long a lost-device recovery waits before it may complete (72 h).
     recovery_wait_seconds: int = 259200
+    # QUATRIX_MFA_KEYS_FILE: the key file elsewhere, e.g. a mounted secret.
+    keys_file: Path | None = None
+    # This node's name in the nodes table (default: host name and process id;
+    # ``serve`` sets host name and port, shared by its workers).
+    node_id: str = ""
 
     @property
     def key_file(self) -> Path:
-        return self.data_dir / "keys.json"
+        return self.keys_file or self.data_dir / "keys.json"
 
     @property
     def effective_database_url(self) -> str:
@@ -97,13 +103,16 @@ class Settings:
         env = os.environ if env is None else env
 
         def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            KNOWN.add(PREFIX + name)
             raw = env.get(PREFIX + name)
             if raw is None or raw == "":
                 return default
             try:
                 return parse(raw)
             except (ValueError, TypeError) as error:
-                raise ConfigError(f"{PREFIX}{name}={raw!r}: {error}") from None
+                # The value is shown with any password in it masked: error
+                # lines end up in logs and terminals.
+                raise ConfigError(f"{PREFIX}{name}={mask_url(raw)!r}: {error}") from None
 
         settings = cls(
             data_dir=get("DATA_DIR", Path, Path("var")),
@@ -128,9 +137,42 @@ class Settings:
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
             audit_retention_days=get("AUDIT_RETENTION_DAYS", _positive(1, 36500), 365),
             recovery_wait_seconds=get("RECOVERY_WAIT_SECONDS", _positive(60, 90 * 86400), 259200),
+            keys_file=get("KEYS_FILE", Path, None),
+            node_id=get("NODE_ID", _node_id, ""),
         )
         settings.check_plain_http()
+        settings.check_consistent()
         return settings
+
+    def check_consistent(self) -> None:
+        """Values that are each fine but wrong together (issue 15, item 9)."""
+        if self.session_idle_seconds > self.session_max_seconds:
+            raise ConfigError(
+                f"{PREFIX}SESSION_IDLE_SECONDS={self.session_idle_seconds} is longer than "
+                f"{PREFIX}SESSION_MAX_SECONDS={self.session_max_seconds}"
+            )
+        # RFC 9106 section 3.1: the memory is at least 8 KiB per lane.
+        if self.argon2.memory_kib < 8 * self.argon2.parallelism:
+            raise ConfigError(
+                f"{PREFIX}ARGON2_MEMORY_KIB={self.argon2.memory_kib} is less than 8 x "
+                f"{PREFIX}ARGON2_PARALLELISM={self.argon2.parallelism} (RFC 9106)"
+            )
+
+
+# Every variable from_env reads (filled as it reads them) and the test suite's
+# own: any other QUATRIX_MFA_* variable is most likely a typo.
+KNOWN: set[str] = {PREFIX + "TEST_PG", PREFIX + "TEST_DB"}
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """``QUATRIX_MFA_*`` names in ``env`` that nothing reads (call after from_env)."""
+    env = os.environ if env is None else env
+    return sorted(name for name in env if name.startswith(PREFIX) and name not in KNOWN)
+
+
+def mask_url(raw: str) -> str:
+    """``raw`` with the password of a ``scheme://user:password@host`` URL replaced by ***."""
+    return re.sub(r"(://[^/@:\s]*:)[^/@\s]*@", r"\1***@", raw)
 
 
 def _positive(low: int, high: int) -> Callable[[str], int]:
@@ -141,6 +183,12 @@ def _positive(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _node_id(raw: str) -> str:
+    if len(raw) > 128 or not raw.isprintable():
+        raise ValueError("at most 128 printable characters")
+    return raw
 
 
 def _boolean(raw: str) -> bool:
@@ -164,10 +212,25 @@ def _networks(raw: str) -> tuple[Network, ...]:
     return tuple(found)
 
 
+DATABASE_SCHEMES = frozenset(
+    {"sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg"}
+)
+
+
 def _database_url(raw: str) -> str:
-    scheme = raw.split(":", 1)[0]
-    if not scheme.startswith(("sqlite", "postgresql", "postgres")):
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in DATABASE_SCHEMES:
         raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    if scheme.lower().startswith("sqlite"):
+        if not rest.startswith("/"):
+            raise ValueError("a SQLite URL is sqlite:////absolute/path or sqlite:///relative")
+        return raw
+    parts = urlsplit(raw)
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("a PostgreSQL URL names a host: postgresql://user:password@host/db")
+    _ = parts.port  # raises ValueError for a bad port
+    if not parts.path.strip("/"):
+        raise ValueError("a PostgreSQL URL names the database: postgresql://host/db")
     return raw
 
 
@@ -181,12 +244,29 @@ def _smtp_url(raw: str) -> str:
 
 def _http_url(raw: str) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError("must be an http(s):// URL")
+    if parts.query or parts.fragment or "?" in raw or "#" in raw:
+        raise ValueError("links are built from it: no query (?) or fragment (#)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("no user or password in the public URL")
+    _ = parts.port  # raises ValueError for a bad port
     return raw.rstrip("/")
 
 
 def _email(raw: str) -> str:
-    if "@" not in raw or any(c.isspace() for c in raw):
-        raise ValueError("must be an email address")
+    # One address (RFC 5321 section 4.1.2), bare or as ``Name <address>``
+    # (RFC 5322 section 3.4): exactly one @ with something on each side, a
+    # dot-less host allowed (localhost), no spaces or brackets in the address.
+    match = re.fullmatch(r"[^<>@]*<([^<>]+)>", raw.strip())
+    address = match.group(1) if match else raw
+    local, at, domain = address.rpartition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or "@" in local
+        or any(c.isspace() or c in '<>,;"' for c in address)
+    ):
+        raise ValueError("must be one email address, like noreply@example.com")
     return raw

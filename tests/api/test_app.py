@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from quatrix_mfa.api.app import app_from_env, create_app
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api
 
@@ -19,6 +20,7 @@ def test_the_served_app_moves_what_it_built_out_of_the_collectors_sight(
     # A full collection scanned every object built at start-up, pausing all
     # requests in flight for ~50 ms; frozen objects are not scanned.
     monkeypatch.setenv("QUATRIX_MFA_DATA_DIR", str(tmp_path))
+    create_key_file(tmp_path / "keys.json")
     gc.unfreeze()
     try:
         app = app_from_env()
@@ -32,6 +34,7 @@ def test_the_served_app_moves_what_it_built_out_of_the_collectors_sight(
 def test_error_answers_need_no_worker_thread(tmp_path: Path) -> None:
     # Starlette runs a plain ``def`` exception handler in the thread pool: a hop
     # that cost twice the rest of an error answer (a wrong code, a 401, ...).
+    create_key_file(tmp_path / "keys.json")
     app = create_app(Settings(data_dir=tmp_path, argon2=FAST_ARGON2), background=False)
     try:
         handlers = dict(app.exception_handlers)

@@ -7,11 +7,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from quatrix_mfa.api.app import create_app
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from tests.conftest import FAST_ARGON2, Api
 
 
 def probe(settings: Settings, path: str) -> tuple[int, dict[str, object]]:
+    create_key_file(settings.key_file)  # as init made it
     with TestClient(create_app(settings, background=False)) as http:
         response = http.get(path)
         return response.status_code, response.json()

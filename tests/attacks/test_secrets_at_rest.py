@@ -38,12 +38,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from quatrix_mfa.api.app import build_core
+from quatrix_mfa.cli_keys import add_key_everywhere
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.keyrotation import reencrypt_all
 from quatrix_mfa.core.model import Credential, TotpEnrollment, User
-from quatrix_mfa.keys import add_active_key
 from quatrix_mfa.settings import Settings
+from quatrix_mfa.storage.keystate import KeyState
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -299,9 +300,11 @@ def test_enrolment_finished_while_rotate_key_rewrites_it_still_succeeds(
 
     def rotate_meanwhile(*args: Any) -> int | None:
         step = checked(*args)
-        key_id = add_active_key(settings.key_file)
+        state = KeyState(api.core.store.engine)  # type: ignore[attr-defined]
+        key_id = add_key_everywhere(settings, state)
+        state.activate(key_id)
         rotator = build_core(settings, api.clock)
-        assert reencrypt_all(rotator, key_id) == 1
+        assert reencrypt_all(rotator, key_id).done == 1
         rotator.store.dispose()  # type: ignore[attr-defined]
         return step
 

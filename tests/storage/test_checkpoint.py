@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from quatrix_mfa.api.app import create_app
 from quatrix_mfa.core.context import Core
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.engine import AUTOCHECKPOINT_PAGES, RESTART_PAGES
@@ -76,6 +77,7 @@ def test_commits_do_not_checkpoint_before_the_safety_net(core: Core) -> None:
 def test_the_app_checkpoints_in_the_background(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, argon2=FAST_ARGON2)
     migrate.upgrade(settings.effective_database_url)
+    create_key_file(settings.key_file)
     database = tmp_path / "quatrix-mfa.db"
     app = create_app(settings, background=True)
     with TestClient(app):

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, inspect, text
 from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.clock import SystemClock
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.engine import normalize_url
@@ -125,6 +126,7 @@ def test_a_service_can_use_the_database_the_racing_processes_migrated(
     results = migrate_at_once(fresh_url, tmp_path / "go")
     assert [r.returncode for r in results] == [0] * PROCESSES, [r.stderr[-2000:] for r in results]
     settings = Settings(data_dir=tmp_path / "data", database_url=fresh_url, argon2=FAST_ARGON2)
+    create_key_file(settings.key_file)
     core = build_core(settings, SystemClock())
     try:
         assert bootstrap(core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD).created

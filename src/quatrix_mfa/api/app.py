@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,10 +25,18 @@ from quatrix_mfa.core.clock import Clock, SystemClock
 from quatrix_mfa.core.context import Core, LinkPolicy, SessionPolicy
 from quatrix_mfa.core.crypto import PasswordHasher
 from quatrix_mfa.core.throttling import ThrottlePolicy
-from quatrix_mfa.keys import FileKeyRing, create_key_file
+from quatrix_mfa.keys import FileKeyRing
 from quatrix_mfa.mailer import OutboxSender
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate
+from quatrix_mfa.storage.deployment import (
+    HEARTBEAT_SECONDS,
+    ActiveKey,
+    NodeStatus,
+    beat,
+    default_node_id,
+)
+from quatrix_mfa.storage.keystate import KeyState
 from quatrix_mfa.storage.store import SqlStore
 
 API_PREFIX = "/api/1.0"
@@ -40,12 +49,16 @@ log = logging.getLogger(__name__)
 def build_core(
     settings: Settings, clock: Clock | None = None, store: SqlStore | None = None
 ) -> Core:
-    """The core over the configured database and key file (created if missing)."""
-    create_key_file(settings.key_file)
+    """The core over the configured database and key file.
+
+    The key file must exist (``init`` makes it, nothing here does:
+    :class:`quatrix_mfa.keys.KeyFileError` otherwise). The active key id is the
+    database's (``keys activate``), the file's until the database names one."""
+    store = store or SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
     return Core(
-        store=store or SqlStore.from_url(settings.effective_database_url, settings.db_pool_size),
+        store=store,
         clock=clock or SystemClock(),
-        keys=FileKeyRing(settings.key_file),
+        keys=FileKeyRing(settings.key_file, ActiveKey(KeyState(store.engine))),
         passwords=PasswordHasher(settings.argon2, settings.argon2_threads or None),
         sessions=SessionPolicy(
             idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds
@@ -82,6 +95,42 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
         await asyncio.sleep(MAIL_INTERVAL)
 
 
+class Node:
+    """This process as a node of the deployment: its heartbeat records the key
+    ids it holds (``keys activate`` waits for every live node) and rechecks
+    its key file against the database (``/readyz`` says why it is not ready)."""
+
+    def __init__(self, core: Core, store: SqlStore, node_id: str) -> None:
+        self.state = KeyState(store.engine)
+        self.ring = core.keys
+        self.node_id = node_id
+        self.status = NodeStatus()
+
+    def beat(self) -> None:
+        try:
+            beat(
+                self.state,
+                self.ring,
+                self.node_id,
+                migrate.head_revision() or "",
+                self.status,
+                # Wall time, not the core's clock: other processes (keys
+                # activate) compare it with theirs.
+                time.time(),
+            )
+        except Exception as error:  # the database away, or not migrated: readyz says so
+            log.warning("node heartbeat failed: %s", type(error).__name__)
+
+    def leave(self) -> None:
+        with contextlib.suppress(Exception):
+            self.state.leave(self.node_id)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await run_in_threadpool(self.beat)
+
+
 async def _checkpoints(store: SqlStore) -> None:
     """SQLite's log copied into the database file a few times a second, so no
     request's commit has to (storage/engine.py says why)."""
@@ -105,10 +154,14 @@ def create_app(
         else None
     )
 
+    node = Node(core, store, settings.node_id or default_node_id())
+    node.beat()  # refuses a foreign key file before the first request (readyz)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if background:
+            tasks.append(asyncio.create_task(node.run()))
             tasks.append(asyncio.create_task(_background(core, sender)))
             if store.is_sqlite:
                 tasks.append(asyncio.create_task(_checkpoints(store)))
@@ -117,6 +170,8 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if background:
+            await run_in_threadpool(node.leave)
         store.dispose()
 
     app = FastAPI(
@@ -134,12 +189,13 @@ def create_app(
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender
+    app.state.node = node
     for module in (auth, profile, users, site_settings, recovery, devices):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
     web.install(app, core, public_url=settings.public_url)
-    _add_health(app, store)
+    _add_health(app, store, node.status)
     errors.install(app)
     web.install_error_pages(app)  # after errors.install: a page path's 404 is a page
     app.add_middleware(BodyLimit)
@@ -147,7 +203,7 @@ def create_app(
     return app
 
 
-def _add_health(app: FastAPI, store: SqlStore) -> None:
+def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
@@ -155,11 +211,12 @@ def _add_health(app: FastAPI, store: SqlStore) -> None:
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
         try:
-            ready = migrate.is_current(store.engine)
+            problem = migrate.schema_problem(store.engine)
         except Exception:  # any database error means "not ready"
-            ready = False
-        if not ready:
-            return errors.error_response(503, -1, "Database unreachable or not migrated")
+            problem = "database unreachable"
+        problem = problem or status.problem
+        if problem:
+            return errors.error_response(503, -1, f"Not ready: {problem}")
         return JSONResponse({"status": "ready"})
 
 

@@ -8,9 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quatrix_mfa.api.deps import TOKEN_HEADER
+from quatrix_mfa.core import audit
+from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.crypto import KeyUnavailable
 from quatrix_mfa.core.errors import ErrorCode, QuatrixError, TooManyAttempts
 from quatrix_mfa.core.sessions import SESSION_FIELD
 
@@ -86,6 +90,47 @@ async def _http(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+# Key ids already logged by this process: a missing key fails every request
+# that needs it, and one line per key id says it (the audit trail has each).
+_LOGGED_KEYS: set[str] = set()
+KEY_RETRY_SECONDS = 5
+
+
+async def _key_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """A secret under a key this node lacks: 503 (another node, or this one
+    once its key file is copied, can answer), never a 500."""
+    assert isinstance(error, KeyUnavailable)
+    if error.key_id not in _LOGGED_KEYS:
+        _LOGGED_KEYS.add(error.key_id)
+        log.error(
+            "key %s: %s; copy the deployment's key file to this node", error.key_id, error.reason
+        )
+    core = getattr(request.app.state, "core", None)
+    if core is not None:
+        await run_in_threadpool(_audit_key_unavailable, core, error)
+    return error_response(
+        503,
+        -1,
+        "Temporarily unavailable on this node, try again",
+        headers={"Retry-After": str(KEY_RETRY_SECONDS)},
+    )
+
+
+def _audit_key_unavailable(core: Core, error: KeyUnavailable) -> None:
+    try:
+        with core.store.transaction() as tx:
+            audit.record(
+                tx,
+                core.clock.now(),
+                audit.KEY_UNAVAILABLE,
+                audit.FAILURE,
+                target=error.owner_id,
+                key_id=error.key_id,
+            )
+    except Exception as failure:  # the answer is 503 either way
+        log.warning("audit of a missing key failed: %s", type(failure).__name__)
+
+
 async def _unexpected(_: Request, error: Exception) -> JSONResponse:
     # Logged by type and place only: the exception text could hold request data.
     log.error("unhandled %s", type(error).__name__, exc_info=False)
@@ -96,6 +141,7 @@ def install(app: FastAPI) -> None:
     # The handlers are ``async def``: Starlette runs a plain ``def`` handler in
     # the thread pool, and that hop cost twice the rest of an error answer.
     app.add_exception_handler(QuatrixError, _quatrix)
+    app.add_exception_handler(KeyUnavailable, _key_unavailable)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

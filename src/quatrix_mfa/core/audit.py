@@ -44,6 +44,8 @@ TRUST_GIVEN = "device.trusted"
 TRUST_USED = "device.trust_used"
 TRUST_REFUSED = "device.trust_refused"
 TRUST_REVOKED = "device.trust_revoked"
+# A stored secret under a key this node lacks (crypto.KeyUnavailable).
+KEY_UNAVAILABLE = "keys.unavailable"
 
 SUCCESS = "success"
 FAILURE = "failure"

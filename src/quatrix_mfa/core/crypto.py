@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import argon2
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
@@ -38,6 +39,23 @@ class KeyRing(Protocol):
     def hmac_key(self) -> bytes: ...
 
 
+class KeyUnavailable(KeyError, InvalidTag):
+    """A secret sealed under a key this node cannot use: a key id its key file
+    lacks, or a key that does not open it (another deployment's file). The
+    service answers 503 for it (never 500), audits it and logs it once per key
+    id; the secret itself is untouched. A KeyError and an InvalidTag too, as
+    the two failures it stands for were before."""
+
+    def __init__(self, key_id: str, owner_id: str, reason: str) -> None:
+        super().__init__(f"key {key_id}: {reason}")
+        self.key_id = key_id
+        self.owner_id = owner_id
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"key {self.key_id}: {self.reason}"
+
+
 class SecretBox:
     """AES-GCM sealing under the key ring's active key."""
 
@@ -51,8 +69,16 @@ class SecretBox:
         return nonce + sealed, key_id
 
     def open(self, ciphertext: bytes, key_id: str, owner_id: str) -> bytes:
+        """The plaintext; :class:`KeyUnavailable` if this node cannot open it."""
         nonce, sealed = ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:]
-        return AESGCM(self._keys.key(key_id)).decrypt(nonce, sealed, owner_id.encode())
+        try:
+            key = self._keys.key(key_id)
+        except KeyError:
+            raise KeyUnavailable(key_id, owner_id, "not in this node's key file") from None
+        try:
+            return AESGCM(key).decrypt(nonce, sealed, owner_id.encode())
+        except InvalidTag:
+            raise KeyUnavailable(key_id, owner_id, "does not open the secret") from None
 
 
 class TokenHasher:

@@ -1,4 +1,11 @@
-"""Schema migrations with Alembic, run from code (``serve`` and ``init`` call it)."""
+"""Schema migrations with Alembic, run from code (``migrate``, ``init`` and
+``serve`` unless ``--no-migrate``).
+
+Migrations are expand-then-contract (README, "Upgrades"): each one records in
+``schema_compat`` the oldest code revision that still works on the schema it
+leaves, so the previous release keeps serving, and reports ready, on a schema
+one version ahead, and older code refuses with one line naming both versions.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 from quatrix_mfa.storage.engine import normalize_url
 
@@ -24,9 +31,68 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str) -> None:
+class SchemaError(Exception):
+    """The database's schema does not fit this code; one line saying what to do."""
+
+
+def upgrade(url: str, to: str = "head") -> None:
     """Bring the database to the latest schema (a no-op when it is there)."""
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), to)
+
+
+def downgrade(url: str, to: str) -> None:
+    """Take the schema back to revision ``to`` (``migrate --to REV``)."""
+    command.downgrade(alembic_config(url), to)
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        conn.info["begin"] = "BEGIN"  # a read: no write lock on SQLite
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """Why this code cannot serve the database's schema, or None.
+
+    Fine: the schema is at this code's head, or at a newer revision whose
+    ``schema_compat`` row says this code's head still works on it."""
+    revision = current_revision(engine)
+    head = head_revision()
+    if revision == head:
+        return None
+    if revision is None:
+        return "the database has no schema yet: run 'quatrix-mfa migrate' (or 'init')"
+    if revision in known_revisions():
+        return (
+            f"the database schema is at revision {revision}, older than this code's {head}: "
+            f"run 'quatrix-mfa migrate'"
+        )
+    oldest = _oldest_code_revision(engine)
+    if oldest is not None and oldest in known_revisions():
+        return None  # one version ahead, written to keep this code working
+    return (
+        f"the database schema is at revision {revision}, newer than this code's {head} "
+        f"(it needs code at revision {oldest or revision} or later): upgrade this node's "
+        f"code, or take the schema back with 'quatrix-mfa migrate --to {head}' run by the "
+        f"newer release"
+    )
+
+
+def _oldest_code_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        conn.info["begin"] = "BEGIN"  # a read: no write lock on SQLite
+        if not inspect(conn).has_table("schema_compat"):
+            return None
+        found = conn.execute(
+            text("SELECT oldest_code_revision FROM schema_compat WHERE id = 1")
+        ).scalar()
+    return None if found is None else str(found)
 
 
 @functools.cache
@@ -36,6 +102,5 @@ def head_revision() -> str | None:
 
 
 def is_current(engine: Engine) -> bool:
-    """True if the database is at the newest migration."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head_revision()
+    """True if this code can serve the database's schema (``schema_problem``)."""
+    return schema_problem(engine) is None

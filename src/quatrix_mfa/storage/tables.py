@@ -291,3 +291,37 @@ trusted_devices = Table(
     Column("epoch", Integer, nullable=False),
     Column("trust_epoch", Integer, nullable=False),
 )
+
+# The deployment's keys, by id (migration 0009): a keyed check value of each
+# (never the key), so a node with another deployment's key file, or without a
+# key in use, is refused; ``active`` marks the key new secrets are sealed
+# under, one switch for every node. The HMAC key is the row "hmac".
+key_checks = Table(
+    "key_checks",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("check_value", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+# Running nodes: the key ids each holds, and when it last said so.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", String(128), primary_key=True),
+    Column("key_ids", Text, nullable=False),
+    Column("heartbeat", Float, nullable=False),
+    Column("started", Float, nullable=False),
+    Column("code_revision", String(32), nullable=False),
+)
+
+# Expand-then-contract (README, "Upgrades"): the oldest code revision that
+# still works on this schema. Each migration sets it; code older than that
+# refuses to start.
+schema_compat = Table(
+    "schema_compat",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("oldest_code_revision", String(32), nullable=False),
+)

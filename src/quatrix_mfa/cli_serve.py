@@ -1,0 +1,139 @@
+"""``serve`` and ``migrate``: start a node, upgrade or take back the schema."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from quatrix_mfa.settings import Settings
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from quatrix_mfa.cli_setup import first_admin, initialise
+    from quatrix_mfa.keys import read_key_file
+    from quatrix_mfa.settings import PREFIX, ConfigError
+    from quatrix_mfa.startup import check_port, node_name, open_checked, prepare_data_dir
+
+    settings = settings.listening_on(args.host, args.port)
+    try:
+        settings.check_plain_http(listening_host=args.host)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    check_port(args.host, args.port)
+    if args.init_admin and not settings.key_file.exists():
+        # The documented first start (./scripts/serve): this is ``init``, which
+        # makes keys for a new database only and refuses on one with users.
+        status = initialise(settings, args.init_admin, args.account_name, None)
+        if status:
+            return status
+    read_key_file(settings.key_file)
+    prepare_data_dir(settings, create=False)
+    open_checked(settings, wait_seconds=args.wait_for_db, upgrade=not args.no_migrate).dispose()
+    if args.init_admin:
+        status = first_admin(settings, args.init_admin, args.account_name, None)
+        if status:
+            return status
+    # The workers build the app from the environment: links follow this
+    # address, and all of them are one node (one row in the nodes table).
+    os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
+    os.environ.setdefault(PREFIX + "NODE_ID", settings.node_id or node_name(args.port))
+    print(
+        f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
+        f"({args.workers} worker(s))",
+        flush=True,
+    )
+    uvicorn.run(
+        "quatrix_mfa.api.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        http=_http_protocol(),
+    )
+    return 0
+
+
+def _http_protocol() -> str:
+    """httptools with a bound on request heads; h11 (16 KiB bound) without httptools."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
+        return "h11"
+    return "quatrix_mfa.api.http_protocol:LimitedHttpToolsProtocol"
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Upgrade the schema to this code's newest revision, or move it to ``--to``."""
+    from quatrix_mfa.startup import StartupError, connect, require_database
+    from quatrix_mfa.storage import migrate
+
+    require_database(settings)
+    url = settings.effective_database_url
+    engine = connect(url, args.wait_for_db)
+    try:
+        before = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    known = migrate.known_revisions()
+    head = migrate.head_revision()
+    target = args.to or head
+    if target not in known:
+        raise StartupError(f"unknown revision {target}: this code knows {', '.join(sorted(known))}")
+    if before is not None and before not in known:
+        raise StartupError(
+            f"the database schema is at revision {before}, newer than this code's {head}: "
+            f"run 'migrate' from the newer release"
+        )
+    if before is not None and int(target) < int(before):
+        migrate.downgrade(url, target)
+    else:
+        migrate.upgrade(url, target)
+    print(f"Schema at revision {target} (was {before or 'empty'}).")
+    return 0
+
+
+def register(commands: Any) -> None:
+    """serve, migrate."""
+    from quatrix_mfa.cli import int_between
+
+    serve = commands.add_parser(
+        "serve", help="check the key file and database, migrate the schema, then serve HTTP"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int_between(1, 65535), default=8080)
+    serve.add_argument("--workers", type=int_between(1, 256), default=1)
+    serve.add_argument(
+        "--init-admin",
+        metavar="EMAIL",
+        help="on the first start of a new deployment, run init with this administrator "
+        "and print the link that sets their password",
+    )
+    serve.add_argument("--account-name", default="Quatrix")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not upgrade the schema (run 'quatrix-mfa migrate' first); refuse if it "
+        "does not fit this code",
+    )
+    serve.add_argument(
+        "--wait-for-db",
+        metavar="SECONDS",
+        type=int_between(0, 3600),
+        default=0,
+        help="retry connecting to the database for this long, a line per attempt (default 0)",
+    )
+    serve.set_defaults(func=cmd_serve)
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the database schema to this release (or --to REV, also down)"
+    )
+    migrate.add_argument("--to", metavar="REV", help="revision to move to, e.g. 0008")
+    migrate.add_argument("--wait-for-db", metavar="SECONDS", type=int_between(0, 3600), default=0)
+    migrate.set_defaults(func=cmd_migrate)
