@@ -41,7 +41,7 @@ class Settings:
     allow_plain_http: bool = False
     session_idle_seconds: int = 900
     session_max_seconds: int = 12 * 3600
-    # The immediate peer is our proxy: read X-Forwarded-For (from the right).
+    # The older switch: a loopback peer is our proxy (forwarding.trusted_networks).
     trust_forwarded_for: bool = False
     # Our own proxies: a peer among them is trusted, and reading
     # X-Forwarded-For from the right skips their entries.

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from quatrix_mfa import __version__, web
+from quatrix_mfa import __version__, forwarding, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
@@ -129,8 +129,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.core = core
-    app.state.trust_forwarded_for = settings.trust_forwarded_for
-    app.state.trusted_proxies = settings.trusted_proxies
+    app.state.trusted_proxies = forwarding.trusted_networks(
+        settings.trust_forwarded_for, settings.trusted_proxies
+    )
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender
