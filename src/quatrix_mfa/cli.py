@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quatrix_mfa import cli_users
 from quatrix_mfa.settings import ConfigError, Settings
 
 
@@ -198,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit)
     rotate = sub.add_parser("rotate-key", help="re-encrypt every secret under a new key")
     rotate.set_defaults(func=cmd_rotate_key)
+    cli_users.add_commands(sub)
     return root
 
 

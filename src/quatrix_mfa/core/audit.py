@@ -39,6 +39,10 @@ RECOVERY_STARTED = "recovery.started"
 RECOVERY_CANCELLED = "recovery.cancelled"
 RECOVERY_APPROVED = "recovery.approved"
 RECOVERY_COMPLETED = "recovery.completed"
+# Break-glass from the server's shell (core/breakglass.py); its other changes
+# are recorded as the administrators' are (factor.reset, admin.user_edited).
+USER_UNLOCKED = "admin.user_unlocked"
+PASSWORD_LINK_ISSUED = "password.link_issued"
 
 SUCCESS = "success"
 FAILURE = "failure"
