@@ -117,9 +117,14 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     # Links are sealed in the database; the operator sees them opened, as mailed.
     box = SecretBox(FileKeyRing(settings.key_file)) if settings.key_file.exists() else None
     for mail in mails:
-        state = (
-            f"sent {_when(mail.sent_at)}" if mail.sent_at else f"queued ({mail.attempts} attempts)"
-        )
+        if mail.sent_at:
+            state = f"sent {_when(mail.sent_at)} ({mail.attempts} attempts)"
+        elif mail.given_up:
+            state = f"NOT SENT after {mail.attempts} attempts: {mail.last_error}"
+        else:
+            state = f"queued ({mail.attempts} attempts)"
+            if mail.last_error:
+                state += f", next {_when(mail.next_attempt_at)}, last error: {mail.last_error}"
         print(f"#{mail.id} {_when(mail.created)} to {mail.to} | {mail.subject} | {state}")
         try:
             body = readable_body(box, mail) if box is not None else mail.body

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from quatrix_mfa.core.crypto import Argon2Parameters
 from quatrix_mfa.core.ipallow import Network
+from quatrix_mfa.smtp import SmtpTarget, parse_sender
 
 PREFIX = "QUATRIX_MFA_"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -109,7 +110,7 @@ class Settings:
             data_dir=get("DATA_DIR", Path, Path("var")),
             database_url=get("DATABASE_URL", _database_url, ""),
             smtp_url=get("SMTP_URL", _smtp_url, None),
-            mail_from=get("MAIL_FROM", _email, "quatrix-mfa@localhost"),
+            mail_from=get("MAIL_FROM", parse_sender, "quatrix-mfa@localhost"),
             public_url=get("PUBLIC_URL", _http_url, DEFAULT_PUBLIC_URL),
             public_url_set=bool(env.get(PREFIX + "PUBLIC_URL")),
             allow_plain_http=get("ALLOW_PLAIN_HTTP", _boolean, False),
@@ -172,10 +173,7 @@ def _database_url(raw: str) -> str:
 
 
 def _smtp_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme != "smtp" or not parts.hostname:
-        raise ValueError("must look like smtp://host:port")
-    _ = parts.port  # raises ValueError for a bad port
+    SmtpTarget.parse(raw)  # smtp.py: smtp:// or smtps://, AUTH, STARTTLS, timeout
     return raw
 
 
@@ -184,9 +182,3 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError("must be an http(s):// URL")
     return raw.rstrip("/")
-
-
-def _email(raw: str) -> str:
-    if "@" not in raw or any(c.isspace() for c in raw):
-        raise ValueError("must be an email address")
-    return raw

@@ -100,9 +100,7 @@ def create_app(
     store = SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
     core = build_core(settings, clock, store)
     sender = (
-        OutboxSender(core.store, core.clock, core.box, settings.smtp_url, settings.mail_from)
-        if settings.smtp_url
-        else None
+        OutboxSender(core, settings.smtp_url, settings.mail_from) if settings.smtp_url else None
     )
 
     @contextlib.asynccontextmanager

@@ -273,11 +273,19 @@ class OutboxRepository(Protocol):
         ...
 
     def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None: ...
+    def give_up(self, mail_id: int, reason: str) -> None:
+        """Never send the mail (``next_attempt_at`` becomes ``model.NEVER``),
+        keep ``reason`` as its last error and empty its body and sealed secret:
+        a link that is not mailed is not kept either."""
+        ...
+
     def list(self, limit: int = 1000) -> list[Mail]:
         """The newest ``limit`` mails, oldest first."""
         ...
 
-    def purge_sent(self, before: float, limit: int) -> int: ...
+    def purge_sent(self, before: float, limit: int) -> int:
+        """Delete up to ``limit`` mails sent, or given up and queued, before ``before``."""
+        ...
 
 
 class ResetRepository(Protocol):
