@@ -6,6 +6,8 @@ no live link."""
 from __future__ import annotations
 
 import re
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +177,19 @@ def test_a_password_is_never_sent_in_clear_over_the_network(
     for running in started(server):
         sender = mailer(make_api, login_url(running))
         assert "not sent in clear" in refused(api, admin_token, sender, running)
+
+
+def test_a_server_that_never_answers_costs_one_timeout(
+    api: Api, admin_token: str, make_api: Any
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never greets
+        sender = mailer(make_api, f"smtp://127.0.0.1:{silent.getsockname()[1]}?timeout=1")
+        invite(api, admin_token)
+        started_at = time.monotonic()
+        assert sender.deliver_due() == 0
+        assert time.monotonic() - started_at < 5
+    row = the_row(api)
+    assert row.attempts == 1 and "timed out" in (row.last_error or "")
 
 
 # Retries that stop ----------------------------------------------------------------
