@@ -4,47 +4,20 @@ audit, rotate-key, configuration errors and ``serve`` over real HTTP."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from quatrix_mfa.api.app import create_app
-from quatrix_mfa.core.clock import FakeClock
-from tests import spec
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import free_port, wait_healthy
-from tests.support.cli import Cli
-from tests.support.cli import cli as cli  # the fixture
+from tests.support.shell import LINK, Cli
+from tests.support.shell import cli as cli  # the fixtures too
+from tests.support.shell import open_api as open_api
 
 SERVE = [sys.executable, "-m", "quatrix_mfa.cli", "serve"]
-LINK = re.compile(r"(https?://\S+/reset-password/([0-9a-f-]{36}))")
-
-
-@pytest.fixture
-def open_api(cli: Cli) -> Iterator[Any]:
-    """In-process apps on the CLI's database and key file, sharing one fake clock."""
-    opened: list[TestClient] = []
-    # The CLI stamps rows with the real time: start there, 10 s into a TOTP step.
-    clock = FakeClock(time.time() // 30 * 30 + 10)
-
-    def open_() -> Api:
-        app = create_app(cli.settings(), clock=clock, background=False)
-        http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
-        http.event_hooks["response"] = [lambda r: (r.read(), spec.check(r))]
-        http.__enter__()
-        opened.append(http)
-        return Api(http, clock, app.state.core)
-
-    yield open_
-    for http in opened:
-        http.__exit__(None, None, None)
 
 
 def test_init_prints_a_one_time_link_that_sets_the_password(cli: Cli, open_api: Any) -> None:

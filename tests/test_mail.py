@@ -4,16 +4,12 @@ after failures, and requests that never wait for SMTP."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from quatrix_mfa.api.app import create_app
@@ -26,47 +22,10 @@ from tests.servers import free_port
 from tests.support import outbox
 from tests.support.http import totp_user
 from tests.support.scenario import PASSWORD as SCENARIO_PASSWORD
+from tests.support.smtp import SmtpServer
 
 SENDER = "noreply@mfa.example.com"
 CAROL = "carol@example.com"
-
-
-@dataclass
-class Collector:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        with self.lock:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for _, rcpt, m in self.messages if address in rcpt]
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    handler: Collector = field(default_factory=Collector)
-    controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL, only_on
 from tests.servers import free_port, wait_healthy
-from tests.support.cli import Cli
-from tests.support.cli import cli as cli  # the fixture
+from tests.support.shell import Cli
+from tests.support.shell import cli as cli  # the fixture
 
 # Free when the module is read; every use is refused before it would listen.
 PORT = str(free_port())

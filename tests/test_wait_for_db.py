@@ -18,7 +18,7 @@ import pytest
 from quatrix_mfa.keys import create_key_file
 from tests.conftest import only_on
 from tests.servers import CLI, free_port, wait_healthy
-from tests.support.cli import Cli
+from tests.support.shell import Cli
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

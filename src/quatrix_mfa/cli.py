@@ -74,9 +74,14 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     # Links are sealed in the database; the operator sees them opened, as mailed.
     box = SecretBox(FileKeyRing(settings.key_file))
     for mail in mails:
-        state = (
-            f"sent {when(mail.sent_at)}" if mail.sent_at else f"queued ({mail.attempts} attempts)"
-        )
+        if mail.sent_at:
+            state = f"sent {when(mail.sent_at)} ({mail.attempts} attempts)"
+        elif mail.given_up:
+            state = f"NOT SENT after {mail.attempts} attempts: {mail.last_error}"
+        else:
+            state = f"queued ({mail.attempts} attempts)"
+            if mail.last_error:
+                state += f", next {when(mail.next_attempt_at)}, last error: {mail.last_error}"
         print(f"#{mail.id} {when(mail.created)} to {mail.to} | {mail.subject} | {state}")
         try:
             body = readable_body(box, mail)
@@ -136,7 +141,7 @@ def register(commands: Any) -> None:
 
 
 # Each module adds its commands (after this one's); a new module joins this list.
-COMMAND_MODULES = ("quatrix_mfa.cli_serve", "quatrix_mfa.cli_keys")
+COMMAND_MODULES = ("quatrix_mfa.cli_serve", "quatrix_mfa.cli_keys", "quatrix_mfa.cli_users")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from quatrix_mfa.core.crypto import Argon2Parameters
 from quatrix_mfa.core.ipallow import Network
+from quatrix_mfa.smtp import SmtpTarget, parse_sender
 
 PREFIX = "QUATRIX_MFA_"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -42,7 +43,7 @@ class Settings:
     allow_plain_http: bool = False
     session_idle_seconds: int = 900
     session_max_seconds: int = 12 * 3600
-    # The immediate peer is our proxy: read X-Forwarded-For (from the right).
+    # The older switch: a loopback peer is our proxy (forwarding.trusted_networks).
     trust_forwarded_for: bool = False
     # Our own proxies: a peer among them is trusted, and reading
     # X-Forwarded-For from the right skips their entries.
@@ -118,7 +119,7 @@ class Settings:
             data_dir=get("DATA_DIR", Path, Path("var")),
             database_url=get("DATABASE_URL", _database_url, ""),
             smtp_url=get("SMTP_URL", _smtp_url, None),
-            mail_from=get("MAIL_FROM", _email, "quatrix-mfa@localhost"),
+            mail_from=get("MAIL_FROM", parse_sender, "quatrix-mfa@localhost"),
             public_url=get("PUBLIC_URL", _http_url, DEFAULT_PUBLIC_URL),
             public_url_set=bool(env.get(PREFIX + "PUBLIC_URL")),
             allow_plain_http=get("ALLOW_PLAIN_HTTP", _boolean, False),
@@ -235,10 +236,7 @@ def _database_url(raw: str) -> str:
 
 
 def _smtp_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme != "smtp" or not parts.hostname:
-        raise ValueError("must look like smtp://host:port")
-    _ = parts.port  # raises ValueError for a bad port
+    SmtpTarget.parse(raw)  # smtp.py: smtp:// or smtps://, AUTH, STARTTLS, timeout
     return raw
 
 
@@ -252,21 +250,3 @@ def _http_url(raw: str) -> str:
         raise ValueError("no user or password in the public URL")
     _ = parts.port  # raises ValueError for a bad port
     return raw.rstrip("/")
-
-
-def _email(raw: str) -> str:
-    # One address (RFC 5321 section 4.1.2), bare or as ``Name <address>``
-    # (RFC 5322 section 3.4): exactly one @ with something on each side, a
-    # dot-less host allowed (localhost), no spaces or brackets in the address.
-    match = re.fullmatch(r"[^<>@]*<([^<>]+)>", raw.strip())
-    address = match.group(1) if match else raw
-    local, at, domain = address.rpartition("@")
-    if (
-        not at
-        or not local
-        or not domain
-        or "@" in local
-        or any(c.isspace() or c in '<>,;"' for c in address)
-    ):
-        raise ValueError("must be one email address, like noreply@example.com")
-    return raw

@@ -224,7 +224,7 @@ def test_keepalive_does_not_revive_an_expired_session(api: Api, admin_token: str
 @pytest.fixture
 def proxied(api: Api, make_api: Any) -> Api:
     """The app behind a trusted proxy (the admin already exists: ``api`` bootstrapped it)."""
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     token = login_from(web, INSIDE).json()["session_id"]
     response = restrict(web, token, ["10.0.0.0/24"], INSIDE)
     assert response.status_code == 200, response.text
@@ -257,7 +257,7 @@ def test_wrong_password_from_outside_is_401_not_403(proxied: Api) -> None:
     ],
 )
 def test_allow_list_formats(api: Api, make_api: Any, entry: str, inside: str, outside: str) -> None:
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     token = login_from(web, INSIDE).json()["session_id"]
     assert restrict(web, token, [entry], INSIDE).status_code == 200
     assert login_from(web, inside).status_code == 200
@@ -265,7 +265,7 @@ def test_allow_list_formats(api: Api, make_api: Any, entry: str, inside: str, ou
 
 
 def test_allow_list_that_excludes_the_admin_is_refused(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     token = login_from(web, INSIDE).json()["session_id"]
     response = restrict(web, token, ["192.0.2.0/24"], INSIDE)
     error(response, 400, 2)

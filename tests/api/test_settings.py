@@ -125,7 +125,7 @@ def test_forcing_2fa_closes_the_callers_session_when_they_have_no_secret(
 @pytest.fixture
 def proxied(api: Api, make_api: Any) -> Api:
     """The same service behind a trusted proxy that sets X-Forwarded-For."""
-    built: Api = make_api(trust_forwarded_for=True)
+    built: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     return built
 
 

@@ -155,7 +155,7 @@ def test_throttled_attempt_is_audited(api: Api) -> None:
 
 
 def test_address_limit_blocks_every_email_from_that_address_only(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(5):
         error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "198.51.100.1"), 30)
@@ -163,7 +163,7 @@ def test_address_limit_blocks_every_email_from_that_address_only(api: Api, make_
 
 
 def test_default_address_limit_is_100_failures(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     for i in range(100):
         error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "198.51.100.1"), 30)
@@ -171,7 +171,7 @@ def test_default_address_limit_is_100_failures(api: Api, make_api: Any) -> None:
 
 
 def test_address_count_is_not_reset_by_a_success(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(4):
         error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     assert login_from(web, "198.51.100.1").status_code == 200
@@ -180,7 +180,7 @@ def test_address_count_is_not_reset_by_a_success(api: Api, make_api: Any) -> Non
 
 
 def test_address_count_decays_after_15_quiet_minutes(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=5)
     for i in range(4):
         error(login_from(web, "198.51.100.1", f"guess{i}@example.com", WRONG), 401, 1)
     api.clock.advance(901)
@@ -191,7 +191,7 @@ def test_address_count_decays_after_15_quiet_minutes(api: Api, make_api: Any) ->
 def test_address_count_of_wrong_codes_decays_after_15_quiet_minutes(
     api: Api, admin_token: str, make_api: Any
 ) -> None:
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=5)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=5)
     secret = api.scenario.user_with_totp(admin_token, "tina@example.com").secret
     bad = next(
         c for c in ("918273", "364519") if c not in {api.code(secret, k) for k in (-1, 0, 1)}
@@ -224,7 +224,7 @@ def test_forwarded_for_is_ignored_when_not_trusted(api: Api, make_api: Any) -> N
 
 
 def test_last_forwarded_for_entry_is_used_when_trusted(api: Api, make_api: Any) -> None:
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=3)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=3)
     for i in range(3):
         chain = f"203.0.113.{i}, 10.0.0.1"  # the client chose the first entry, our proxy the last
         error(login_from(web, chain, f"guess{i}@example.com", WRONG), 401, 1)

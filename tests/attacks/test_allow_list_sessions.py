@@ -26,7 +26,7 @@ USER_PASSWORD = "ursula's long passphrase"
 @pytest.fixture
 def web(api: Api, make_api: Any) -> Api:
     """The service behind a trusted proxy (``api`` created the administrator)."""
-    built: Api = make_api(trust_forwarded_for=True)
+    built: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     return built
 
 

@@ -100,7 +100,7 @@ def test_fresh_address_for_every_guess_gets_no_more_guesses_per_email(
     api: Api, admin_token: str, make_api: Any
 ) -> None:
     api.create_user(admin_token, "bob@example.com", PASSWORD)
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     botnet = addresses()
     checked, _ = attack(api, lambda: login_from(web, next(botnet), ADMIN_EMAIL, WRONG), HOUR)
     assert len(checked) == allowed_guesses(HOUR) == 17
@@ -125,7 +125,7 @@ def test_addresses_of_one_ipv6_network_share_one_address_budget(api: Api, make_a
     """Found by this attack: every IPv6 address had a budget of its own, and one host
     owns at least a /64, so it could take a new address, and 100 new guesses, at will.
     Now the address count is per /64, and an IPv4-mapped address counts as its IPv4."""
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=20)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=20)
     for i in range(20):
         error(login_from(web, f"2001:db8:6:6::{i + 1:x}", f"u{i}@example.com", WRONG), 401, 1)
     assert_throttled(login_from(web, "2001:db8:6:6:ffff:1:2:3", "v@example.com", WRONG), 30)
@@ -140,7 +140,7 @@ def test_spraying_many_emails_from_one_address_locks_the_address_not_the_users(
 ) -> None:
     for name in ("bob", "carol"):
         api.create_user(admin_token, f"{name}@example.com", PASSWORD)
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=20)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=20)
     targets = ["bob@example.com", "carol@example.com"] + [f"u{i}@example.com" for i in range(28)]
     answers = [login_from(web, "203.0.113.66", email, WRONG).status_code for email in targets]
     assert answers == [401] * 20 + [429] * 10
@@ -228,7 +228,7 @@ def test_code_guesser_from_many_addresses_gets_the_same_budget_and_locks_no_one_
         pin_users(api, admin_token, VICTIM)
     else:
         _, secret, recovery = totp_user(api, admin_token, VICTIM)
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     auth_type = "PIN" if factor == "PIN" else "2FA"
     guess = code_guesser(
         web, VICTIM, auth_type, wrong_codes(api, factor, secret, recovery), addresses()
@@ -261,7 +261,7 @@ def test_code_guessing_across_users_from_one_address_stops_at_the_address_limit(
     pin_users(
         api, admin_token, "ann@example.com", "ben@example.com", "cat@example.com", "dan@example.com"
     )
-    web: Api = make_api(trust_forwarded_for=True, address_failure_threshold=12)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=12)
     attacker = iter(lambda: "203.0.113.66", None)
     for email in ("ann@example.com", "ben@example.com", "cat@example.com"):
         guess = code_guesser(web, email, "PIN", iter(["1111", "2222", "3333", "4444"]), attacker)

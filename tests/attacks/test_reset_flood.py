@@ -59,7 +59,7 @@ def test_a_flood_from_one_address_gets_429_after_the_address_budget(api: Api) ->
 
 
 def test_one_email_asked_for_from_many_addresses_gets_429(make_api: Any, api: Api) -> None:
-    web: Api = make_api(trust_forwarded_for=True)
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     threshold = web.core.throttle_policy.user_threshold
     for n in range(threshold):
         web.clock.advance(web.core.links.resend_after)

@@ -537,6 +537,25 @@ def test_sent_mail_is_never_claimed_and_failed_mail_waits(core: Core) -> None:
     assert by_id[failed].last_error == "connection refused"
 
 
+def test_a_given_up_mail_is_never_claimed_keeps_only_its_reason_and_is_purged_later(
+    core: Core,
+) -> None:
+    with core.store.transaction() as tx:
+        tx.outbox.enqueue(Mail("a@example.com", "S", "Body", NOW, secret=b"sealed", key_id="k1"))
+    [mail_id] = claim(core, NOW)
+    with core.store.transaction() as tx:
+        tx.outbox.give_up(mail_id, "dropped: the link expired")
+    assert claim(core, NOW + 10 * 365 * 86400) == []
+    with core.store.transaction(write=False) as tx:
+        [mail] = tx.outbox.list()
+    assert mail.given_up and mail.sent_at is None and mail.attempts == 1
+    assert (mail.body, mail.secret, mail.key_id) == ("", None, None)
+    assert mail.last_error == "dropped: the link expired"
+    with core.store.transaction() as tx:
+        assert tx.outbox.purge_sent(NOW, 10) == 0  # queued at NOW: kept until later
+        assert tx.outbox.purge_sent(NOW + 1, 10) == 1
+
+
 # Audit
 
 

@@ -72,10 +72,17 @@ class Site:
 def make_site(settings: Settings, clock: FakeClock) -> Iterator[Any]:
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> Site:
+    def make(peer: str = "testclient", **overrides: Any) -> Site:
+        """The pages with ``overrides`` of the settings, reached from the address ``peer``."""
         app = create_app(replace(settings, **overrides), clock=clock, background=False)
         base = overrides.get("public_url", SITE)
-        http = TestClient(app, base_url=base, follow_redirects=False, raise_server_exceptions=False)
+        http = TestClient(
+            app,
+            base_url=base,
+            follow_redirects=False,
+            raise_server_exceptions=False,
+            client=(peer, 50000),
+        )
         http.__enter__()
         clients.append(http)
         return Site(http, app.state.core, clock)

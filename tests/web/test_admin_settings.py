@@ -18,7 +18,7 @@ ADMIN_IP = "10.0.0.5"
 @pytest.fixture
 def proxied(make_site: Any, site: Site) -> Site:
     """The pages behind our own proxy: every request comes from ADMIN_IP."""
-    behind: Site = make_site(trust_forwarded_for=True)
+    behind: Site = make_site(peer="127.0.0.1", trust_forwarded_for=True)
     behind.http.headers["X-Forwarded-For"] = ADMIN_IP
     behind.sign_in()
     return behind

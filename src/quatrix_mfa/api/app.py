@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from quatrix_mfa import __version__, web
+from quatrix_mfa import __version__, forwarding, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
@@ -149,9 +149,7 @@ def create_app(
     store = SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
     core = build_core(settings, clock, store)
     sender = (
-        OutboxSender(core.store, core.clock, core.box, settings.smtp_url, settings.mail_from)
-        if settings.smtp_url
-        else None
+        OutboxSender(core, settings.smtp_url, settings.mail_from) if settings.smtp_url else None
     )
 
     node = Node(core, store, settings.node_id or default_node_id())
@@ -184,8 +182,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.core = core
-    app.state.trust_forwarded_for = settings.trust_forwarded_for
-    app.state.trusted_proxies = settings.trusted_proxies
+    app.state.trusted_proxies = forwarding.trusted_networks(
+        settings.trust_forwarded_for, settings.trusted_proxies
+    )
     app.state.public_url = settings.public_url
     app.state.store = store
     app.state.outbox_sender = sender

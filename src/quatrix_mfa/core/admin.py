@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from quatrix_mfa.core import audit, email_change, mail, policy
 from quatrix_mfa.core.context import Context, Core
@@ -318,16 +319,25 @@ def reset_factor(core: Core, ctx: Context, ids: Sequence[str]) -> None:
             [u.id for u in users if not policy.needs_totp(caller.account, u)],
         )
         for user in users:
-            core.totp.remove(tx, user)
-            user.twofa_active = True
-            user.modified = now
-            tx.users.save(user)
-            who.record(tx, now, audit.FACTOR_RESET, target=user.id, factor=TWO_FA)
-            credentials_changed(
-                tx,
-                user,
-                "factor_reset_by_admin",
-                now,
-                notice=(TWO_FA, "reset by an administrator"),
-                addr=ctx.addr,
-            )
+            reset_totp(core, tx, who, user, now)
+
+
+def reset_totp(
+    core: Core, tx: Transaction, who: audit.Actor, user: User, now: float, **detail: Any
+) -> None:
+    """One user's reset 2FA, by an administrator or from the command line
+    (core/breakglass.py): the TOTP secret and recovery codes go, 2FA stays on
+    so they enroll again at the next sign-in, and every session of theirs ends."""
+    core.totp.remove(tx, user)
+    user.twofa_active = True
+    user.modified = now
+    tx.users.save(user)
+    who.record(tx, now, audit.FACTOR_RESET, target=user.id, factor=TWO_FA, **detail)
+    credentials_changed(
+        tx,
+        user,
+        "factor_reset_by_admin",
+        now,
+        notice=(TWO_FA, "reset by an administrator"),
+        addr=who.addr,
+    )

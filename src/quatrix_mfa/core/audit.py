@@ -46,6 +46,10 @@ TRUST_REFUSED = "device.trust_refused"
 TRUST_REVOKED = "device.trust_revoked"
 # A stored secret under a key this node lacks (crypto.KeyUnavailable).
 KEY_UNAVAILABLE = "keys.unavailable"
+# Break-glass from the server's shell (core/breakglass.py); its other changes
+# are recorded as the administrators' are (factor.reset, admin.user_edited).
+USER_UNLOCKED = "admin.user_unlocked"
+PASSWORD_LINK_ISSUED = "password.link_issued"
 
 SUCCESS = "success"
 FAILURE = "failure"

@@ -71,13 +71,21 @@ def readable_body(box: SecretBox, mail: Mail) -> str:
     UnreadableMail if it does not open."""
     if mail.sent_at is not None and not mail.body:
         return DELIVERED
+    if mail.given_up and not mail.body:
+        return f"(not sent: {mail.last_error}; the body is not kept)"
+    link = sealed_link(box, mail)
+    return mail.body if link is None else mail.body.replace(LINK_SLOT, link)
+
+
+def sealed_link(box: SecretBox, mail: Mail) -> str | None:
+    """The link sealed in ``mail``, opened; None for a mail without one.
+    Raises UnreadableMail if it does not open."""
     if mail.secret is None or mail.key_id is None:
-        return mail.body
+        return None
     try:
-        link = box.open(mail.secret, mail.key_id, _owner(mail.to)).decode()
+        return box.open(mail.secret, mail.key_id, _owner(mail.to)).decode()
     except (KeyError, InvalidTag):
         raise UnreadableMail(f"mail {mail.id}: its link does not open") from None
-    return mail.body.replace(LINK_SLOT, link)
 
 
 def moment(at: float) -> str:

@@ -215,6 +215,16 @@ class Mail:
     secret: bytes | None = None
     key_id: str | None = None
 
+    @property
+    def given_up(self) -> bool:
+        """Never to be sent: dropped (its link died) or failed too often;
+        ``last_error`` says which (storage: ``OutboxRepository.give_up``)."""
+        return self.sent_at is None and self.next_attempt_at >= NEVER
+
+
+# A mail's ``next_attempt_at`` once it is given up: no clock reaches it (year 33,000).
+NEVER = 1e12
+
 
 class RecoveryState(StrEnum):
     OPEN = "open"

@@ -148,9 +148,9 @@ class Throttle:
         (hashed) email once, in a fixed order so that two requests never hold
         each other's keys (PostgreSQL deadlocks). Their own namespace ("r"):
         asking for links never delays a login, nor a login a link."""
-        emails = sorted({self.user_key(email) for email in emails})
-        address = ("r" + self.address_key(addr), len(emails))
-        return [address] + [("r" + key, 1) for key in emails]
+        keys = sorted({self.user_keys(email)[1] for email in emails})
+        address = ("r" + self.address_key(addr), len(keys))
+        return [address] + [(key, 1) for key in keys]
 
     def admit_requests(
         self, tx: Transaction, charges: Sequence[tuple[str, int]], now: float
@@ -183,6 +183,11 @@ class Throttle:
                 tx.throttle.block_until(key, now + delay)
         if wait > 0:
             raise TooManyAttempts(math.ceil(wait))
+
+    def user_keys(self, email: str) -> tuple[str, str]:
+        """Every counter kept for ``email``: its logins' and its link requests'."""
+        key = self.user_key(email)
+        return key, "r" + key
 
     def forgive(self, tx: Transaction, admission: Admission) -> None:
         """The admitted attempt was no failure: take back its count and its block."""

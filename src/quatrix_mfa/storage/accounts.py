@@ -55,6 +55,10 @@ class SqlAccountRepository:
         row = self.conn.execute(select(accounts).order_by(accounts.c.created).limit(1)).first()
         return _ACCOUNT(row) if row else None
 
+    def all(self) -> list[Account]:
+        query = select(accounts).order_by(accounts.c.created, accounts.c.id)
+        return [_ACCOUNT(row) for row in self.conn.execute(query)]
+
     def add(self, account: Account) -> None:
         self.conn.execute(insert(accounts).values(id=account.id, **self._values(account)))
 

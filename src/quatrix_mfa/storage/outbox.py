@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from quatrix_mfa.core.model import Mail
+from quatrix_mfa.core.model import NEVER, Mail
 from quatrix_mfa.storage.rows import RecordReader, delete_some
 from quatrix_mfa.storage.tables import outbox
 
 _MAIL = RecordReader(Mail, outbox, renamed={"to": "to_addr"})
+# A mail done with (sent or given up) keeps no body and no sealed link.
+_EMPTIED: dict[str, object] = {"body": "", "secret": None, "key_id": None}
 
 
 class SqlOutboxRepository:
@@ -51,24 +53,23 @@ class SqlOutboxRepository:
                 claimed.append(_MAIL(row))
         return claimed
 
+    def _set(self, mail_id: int, **values: object) -> None:
+        self.conn.execute(update(outbox).where(outbox.c.id == mail_id).values(**values))
+
     def mark_sent(self, mail_id: int, now: float) -> None:
         # Delivered: the body and its sealed secret have done their work. Only
         # the envelope stays, for the operator, until purge_sent.
-        self.conn.execute(
-            update(outbox)
-            .where(outbox.c.id == mail_id)
-            .values(sent_at=now, last_error=None, body="", secret=None, key_id=None)
-        )
+        self._set(mail_id, sent_at=now, last_error=None, **_EMPTIED)
 
     def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None:
-        self.conn.execute(
-            update(outbox)
-            .where(outbox.c.id == mail_id)
-            .values(
-                next_attempt_at=next_attempt_at,
-                claimed_until=None,
-                last_error=error[:1000],
-            )
+        self._set(
+            mail_id, next_attempt_at=next_attempt_at, claimed_until=None, last_error=error[:1000]
+        )
+
+    def give_up(self, mail_id: int, reason: str) -> None:
+        # Never sent: nothing of it is needed any more but what the operator reads.
+        self._set(
+            mail_id, next_attempt_at=NEVER, claimed_until=None, last_error=reason[:1000], **_EMPTIED
         )
 
     def list(self, limit: int = 1000) -> list[Mail]:
@@ -78,4 +79,8 @@ class SqlOutboxRepository:
 
     def purge_sent(self, before: float, limit: int) -> int:
         sent = and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < before)
-        return delete_some(self.conn, outbox, outbox.c.id, sent, limit)
+        # Given up (dropped or failed) as long as sent mail, counted from its queuing.
+        given_up = and_(
+            outbox.c.sent_at.is_(None), outbox.c.next_attempt_at >= NEVER, outbox.c.created < before
+        )
+        return delete_some(self.conn, outbox, outbox.c.id, or_(sent, given_up), limit)

@@ -1,20 +1,30 @@
-"""``quatrix-mfa`` as a real process on a test's data folder and database
-(tests/test_cli.py, tests/test_startup.py)."""
+"""The ``quatrix-mfa`` command line run as a real subprocess on a test's data
+folder and database (:class:`Cli`), and the in-process API on the same
+database (``open_api``): shared by tests/test_cli.py and tests/test_cli_users.py."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from quatrix_mfa.api.app import create_app
+from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.settings import Settings
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2
+from tests import spec
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_ARGON2, Api
+
+LINK = re.compile(r"(https?://\S+/reset-password/([0-9a-f-]{36}))")
 
 
 @dataclass
@@ -77,3 +87,23 @@ class Cli:
 def cli(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> Cli:
     url = str(request.getfixturevalue("database_url")) if db_kind == "postgresql" else None
     return Cli(tmp_path / "data", url)
+
+
+@pytest.fixture
+def open_api(cli: Cli) -> Iterator[Any]:
+    """In-process apps on the CLI's database and key file, sharing one fake clock."""
+    opened: list[TestClient] = []
+    # The CLI stamps rows with the real time: start there, 10 s into a TOTP step.
+    clock = FakeClock(time.time() // 30 * 30 + 10)
+
+    def open_() -> Api:
+        app = create_app(cli.settings(), clock=clock, background=False)
+        http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
+        http.event_hooks["response"] = [lambda r: (r.read(), spec.check(r))]
+        http.__enter__()
+        opened.append(http)
+        return Api(http, clock, app.state.core)
+
+    yield open_
+    for http in opened:
+        http.__exit__(None, None, None)
