@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from quatrix_mfa.core.bootstrap import bootstrap
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.storage import migrate
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
 from tests.support import outbox
@@ -28,6 +29,7 @@ def api(cli: Cli, open_api: Any) -> Api:
     under test); the API on them."""
     cli.data_dir.mkdir(parents=True)
     migrate.upgrade(cli.effective_url)
+    create_key_file(cli.settings().key_file)  # as init does: nothing else makes keys
     built: Api = open_api()
     assert bootstrap(built.core, ADMIN_EMAIL, "Quatrix", ADMIN_PASSWORD).created
     # At or ahead of the real time the subprocesses stamp with: a block set

@@ -42,7 +42,11 @@ def statements(api: Api) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
+        # The key ring's read of the active key id (storage/deployment.py
+        # ActiveKey) runs when its cache has aged, whatever the request: not
+        # work that depends on the email.
+        if "key_checks" not in statement:
+            seen.append(statement)
 
     engine = store_of(api.core).engine
     event.listen(engine, "before_cursor_execute", on_statement)
