@@ -141,7 +141,12 @@ def register(commands: Any) -> None:
 
 
 # Each module adds its commands (after this one's); a new module joins this list.
-COMMAND_MODULES = ("quatrix_mfa.cli_serve", "quatrix_mfa.cli_keys", "quatrix_mfa.cli_users")
+COMMAND_MODULES = (
+    "quatrix_mfa.cli_serve",
+    "quatrix_mfa.cli_keys",
+    "quatrix_mfa.cli_users",
+    "quatrix_mfa.cli_backup",
+)
 
 
 def parser() -> argparse.ArgumentParser:

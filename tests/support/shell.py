@@ -4,12 +4,13 @@ database (``open_api``): shared by tests/test_cli.py and tests/test_cli_users.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,14 @@ def cli(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> Cli:
     return Cli(tmp_path / "data", url)
 
 
-@pytest.fixture
-def open_api(cli: Cli) -> Iterator[Any]:
-    """In-process apps on the CLI's database and key file, sharing one fake clock."""
+@contextlib.contextmanager
+def in_process_apis() -> Iterator[Callable[[Cli], Api]]:
+    """Opens in-process apps on a CLI's database and key file, sharing one fake clock."""
     opened: list[TestClient] = []
     # The CLI stamps rows with the real time: start there, 10 s into a TOTP step.
     clock = FakeClock(time.time() // 30 * 30 + 10)
 
-    def open_() -> Api:
+    def open_(cli: Cli) -> Api:
         app = create_app(cli.settings(), clock=clock, background=False)
         http = TestClient(app, base_url="http://testserver/api/1.0", raise_server_exceptions=False)
         http.event_hooks["response"] = [lambda r: (r.read(), spec.check(r))]
@@ -104,6 +105,15 @@ def open_api(cli: Cli) -> Iterator[Any]:
         opened.append(http)
         return Api(http, clock, app.state.core)
 
-    yield open_
-    for http in opened:
-        http.__exit__(None, None, None)
+    try:
+        yield open_
+    finally:
+        for http in opened:
+            http.__exit__(None, None, None)
+
+
+@pytest.fixture
+def open_api(cli: Cli) -> Iterator[Any]:
+    """In-process apps on the CLI's database and key file, sharing one fake clock."""
+    with in_process_apis() as open_:
+        yield lambda: open_(cli)

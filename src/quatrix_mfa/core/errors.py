@@ -131,3 +131,19 @@ class WeakPassword(QuatrixError):
     def __init__(self, msg: str | None = None, reason: str = "weak") -> None:
         super().__init__(msg)
         self.reason = reason
+
+
+class StoreUnavailable(Exception):
+    """The database cannot answer now: PostgreSQL stopped or unreachable, its
+    pool exhausted, a statement over its time limit, SQLite's disk full or
+    read-only. Nothing was committed by the unit of work that met it (its
+    transaction rolled back), so the client may simply try again: the HTTP
+    layer answers 503 with ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3), never 500.
+    ``reason`` is a short word for the log, never the driver's text (it can
+    hold a statement's parameters)."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"database unavailable: {reason}")
+        self.reason = reason

@@ -17,6 +17,18 @@ RESTART_PAGES = 40_000
 # SQLite's own checkpoint, inside a commit: only if SqlStore.checkpoint falls behind.
 AUTOCHECKPOINT_PAGES = 100_000
 
+# PostgreSQL away (stopped, restarting, unreachable): every request must get an
+# answer within a few seconds (a 503, storage/outage.py), never hang. A new
+# connection gives up after CONNECT_SECONDS (libpq's connect_timeout), a
+# request waiting for a pooled one after POOL_SECONDS, and a statement is
+# cancelled after STATEMENT_SECONDS (the longest of ours, a purge, takes
+# milliseconds). TCP keepalives notice a server that vanished without closing
+# the connection (a host down) within KEEPALIVE_SECONDS and three probes.
+CONNECT_SECONDS = 3
+POOL_SECONDS = 5
+STATEMENT_SECONDS = 10
+KEEPALIVE_SECONDS = 5
+
 
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and pick the psycopg 3 driver."""
@@ -30,7 +42,23 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # pool_pre_ping: a pooled connection the server closed (a restart) is
+    # replaced before use, so the service recovers by itself when it returns.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=POOL_SECONDS,
+        connect_args={
+            "connect_timeout": CONNECT_SECONDS,
+            "options": f"-c statement_timeout={STATEMENT_SECONDS * 1000}",
+            "keepalives": 1,
+            "keepalives_idle": KEEPALIVE_SECONDS,
+            "keepalives_interval": KEEPALIVE_SECONDS,
+            "keepalives_count": 3,
+        },
+    )
 
 
 def _create_private(url: str) -> None:

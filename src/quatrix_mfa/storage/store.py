@@ -12,11 +12,13 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
+from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
 from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
+from quatrix_mfa.storage.outage import outage_reason, wrapped_outage
 from quatrix_mfa.storage.outbox import SqlOutboxRepository
 from quatrix_mfa.storage.recoveries import SqlRecoveryRepository
 from quatrix_mfa.storage.resets import SqlResetRepository
@@ -107,6 +109,9 @@ class WriterQueue:
             except BlockingIOError:  # another process writes now
                 self._thread_lock.release()
                 return False
+            except OSError as error:  # the lock file: a read-only or full disk
+                self._thread_lock.release()
+                raise StoreUnavailable(wrapped_outage(error)) from error
             except BaseException:
                 self._thread_lock.release()
                 raise
@@ -161,11 +166,30 @@ class SqlStore:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTransaction]:
-        with self._writer.hold() if write else nullcontext(), self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
-            with conn.begin():
-                yield SqlTransaction(conn, write)
+        """One unit of work, committed at the end or rolled back as a whole.
+
+        A database that cannot answer now (storage/outage.py) surfaces as
+        :class:`StoreUnavailable`: the transaction rolled back, so nothing of
+        the unit of work is left half done, and the client may try again."""
+        try:
+            with self._writer.hold() if write else nullcontext(), self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
+                try:
+                    with conn.begin():
+                        yield SqlTransaction(conn, write)
+                except Exception as error:
+                    # SQLAlchemy does not see the driver's errors of prepared
+                    # statements: a connection an outage broke must not go
+                    # back to the pool (pool_pre_ping would catch it, later).
+                    if outage_reason(error) is not None and not conn.invalidated:
+                        conn.invalidate()
+                    raise
+        except Exception as error:  # SQLAlchemy's or, from prepared statements, the driver's
+            reason = outage_reason(error)
+            if reason is None:
+                raise
+            raise StoreUnavailable(reason) from error
 
     async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:
         """See :meth:`quatrix_mfa.core.ports.Store.run`.

@@ -10,7 +10,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quatrix_mfa.api.errors import note_outage
 from quatrix_mfa.core.context import Core
+from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.web import (
     account,
     account_2fa,
@@ -67,8 +69,9 @@ def install(app: FastAPI, core: Core, *, public_url: str) -> None:
 
 def install_error_pages(app: FastAPI) -> None:
     """A 404 or 405 on a page path answers an HTML page with the page
-    headers; every other error, and any under :data:`NOT_PAGES`, goes to the
-    handler installed before (the API's, ``api.errors``). Call it after that."""
+    headers, and so does a database that cannot answer now (503); every other
+    error, and any under :data:`NOT_PAGES`, goes to the handler installed
+    before (the API's, ``api.errors``). Call it after that."""
     earlier = app.exception_handlers[HTTPException]
 
     async def page_or_earlier(request: Request, error: Exception) -> Response:
@@ -87,6 +90,28 @@ def install_error_pages(app: FastAPI) -> None:
         return HTMLResponse(body, error.status_code, headers=headers)
 
     app.add_exception_handler(HTTPException, page_or_earlier)
+
+    api_unavailable = app.exception_handlers[StoreUnavailable]
+
+    async def unavailable_page(request: Request, error: Exception) -> Response:
+        """The database away: a page saying to try again in a moment (503
+        with Retry-After, RFC 9110 §15.6.4); the API's paths keep the ErrorModel."""
+        assert isinstance(error, StoreUnavailable)
+        if request.url.path.startswith(NOT_PAGES):
+            answer = api_unavailable(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        note_outage(error)
+        locale = i18n.negotiate(request.headers.get("accept-language"))
+        headers = {
+            **security.PAGE_HEADERS,
+            **security.NO_STORE,
+            "Retry-After": str(StoreUnavailable.RETRY_AFTER_SECONDS),
+            "Content-Language": locale,
+        }
+        body = render_page("page_error.html", locale, status=503)
+        return HTMLResponse(body, 503, headers=headers)
+
+    app.add_exception_handler(StoreUnavailable, unavailable_page)
 
 
 class WithHeaders:

@@ -1,0 +1,183 @@
+"""Issue 15, item 5: the database goes away under load and comes back.
+
+A real ``quatrix-mfa serve`` (two workers) under a light load of reads
+(``GET /profile``) and writes (``POST /user/create``, one user and its
+mail in one transaction). While the database is away every request gets a
+defined answer within a few seconds (a 503 ErrorModel with ``Retry-After``,
+never a 500, never a dropped connection), ``/readyz`` says 503, and the
+service recovers by itself once the database is back; every write that was
+answered 201 is there afterwards, and no user is left without their mail.
+PostgreSQL is the test's own (stopped with ``pg_ctl -m fast`` and started
+again); SQLite's disk is a small tmpfs filled to the last block, then freed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import only_on
+from tests.support.load import Answer, Load, serving, sign_in
+from tests.support.own_postgres import OwnPostgres
+from tests.support.own_postgres import own_postgres as own_postgres  # the fixture
+from tests.support.shell import Cli
+
+# "Within a few seconds": the engine's connect timeout is 3 s, the pool's 5 s.
+ANSWER_SECONDS = 6.0
+RECOVERY_SECONDS = 10.0
+
+
+def assert_defined_answers(answers: list[Answer]) -> None:
+    """Every answer is a success or a 503 ErrorModel with Retry-After, in time."""
+    dropped = [a for a in answers if a.status == 0]
+    assert not dropped, dropped[:3]
+    unexpected = [a for a in answers if a.status not in (200, 201, 503)]
+    assert not unexpected, unexpected[:3]
+    for answer in answers:
+        assert answer.seconds < ANSWER_SECONDS, answer
+        if answer.status == 503:
+            assert answer.retry_after is not None and int(answer.retry_after) > 0, answer
+            assert '"code":-1' in answer.body.replace(" ", ""), answer
+
+
+def assert_friendly_page(base: str, token: str) -> None:
+    """A page (not the API) says so in the reader's language, 503 with Retry-After."""
+    page = httpx.get(
+        f"{base}/account",
+        cookies={"qmfa_session": token},
+        headers={"Accept-Language": "de"},
+        timeout=ANSWER_SECONDS,
+    )
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert int(page.headers["Retry-After"]) > 0
+    assert "Vorübergehend nicht verfügbar" in page.text
+
+
+def assert_writes_kept(cli: Cli, answers: list[Answer]) -> None:
+    """Each 201 is in the database, and every user made has their mail (the
+    user and the mail are one transaction: never one without the other)."""
+    created = [a.email for a in answers if a.status == 201]
+    assert created
+    in_db = cli.scalar(
+        "SELECT count(*) FROM users WHERE email IN ("
+        + ", ".join(f"'{email}'" for email in created)
+        + ")"
+    )
+    assert in_db == len(created)
+    without_mail = cli.scalar(
+        "SELECT count(*) FROM users u WHERE u.email LIKE 'load%' AND NOT EXISTS "
+        "(SELECT 1 FROM outbox o WHERE o.to_addr = u.email)"
+    )
+    assert without_mail == 0
+
+
+def assert_quiet_log(log: Path) -> None:
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert "unhandled" not in text, text[-3000:]
+
+
+@only_on("postgresql", "starts a PostgreSQL of its own: once per suite is enough")
+def test_postgresql_stopped_under_load_answers_503_and_recovers_by_itself(
+    own_postgres: OwnPostgres, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path / "data", own_postgres.url)
+    own_postgres.start()
+    cli.init()
+    log = tmp_path / "serve.log"
+    with serving(cli, log) as base, Load(f"{base}/api/1.0", sign_in(base)).running() as load:
+        time.sleep(1.0)
+        own_postgres.stop()
+        stopped = time.monotonic()
+        load.wait_for(lambda a: a.status == 503, stopped, ANSWER_SECONDS)
+        ready = httpx.get(f"{base}/readyz", timeout=ANSWER_SECONDS)
+        assert ready.status_code == 503
+        assert_friendly_page(base, load.token)
+        time.sleep(2.0)
+        own_postgres.start()
+        back = time.monotonic()
+        recovered = max(
+            load.wait_for(
+                lambda a, kind=kind: a.kind == kind and a.status in (200, 201),
+                back,
+                RECOVERY_SECONDS,
+            )
+            for kind in ("read", "write")
+        )
+        time.sleep(1.5)
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+    answers = load.answers
+    assert_defined_answers(answers)
+    during = [a for a in answers if stopped + 0.5 <= a.at <= back - 0.5]
+    assert during and all(a.status == 503 for a in during), during[:3]
+    settled = [a for a in answers if a.at >= recovered + 0.5]
+    assert settled and all(a.status in (200, 201) for a in settled), settled[:3]
+    assert_writes_kept(cli, answers)
+    assert_quiet_log(log)
+
+
+@contextlib.contextmanager
+def small_disk(size_mib: int) -> Iterator[Path]:
+    """A tmpfs of ``size_mib`` MiB of its own (needs root, as the suite runs)."""
+    folder = Path(tempfile.mkdtemp(prefix="qmfa-small-disk-"))
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,mode=0755", "tmpfs", str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until the disk holds not one more byte."""
+    chunk = b"\0" * (1 << 20)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while chunk:
+            try:
+                os.write(fd, chunk)
+            except OSError:
+                chunk = chunk[: len(chunk) // 2]
+    finally:
+        os.close(fd)
+
+
+@only_on("sqlite", "fills a SQLite file's own disk: once per suite is enough")
+def test_sqlite_disk_full_answers_503_and_recovers_without_corruption(tmp_path: Path) -> None:
+    with small_disk(32) as disk:
+        cli = Cli(disk / "data", None)
+        cli.init()
+        log = tmp_path / "serve.log"
+        filler = disk / "filler"
+        with serving(cli, log) as base, Load(f"{base}/api/1.0", sign_in(base)).running() as load:
+            time.sleep(0.5)
+            fill(filler)
+            full = time.monotonic()
+            load.wait_for(lambda a: a.kind == "write" and a.status == 503, full, 30)
+            filler.unlink()
+            freed = time.monotonic()
+            recovered = load.wait_for(
+                lambda a: a.kind == "write" and a.status == 201, freed, RECOVERY_SECONDS
+            )
+            time.sleep(1.5)
+            assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        answers = load.answers
+        assert_defined_answers(answers)
+        settled = [a for a in answers if a.at >= recovered + 0.5]
+        assert settled and all(a.status in (200, 201) for a in settled), settled[:3]
+        assert_writes_kept(cli, answers)
+        assert cli.scalar("PRAGMA integrity_check") == "ok"
+        assert_quiet_log(log)
