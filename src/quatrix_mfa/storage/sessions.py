@@ -73,8 +73,11 @@ _SESSION_FAILURE = Prepared(
 class SqlSessionRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # Sessions this transaction opened, pending or full: counted once it commits.
+        self.opened: list[str] = []
 
     def add(self, session: SessionRecord) -> None:
+        self.opened.append("pending" if session.steps else "full")
         _ADD_SESSION.rowcount(
             self.conn,
             {
