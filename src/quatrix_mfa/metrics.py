@@ -36,7 +36,10 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # client add label values (and put whatever it likes into them).
 UNMATCHED = "unmatched"
 OTHER = "other"
+# A right code names its factor; a wrong one only the step's auth_type of the
+# contract ("2FA": a TOTP or a recovery code, "PIN"), the one a client sent.
 _FACTORS = frozenset({TOTP_KIND, PIN_KIND, "recovery"})
+_AUTH_TYPES = {"2FA": "2fa", "PIN": PIN_KIND}
 
 REQUESTS = Counter(
     "quatrix_mfa_http_requests_total",
@@ -57,7 +60,8 @@ RATE_LIMITED = Counter(
 LOGINS = Counter(
     "quatrix_mfa_logins_total",
     "Login steps by step (password, second_factor, any for a throttled one), outcome "
-    "(ok, wrong, replayed, throttled, address_denied) and factor.",
+    "(ok, wrong, replayed, throttled, address_denied) and factor (a right code: totp, "
+    "pin or recovery; a wrong one: 2fa for TOTP or recovery code, or pin).",
     ["step", "outcome", "factor"],
 )
 SESSIONS_OPENED = Counter(
@@ -117,7 +121,9 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 def _factor(detail: dict[str, object]) -> str:
     factor = detail.get("factor")
-    return factor if isinstance(factor, str) and factor in _FACTORS else OTHER
+    if not isinstance(factor, str):
+        return OTHER
+    return factor if factor in _FACTORS else _AUTH_TYPES.get(factor, OTHER)
 
 
 def count_events(events: Iterable[AuditEvent]) -> None:

@@ -216,7 +216,7 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(NoStore, prefix=API_PREFIX)  # outside BodyLimit: its refusals too
     # Outermost: every answer is counted, logged and carries the request id.
-    app.add_middleware(Observe, trusted_proxies=app.state.trusted_proxies)
+    app.add_middleware(Observe, trusted_proxies=app.state.trusted_proxies, prefix=API_PREFIX)
     return app
 
 

@@ -23,12 +23,20 @@ METRICS_PATH = "/metrics"
 _HEADER = observe.REQUEST_ID_HEADER.lower().encode()
 
 
-def route_of(scope: Scope) -> str:
+def route_of(scope: Scope, prefix: str = "") -> str:
     """The template of the route that answered (``/api/1.0/user/{id}``), never
-    the path: a fixed label for anything no route matched."""
+    the path: a fixed label for anything no route matched.
+
+    FastAPI (0.165) puts the router's own route in the scope, whose template
+    lacks the prefix it was included under (``/user/{id}``): ``prefix`` is
+    put back in front of the templates of requests under it."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return path if isinstance(path, str) and path else metrics.UNMATCHED
+    if not isinstance(path, str) or not path:
+        return metrics.UNMATCHED
+    if prefix and not path.startswith(prefix) and scope["path"].startswith(prefix + "/"):
+        return prefix + path
+    return path
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -41,9 +49,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class Observe:
     """Request id, metrics and the request's log line, around everything else."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), prefix: str = ""
+    ) -> None:
         self.app = app
         self.trusted_proxies = tuple(trusted_proxies)
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +76,7 @@ class Observe:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
-            route = route_of(scope)
+            route = route_of(scope, self.prefix)
             method = scope["method"]
             metrics.observe_request(route, method, status, seconds)
             if logs.REQUESTS.isEnabledFor(logging.INFO):
