@@ -16,7 +16,7 @@ import httpx
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
 from tests.support.metrics import parse, value
-from tests.test_serve_workers import worker_pids
+from tests.support.processes import worker_pids
 
 LOGINS = 24
 
