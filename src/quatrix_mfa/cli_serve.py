@@ -72,9 +72,15 @@ def _observability(settings: Settings) -> Iterator[None]:
             from prometheus_client import start_http_server
 
             from quatrix_mfa import metrics
+            from quatrix_mfa.startup import StartupError
 
             host, port = settings.metrics_addr
-            start_http_server(port, addr=host, registry=metrics.registry())
+            try:
+                start_http_server(port, addr=host, registry=metrics.registry())
+            except OSError as error:  # taken, or no such address here: one line, no traceback
+                raise StartupError(
+                    f"{PREFIX}METRICS_ADDR={host}:{port}: cannot listen there ({error.strerror})"
+                ) from None
         yield
     finally:
         shutil.rmtree(folder, ignore_errors=True)

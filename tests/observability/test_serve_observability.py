@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,3 +103,28 @@ def _metrics_folder(pid: int) -> str:
     found = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
     assert found, "the worker has no metrics folder"
     return found[0].split(b"=", 1)[1].decode()
+
+
+def test_a_metrics_address_in_use_stops_serve_with_one_line(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{busy}"
+        result = subprocess.run(
+            [*CLI, "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        f"QUATRIX_MFA_METRICS_ADDR=127.0.0.1:{busy}: cannot listen there (Address already in use)"
+    )
