@@ -53,6 +53,7 @@ def test_an_unmatched_path_is_logged_under_a_fixed_route(
     api.get("/reset-password/reset-nothing/abc-secret-looking-id")
     [line] = json_lines(caplog, "quatrix_mfa.request")
     assert line["route"] == "unmatched"
+    assert line["status"] == 404
     assert line["user_id"] is None
     assert "abc-secret-looking-id" not in json.dumps(line)
 

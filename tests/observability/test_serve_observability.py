@@ -87,6 +87,7 @@ def test_two_workers_report_through_one_metrics_address_and_log_json_lines(
     assert all(r["status"] == 200 and r["user_id"] and r["method"] == "GET" for r in profiles)
     first = next(r for r in requests if r["request_id"] == "t-0")
     assert first["route"] == "/api/1.0/session/login"
+    assert first["user_id"] == profiles[0]["user_id"]  # the session it opened names them
     assert first["client_addr"] == "127.0.0.1"
     assert first["level"] == "info" and first["time"].endswith("Z")
     assert first["duration_ms"] > 0
