@@ -63,7 +63,12 @@ def _observability(settings: Settings) -> Iterator[None]:
     logs.configure(log_format, settings.log_level)
     # The workers configure theirs from the same variables (app_from_env).
     os.environ[PREFIX + "LOG_FORMAT"] = log_format
-    folder = tempfile.mkdtemp(prefix="quatrix-mfa-metrics-")
+    # In the data folder (private, 0700): a serve killed without its cleanup
+    # (SIGKILL) leaves its folder there, not in the machine's /tmp.
+    try:
+        folder = tempfile.mkdtemp(prefix="metrics-", dir=settings.data_dir)
+    except OSError:  # a read-only data folder (keys mounted elsewhere, PostgreSQL)
+        folder = tempfile.mkdtemp(prefix="quatrix-mfa-metrics-")
     # Before prometheus_client is imported here or in a worker: it picks its
     # value store (memory or files) at import.
     os.environ[MULTIPROC_ENV] = folder
