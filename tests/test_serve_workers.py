@@ -11,23 +11,7 @@ import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import free_port, init_admin, serve, server_env, wait_healthy
-
-
-def worker_pids(parent: int) -> set[int]:
-    """Children of ``parent`` that are uvicorn workers (multiprocessing spawn)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"spawn_main" in cmdline:
-            found.add(int(entry.name))
-    return found
+from tests.support.processes import worker_pids
 
 
 def test_serve_with_two_workers_runs_two_processes_serving_one_database(

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
-from quatrix_mfa.settings import Settings
+from quatrix_mfa.settings import PREFIX, Settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
 
     from quatrix_mfa.cli_setup import first_admin, initialise
     from quatrix_mfa.keys import read_key_file
-    from quatrix_mfa.settings import PREFIX, ConfigError
+    from quatrix_mfa.settings import ConfigError
     from quatrix_mfa.startup import check_port, node_name, open_checked, prepare_data_dir
 
     settings = settings.listening_on(args.host, args.port)
@@ -42,6 +45,55 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # address, and all of them are one node (one row in the nodes table).
     os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
     os.environ.setdefault(PREFIX + "NODE_ID", settings.node_id or node_name(args.port))
+    with _observability(settings):
+        _run(settings, args)
+    return 0
+
+
+@contextlib.contextmanager
+def _observability(settings: Settings) -> Iterator[None]:
+    """Logs on stdout in the configured format; the workers' metrics in a
+    private folder (prometheus_client's multi-process mode: every worker
+    writes its values there, a scrape adds them up), removed when serve ends;
+    ``/metrics`` on its own listener when ``QUATRIX_MFA_METRICS_ADDR`` says so."""
+    from quatrix_mfa import logs
+    from quatrix_mfa.metrics import MULTIPROC_ENV
+
+    log_format = settings.log_format or logs.default_format()
+    logs.configure(log_format, settings.log_level)
+    # The workers configure theirs from the same variables (app_from_env).
+    os.environ[PREFIX + "LOG_FORMAT"] = log_format
+    # In the data folder (private, 0700): a serve killed without its cleanup
+    # (SIGKILL) leaves its folder there, not in the machine's /tmp.
+    try:
+        folder = tempfile.mkdtemp(prefix="metrics-", dir=settings.data_dir)
+    except OSError:  # a read-only data folder (keys mounted elsewhere, PostgreSQL)
+        folder = tempfile.mkdtemp(prefix="quatrix-mfa-metrics-")
+    # Before prometheus_client is imported here or in a worker: it picks its
+    # value store (memory or files) at import.
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        if settings.metrics_addr is not None:
+            from prometheus_client import start_http_server
+
+            from quatrix_mfa import metrics
+            from quatrix_mfa.startup import StartupError
+
+            host, port = settings.metrics_addr
+            try:
+                start_http_server(port, addr=host, registry=metrics.registry())
+            except OSError as error:  # taken, or no such address here: one line, no traceback
+                raise StartupError(
+                    f"{PREFIX}METRICS_ADDR={host}:{port}: cannot listen there ({error.strerror})"
+                ) from None
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
     print(
         f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
         f"({args.workers} worker(s))",
@@ -54,11 +106,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        log_config=None,  # the handlers of logs.configure, not uvicorn's own
         access_log=False,
         proxy_headers=False,
         http=_http_protocol(),
     )
-    return 0
 
 
 def _http_protocol() -> str:

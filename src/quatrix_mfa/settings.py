@@ -61,6 +61,13 @@ class Settings:
     # This node's name in the nodes table (default: host name and process id;
     # ``serve`` sets host name and port, shared by its workers).
     node_id: str = ""
+    # /metrics on its own listener (host, port), or on the main port for
+    # requests with this bearer token; neither: no /metrics (issue 15, item 1).
+    metrics_addr: tuple[str, int] | None = None
+    metrics_token: str | None = None
+    # Logs on stdout: "json" or "text" ("" = text on a terminal, else json).
+    log_format: str = ""
+    log_level: str = "info"
 
     @property
     def key_file(self) -> Path:
@@ -103,7 +110,7 @@ class Settings:
         """Read every ``QUATRIX_MFA_*`` variable; raise ConfigError on the first bad one."""
         env = os.environ if env is None else env
 
-        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+        def get(name: str, parse: Callable[[str], T], default: T, secret: bool = False) -> T:
             KNOWN.add(PREFIX + name)
             raw = env.get(PREFIX + name)
             if raw is None or raw == "":
@@ -113,7 +120,8 @@ class Settings:
             except (ValueError, TypeError) as error:
                 # The value is shown with any password in it masked: error
                 # lines end up in logs and terminals.
-                raise ConfigError(f"{PREFIX}{name}={mask_url(raw)!r}: {error}") from None
+                shown = "***" if secret else mask_url(raw)
+                raise ConfigError(f"{PREFIX}{name}={shown!r}: {error}") from None
 
         settings = cls(
             data_dir=get("DATA_DIR", Path, Path("var")),
@@ -140,6 +148,10 @@ class Settings:
             recovery_wait_seconds=get("RECOVERY_WAIT_SECONDS", _positive(60, 90 * 86400), 259200),
             keys_file=get("KEYS_FILE", Path, None),
             node_id=get("NODE_ID", _node_id, ""),
+            metrics_addr=get("METRICS_ADDR", _host_port, None),
+            metrics_token=get("METRICS_TOKEN", _token, None, secret=True),
+            log_format=get("LOG_FORMAT", _choice("json", "text"), ""),
+            log_level=get("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
         )
         settings.check_plain_http()
         settings.check_consistent()
@@ -190,6 +202,31 @@ def _node_id(raw: str) -> str:
     if len(raw) > 128 or not raw.isprintable():
         raise ValueError("at most 128 printable characters")
     return raw
+
+
+def _host_port(raw: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``, e.g. ``127.0.0.1:9108``."""
+    host, sep, port = raw.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
+    return host, int(port)
+
+
+def _token(raw: str) -> str:
+    if len(raw) < 16 or not raw.isascii() or not raw.isprintable() or " " in raw:
+        raise ValueError("at least 16 printable ASCII characters, no spaces")
+    return raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
 
 
 def _boolean(raw: str) -> bool:

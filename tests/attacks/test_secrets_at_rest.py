@@ -43,6 +43,7 @@ from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.keyrotation import reencrypt_all
 from quatrix_mfa.core.model import Credential, TotpEnrollment, User
+from quatrix_mfa.logs import JsonFormatter, TextFormatter
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage.keystate import KeyState
 from tests.conftest import (
@@ -279,14 +280,21 @@ def test_no_secret_of_a_full_run_is_in_the_database_or_the_logs(
     # The service's logs: not the test client's own request lines, which show
     # the path it called (a reset id is in the spec's path; `serve` keeps no
     # access log).
+    # Each record as its message and as the JSON line and the text line
+    # ``serve`` writes (quatrix_mfa/logs.py): their fields (route, user id,
+    # the audit row's detail, the request id) must hold no secret either.
     client = ("httpx", "httpcore")
+    ours = [r for r in caplog.records if not r.name.startswith(client)]
+    formats = (JsonFormatter(), TextFormatter())
     logs = "\n".join(
-        r.getMessage() for r in caplog.records if not r.name.startswith(client)
+        line for r in ours for line in (r.getMessage(), *(f.format(r) for f in formats))
     ).encode()
     for blob in (live, closed):
         assert Loot({"planted": "user2@example.com"}).leaks(blob)  # the search does see data
         assert loot.leaks(blob) == []
     assert Loot({"planted": "credentials"}).leaks(logs)  # the capture did see SQL
+    assert b'"logger":"quatrix_mfa.request"' in logs  # and the request lines
+    assert b'"logger":"quatrix_mfa.security"' in logs  # and the security events
     assert loot.leaks(logs) == []
     assert len(loot.secrets) > 100
 

@@ -120,3 +120,8 @@ def visible(response: Any, email: str | None = None) -> tuple[int, str, dict[str
     headers = {k: v for k, v in response.headers.items() if k.lower() != "date"}
     body = response.text if email is None else response.text.replace(email, "EMAIL")
     return response.status_code, body, headers
+
+
+def answer_headers(response: Any) -> dict[str, str]:
+    """The response's headers but its X-Request-Id, which every request has its own of."""
+    return {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}

@@ -10,14 +10,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from quatrix_mfa import __version__, forwarding, web
+from quatrix_mfa import __version__, forwarding, logs, metrics, web
 from quatrix_mfa.api import errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
+from quatrix_mfa.api.observing import METRICS_PATH, Observe, metrics_allowed
 from quatrix_mfa.api.routes import account, auth, devices, profile, recovery, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
 from quatrix_mfa.core import maintenance
@@ -77,7 +79,18 @@ def build_core(
     )
 
 
-async def _background(core: Core, sender: OutboxSender | None) -> None:
+def sample_gauges(core: Core, store: SqlStore) -> None:
+    """The gauges of the metrics, once a round of the background loop: the
+    database pool's connections in use, hashes waiting, the outbox's depth."""
+    in_use = getattr(store.engine.pool, "checkedout", None)
+    metrics.DB_POOL_IN_USE.set(in_use() if callable(in_use) else 0)
+    waiting = getattr(core.passwords, "waiting", 0)
+    metrics.ARGON2_WAITING.set(waiting if isinstance(waiting, int) else 0)
+    with store.transaction(write=False) as tx:
+        metrics.OUTBOX_DEPTH.set(tx.outbox.waiting())
+
+
+async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) -> None:
     """Mail delivery and purging of expired rows, off the request path."""
     last_purge = 0.0
     while True:
@@ -90,6 +103,7 @@ async def _background(core: Core, sender: OutboxSender | None) -> None:
             if now - last_purge >= PURGE_INTERVAL:
                 last_purge = now
                 await run_in_threadpool(maintenance.purge, core, now)
+            await run_in_threadpool(sample_gauges, core, store)
         except Exception as error:  # a bad round must not end the loop
             log.warning("background round failed: %s", type(error).__name__)
         await asyncio.sleep(MAIL_INTERVAL)
@@ -160,7 +174,7 @@ def create_app(
         tasks = []
         if background:
             tasks.append(asyncio.create_task(node.run()))
-            tasks.append(asyncio.create_task(_background(core, sender)))
+            tasks.append(asyncio.create_task(_background(core, sender, store)))
             if store.is_sqlite:
                 tasks.append(asyncio.create_task(_checkpoints(store)))
         yield
@@ -195,11 +209,26 @@ def create_app(
     app.include_router(account.router, prefix=API_PREFIX)
     web.install(app, core, public_url=settings.public_url)
     _add_health(app, store, node.status)
+    if settings.metrics_token and settings.metrics_addr is None:
+        _add_metrics(app, settings.metrics_token)
     errors.install(app)
     web.install_error_pages(app)  # after errors.install: a page path's 404 is a page
     app.add_middleware(BodyLimit)
-    app.add_middleware(NoStore, prefix=API_PREFIX)  # outermost: refusals of BodyLimit too
+    app.add_middleware(NoStore, prefix=API_PREFIX)  # outside BodyLimit: its refusals too
+    # Outermost: every answer is counted, logged and carries the request id.
+    app.add_middleware(Observe, trusted_proxies=app.state.trusted_proxies, prefix=API_PREFIX)
     return app
+
+
+def _add_metrics(app: FastAPI, token: str) -> None:
+    """``/metrics`` on the main port, for the bearer of ``token``; anyone else
+    gets the 404 of a path that does not exist."""
+
+    @app.get(METRICS_PATH, include_in_schema=False)
+    def metrics_page(request: Request) -> Response:
+        if not metrics_allowed(request.headers.get("authorization"), token):
+            raise StarletteHTTPException(404)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
 def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus) -> None:
@@ -221,7 +250,10 @@ def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``quatrix-mfa serve``)."""
-    app = create_app(Settings.from_env())
+    settings = Settings.from_env()
+    if settings.log_format:  # serve sets it: the worker logs as serve does
+        logs.configure(settings.log_format, settings.log_level)
+    app = create_app(settings)
     # What is built by now lives as long as the process. Frozen, it is out of
     # the collector's sight: a full collection had scanned all of it, pausing
     # every request in flight for ~50 ms (the p99 of second-factor checks at

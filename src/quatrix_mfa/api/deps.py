@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
+from quatrix_mfa import observe
 from quatrix_mfa.core.context import Channel, Context, Core
 from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
 from quatrix_mfa.core.sessions import (
@@ -67,6 +68,7 @@ async def session_context(
     caller = await core.store.run(read, write=False)
     if settle_needs_write(core, caller):
         caller = await core.store.run(functools.partial(settle_session, core, caller), slow=True)
+    observe.note_user(caller.user.id)  # the request's log line names its user
     return Context(caller, addr, core.clock.now(), Channel.API)
 
 
@@ -87,6 +89,8 @@ def optional_session_context(request: Request, core: Core) -> Context:
             caller = authenticate(core, token, addr)
         except (NotAuthenticated, AddressNotAllowed):
             caller = None
+        else:
+            observe.note_user(caller.user.id)
     return Context(caller, addr, core.clock.now(), Channel.API)
 
 

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,6 +126,9 @@ class PasswordHasher:
     def __init__(self, params: Argon2Parameters, threads: int | None = None) -> None:
         self.threads = threads or available_cpus()
         self._gate = threading.BoundedSemaphore(self.threads)
+        # Hashes waiting for a slot right now (the metrics sample it).
+        self._waiting = 0
+        self._count = threading.Lock()
         self._hasher = argon2.PasswordHasher(
             time_cost=params.time_cost,
             memory_cost=params.memory_kib,
@@ -134,14 +139,34 @@ class PasswordHasher:
         # verifying a user's hash costs, which hides whether the user exists.
         self._dummy = self._hasher.hash(os.urandom(16).hex())
 
+    @property
+    def waiting(self) -> int:
+        """Hashes queued for a free slot at this moment."""
+        return self._waiting
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._gate.acquire(blocking=False):
+            with self._count:  # += is no atomic step between threads
+                self._waiting += 1
+            try:
+                self._gate.acquire()
+            finally:
+                with self._count:
+                    self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._gate.release()
+
     def hash(self, secret: str) -> str:
-        with self._gate:
+        with self._slot():
             return self._hasher.hash(_utf8(secret))
 
     def verify(self, stored: str | None, secret: str) -> bool:
         """Constant-effort check; ``stored=None`` verifies against the dummy and fails."""
         try:
-            with self._gate:
+            with self._slot():
                 ok = self._hasher.verify(stored or self._dummy, _utf8(secret))
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False

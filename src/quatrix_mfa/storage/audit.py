@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import Connection, insert, or_, select
 
+from quatrix_mfa import observe
 from quatrix_mfa.core.model import AuditEvent
 from quatrix_mfa.core.ports import AuditQuery
 from quatrix_mfa.storage.prepared import Prepared
@@ -19,8 +22,15 @@ _ADD_AUDIT = Prepared(insert(audit_log))
 class SqlAuditRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # This transaction's rows: logged and counted once it commits (store.py).
+        self.appended: list[AuditEvent] = []
 
     def append(self, event: AuditEvent) -> None:
+        info = observe.current()
+        if info is not None:
+            # The request's id ties the row to its log line (issue 15, item 2).
+            event = replace(event, detail={**event.detail, "request_id": info.request_id})
+        self.appended.append(event)
         _ADD_AUDIT.rowcount(
             self.conn,
             {

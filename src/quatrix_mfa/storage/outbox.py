@@ -3,7 +3,7 @@ the background sender, each mail by one sender at a time."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from quatrix_mfa.core.model import NEVER, Mail
 from quatrix_mfa.storage.rows import RecordReader, delete_some
@@ -17,8 +17,11 @@ _EMPTIED: dict[str, object] = {"body": "", "secret": None, "key_id": None}
 class SqlOutboxRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # What this transaction did to mail (queued, sent, ...): counted once it commits.
+        self.changes: list[str] = []
 
     def enqueue(self, mail: Mail) -> None:
+        self.changes.append("queued")
         self.conn.execute(
             insert(outbox).values(
                 to_addr=mail.to,
@@ -60,17 +63,27 @@ class SqlOutboxRepository:
         # Delivered: the body and its sealed secret have done their work. Only
         # the envelope stays, for the operator, until purge_sent.
         self._set(mail_id, sent_at=now, last_error=None, **_EMPTIED)
+        self.changes.append("sent")
 
     def mark_failed(self, mail_id: int, next_attempt_at: float, error: str) -> None:
+        self.changes.append("failed")
         self._set(
             mail_id, next_attempt_at=next_attempt_at, claimed_until=None, last_error=error[:1000]
         )
 
     def give_up(self, mail_id: int, reason: str) -> None:
         # Never sent: nothing of it is needed any more but what the operator reads.
+        self.changes.append("given_up")
         self._set(
             mail_id, next_attempt_at=NEVER, claimed_until=None, last_error=reason[:1000], **_EMPTIED
         )
+
+    def waiting(self) -> int:
+        """Mail neither sent nor given up: the outbox depth of the metrics."""
+        query = select(func.count()).where(
+            outbox.c.sent_at.is_(None), outbox.c.next_attempt_at < NEVER
+        )
+        return int(self.conn.execute(query).scalar_one())
 
     def list(self, limit: int = 1000) -> list[Mail]:
         # The newest ``limit``, oldest first: the mail just queued is always shown.

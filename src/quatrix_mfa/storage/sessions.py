@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 
+from quatrix_mfa import observe
 from quatrix_mfa.core.model import Account, SessionRecord, User
 from quatrix_mfa.core.ports import UserQuery
 from quatrix_mfa.storage.prepared import Prepared
@@ -73,8 +74,13 @@ _SESSION_FAILURE = Prepared(
 class SqlSessionRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # Sessions this transaction opened, pending or full: counted once it commits.
+        self.opened: list[str] = []
 
     def add(self, session: SessionRecord) -> None:
+        self.opened.append("pending" if session.steps else "full")
+        # A login's request has no session yet: its log line names the user it opens one for.
+        observe.note_user(session.user_id)
         _ADD_SESSION.rowcount(
             self.conn,
             {

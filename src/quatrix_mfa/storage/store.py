@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
+from quatrix_mfa import logs, metrics
 from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
@@ -150,6 +151,19 @@ class SqlTransaction:
         self.devices = SqlTrustedDeviceRepository(conn)
 
 
+def _committed(tx: SqlTransaction) -> None:
+    """Count and log what a transaction did, once it is committed: a rolled-back
+    login attempt neither happened in the metrics nor in the security log."""
+    events = tx.audit.appended
+    if events:
+        metrics.count_events(events)
+        logs.security_events(events)
+    for state in tx.sessions.opened:
+        metrics.SESSIONS_OPENED.labels(state).inc()
+    for change in tx.outbox.changes:
+        metrics.MAIL.labels(change).inc()
+
+
 class SqlStore:
     """The :class:`quatrix_mfa.core.ports.Store` on SQLite or PostgreSQL."""
 
@@ -177,7 +191,8 @@ class SqlStore:
                     conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
                 try:
                     with conn.begin():
-                        yield SqlTransaction(conn, write)
+                        tx = SqlTransaction(conn, write)
+                        yield tx
                 except Exception as error:
                     # SQLAlchemy does not see the driver's errors of prepared
                     # statements: a connection an outage broke must not go
@@ -190,6 +205,7 @@ class SqlStore:
             if reason is None:
                 raise
             raise StoreUnavailable(reason) from error
+        _committed(tx)  # after the writer lock is given up: nothing waits on a log line
 
     async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:
         """See :meth:`quatrix_mfa.core.ports.Store.run`.

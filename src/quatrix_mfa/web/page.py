@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from quatrix_mfa import observe
 from quatrix_mfa.core import sessions
 from quatrix_mfa.core.context import Channel, Context, Core
 from quatrix_mfa.core.errors import AddressNotAllowed, NotAuthenticated
@@ -246,7 +247,10 @@ def _browser_session(web: Web, request: Request) -> Caller | None:
         caller = sessions.authenticate(web.core, token, request_client(request))
     except (NotAuthenticated, AddressNotAllowed):
         return None
-    return caller if caller.session.kind is SessionKind.BROWSER else None
+    if caller.session.kind is not SessionKind.BROWSER:
+        return None
+    observe.note_user(caller.user.id)  # the request's log line names its user
+    return caller
 
 
 def browser(request: Request, form: Annotated[Form, Depends(read_form)]) -> Browser:

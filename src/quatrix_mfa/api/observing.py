@@ -1,0 +1,103 @@
+"""Every request measured, logged and given an id (issue 15, items 1 and 2);
+``/metrics`` on the main port for a scraper with the bearer token.
+
+The middleware is plain ASGI (no per-request objects of Starlette's): per
+request it reads the clock twice, updates two or three metrics and writes one
+log line; nothing else is measured on the request path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quatrix_mfa import logs, metrics, observe
+from quatrix_mfa.core.ipallow import Network
+from quatrix_mfa.forwarding import forwarded_client
+
+METRICS_PATH = "/metrics"
+_HEADER = observe.REQUEST_ID_HEADER.lower().encode()
+
+
+def route_of(scope: Scope, prefix: str = "") -> str:
+    """The template of the route that answered (``/api/1.0/user/{id}``), never
+    the path: a fixed label for anything no route matched.
+
+    FastAPI (0.165) puts the router's own route in the scope, whose template
+    lacks the prefix it was included under (``/user/{id}``): ``prefix`` is
+    put back in front of the templates of requests under it."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(path, str) or not path:
+        return metrics.UNMATCHED
+    if prefix and not path.startswith(prefix) and scope["path"].startswith(prefix + "/"):
+        return prefix + path
+    return path
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class Observe:
+    """Request id, metrics and the request's log line, around everything else."""
+
+    def __init__(
+        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), prefix: str = ""
+    ) -> None:
+        self.app = app
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        info, token = observe.begin(observe.request_id_from(_header(scope, _HEADER)))
+        status = 500  # what the client gets if the app raises before answering
+        echoed = info.request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (_HEADER, echoed)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            route = route_of(scope, self.prefix)
+            method = scope["method"]
+            metrics.observe_request(route, method, status, seconds)
+            if logs.REQUESTS.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                xff = [
+                    v.decode("latin-1")
+                    for k, v in scope.get("headers", ())
+                    if k == b"x-forwarded-for"
+                ]
+                peer = client[0] if client else None
+                addr = forwarded_client(peer, xff, self.trusted_proxies)
+                logs.request_line(method, route, status, seconds, addr, info)
+            observe.end(token)
+
+
+def metrics_allowed(authorization: str | None, token: str | None) -> bool:
+    """``Authorization: Bearer <token>`` with the configured token, compared in
+    constant time; never without a token configured."""
+    if not token or authorization is None:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())

@@ -1,0 +1,170 @@
+"""Prometheus metrics (issue 15, item 1): what an operator graphs and alerts on.
+
+One set of metrics per process, in ``prometheus_client``'s default registry.
+Under ``serve`` every worker writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``serve``, before any worker imports
+this), and a scrape adds every worker's up (:func:`exposition`).
+
+No label ever holds a user id, an email, an address or a token: the labels
+are route templates, HTTP methods and statuses, and names from this code
+(factor kinds, outcomes, close reasons), checked against fixed sets where
+they pass through from elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from quatrix_mfa.core import audit
+from quatrix_mfa.core.factors import drift
+from quatrix_mfa.core.model import PIN_KIND, TOTP_KIND, AuditEvent
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The route label of a request no route matched: a raw path would let any
+# client add label values (and put whatever it likes into them).
+UNMATCHED = "unmatched"
+OTHER = "other"
+# A right code names its factor; a wrong one only the step's auth_type of the
+# contract ("2FA": a TOTP or a recovery code, "PIN"), the one a client sent.
+_FACTORS = frozenset({TOTP_KIND, PIN_KIND, "recovery"})
+_AUTH_TYPES = {"2FA": "2fa", "PIN": PIN_KIND}
+
+REQUESTS = Counter(
+    "quatrix_mfa_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "quatrix_mfa_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+RATE_LIMITED = Counter(
+    "quatrix_mfa_http_rate_limited_total",
+    "Answers 429 (too many attempts), by route template.",
+    ["route"],
+)
+LOGINS = Counter(
+    "quatrix_mfa_logins_total",
+    "Login steps by step (password, second_factor, any for a throttled one), outcome "
+    "(ok, wrong, replayed, throttled, address_denied) and factor (a right code: totp, "
+    "pin or recovery; a wrong one: 2fa for TOTP or recovery code, or pin).",
+    ["step", "outcome", "factor"],
+)
+SESSIONS_OPENED = Counter(
+    "quatrix_mfa_sessions_opened_total",
+    "Sessions opened, pending a second factor or full.",
+    ["state"],
+)
+SESSIONS_CLOSED = Counter(
+    "quatrix_mfa_sessions_closed_total",
+    "Session closings by reason (one per audited closing; a password change that "
+    "ends all of a user's other sessions counts once). Expiry is not counted.",
+    ["reason"],
+)
+MAIL = Counter(
+    "quatrix_mfa_mail_total",
+    "Mail by what happened: queued, sent, failed (an attempt to retry), given_up.",
+    ["state"],
+)
+OUTBOX_DEPTH = Gauge(
+    "quatrix_mfa_outbox_depth",
+    "Mail waiting in the outbox (neither sent nor given up).",
+    multiprocess_mode="livemostrecent",
+)
+ARGON2_WAITING = Gauge(
+    "quatrix_mfa_argon2_waiting",
+    "Password hashes (argon2id) waiting for a free hashing slot.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_IN_USE = Gauge(
+    "quatrix_mfa_db_pool_in_use",
+    "Database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+METRIC_NAMES = frozenset(
+    {
+        "quatrix_mfa_http_requests_total",
+        "quatrix_mfa_http_request_duration_seconds",
+        "quatrix_mfa_http_rate_limited_total",
+        "quatrix_mfa_logins_total",
+        "quatrix_mfa_sessions_opened_total",
+        "quatrix_mfa_sessions_closed_total",
+        "quatrix_mfa_mail_total",
+        "quatrix_mfa_outbox_depth",
+        "quatrix_mfa_argon2_waiting",
+        "quatrix_mfa_db_pool_in_use",
+    }
+)
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """The hot path's whole cost: two or three counter and histogram updates."""
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route).observe(seconds)
+    if status == 429:
+        RATE_LIMITED.labels(route).inc()
+
+
+def _factor(detail: dict[str, object]) -> str:
+    factor = detail.get("factor")
+    if not isinstance(factor, str):
+        return OTHER
+    return factor if factor in _FACTORS else _AUTH_TYPES.get(factor, OTHER)
+
+
+def count_events(events: Iterable[AuditEvent]) -> None:
+    """Login and session counters from the audit rows a transaction committed."""
+    for event in events:
+        if event.event == audit.LOGIN_PASSWORD:
+            ok = event.outcome == audit.SUCCESS
+            LOGINS.labels("password", "ok" if ok else "wrong", "password").inc()
+        elif event.event == audit.LOGIN_FACTOR:
+            if event.outcome == audit.SUCCESS:
+                outcome = "ok"
+            elif event.detail.get("reason") == drift.USED:
+                outcome = "replayed"
+            else:
+                outcome = "wrong"
+            LOGINS.labels("second_factor", outcome, _factor(event.detail)).inc()
+        elif event.event == audit.THROTTLED:
+            LOGINS.labels("any", "throttled", OTHER).inc()
+        elif event.event == audit.LOGIN_ADDRESS:
+            LOGINS.labels("password", "address_denied", "password").inc()
+        elif event.event == audit.SESSION_CLOSED:
+            reason = event.outcome
+            SESSIONS_CLOSED.labels(reason if reason.replace("_", "").isalpha() else OTHER).inc()
+
+
+def multiprocess_dir() -> str | None:
+    """The folder the workers write their values to, when ``serve`` set one up."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape reads: every worker's files, or this process's own values."""
+    if multiprocess_dir() is None:
+        from prometheus_client import REGISTRY
+
+        return REGISTRY
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+    return collected
+
+
+def exposition() -> bytes:
+    """The Prometheus text format of every metric."""
+    return generate_latest(registry())

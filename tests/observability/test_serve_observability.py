@@ -1,0 +1,131 @@
+"""``serve --workers 2``: one /metrics on its own address adds up every
+worker, the logs are JSON lines on stdout, and the metrics folder goes away
+with the server (issue 15, items 1 and 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
+from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
+from tests.support.metrics import parse, value
+from tests.support.processes import worker_pids
+
+LOGINS = 24
+
+
+def test_two_workers_report_through_one_metrics_address_and_log_json_lines(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    port, metrics_port = free_port(), free_port()
+    env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{metrics_port}"
+    out = tmp_path / "stdout.log"
+    with out.open("wb") as stdout:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2
+        folders = {_metrics_folder(pid) for pid in workers}
+        assert len(folders) == 1
+        folder = Path(folders.pop())
+
+        def login(n: int) -> str:
+            auth = {"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD), "X-Request-Id": f"t-{n}"}
+            response = httpx.get(f"{url}/api/1.0/session/login", headers=auth, timeout=15)
+            assert response.status_code == 200, response.text
+            assert response.headers["X-Request-Id"] == f"t-{n}"
+            token = str(response.json()["session_id"])
+            profile = httpx.get(f"{url}/api/1.0/profile", headers={"X-Auth-Token": token})
+            assert profile.status_code == 200
+            return token
+
+        with ThreadPoolExecutor(8) as pool:
+            tokens = list(pool.map(login, range(LOGINS)))
+        # Every worker writes its own files; the scrape adds them up.
+        written = {p.name for p in folder.iterdir()}
+        assert all(any(str(pid) in name for name in written) for pid in workers), written
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert scraped.status_code == 200
+        samples = parse(scraped.text)
+        ok = value(
+            samples, "quatrix_mfa_logins_total", step="password", outcome="ok", factor="password"
+        )
+        assert ok == LOGINS
+        assert httpx.get(f"{url}/metrics", timeout=5).status_code == 404
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
+    assert not folder.exists()
+
+    lines = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["logger"] == "quatrix_mfa.request"]
+    profiles = [r for r in requests if r["route"] == "/api/1.0/profile"]
+    assert len(profiles) == LOGINS
+    assert all(r["status"] == 200 and r["user_id"] and r["method"] == "GET" for r in profiles)
+    first = next(r for r in requests if r["request_id"] == "t-0")
+    assert first["route"] == "/api/1.0/session/login"
+    assert first["user_id"] == profiles[0]["user_id"]  # the session it opened names them
+    assert first["client_addr"] == "127.0.0.1"
+    assert first["level"] == "info" and first["time"].endswith("Z")
+    assert first["duration_ms"] > 0
+    events = [line for line in lines if line["logger"] == "quatrix_mfa.security"]
+    logged_in = [e for e in events if e["event"] == "login.password"]
+    assert {e["detail"]["request_id"] for e in logged_in} == {f"t-{n}" for n in range(LOGINS)}
+    text = out.read_text()
+    assert ADMIN_PASSWORD not in text
+    assert not [token for token in tokens if token in text]
+
+
+def _metrics_folder(pid: int) -> str:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert found, "the worker has no metrics folder"
+    return found[0].split(b"=", 1)[1].decode()
+
+
+def test_a_metrics_address_in_use_stops_serve_with_one_line(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{busy}"
+        result = subprocess.run(
+            [*CLI, "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        f"QUATRIX_MFA_METRICS_ADDR=127.0.0.1:{busy}: cannot listen there (Address already in use)"
+    )
