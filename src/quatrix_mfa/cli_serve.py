@@ -11,8 +11,7 @@ from quatrix_mfa.settings import Settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from quatrix_mfa import serving
     from quatrix_mfa.cli_setup import first_admin, initialise
     from quatrix_mfa.keys import read_key_file
     from quatrix_mfa.settings import PREFIX, ConfigError
@@ -47,27 +46,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         f"({args.workers} worker(s))",
         flush=True,
     )
-    uvicorn.run(
-        "quatrix_mfa.api.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        http=_http_protocol(),
-    )
+    if not serving.run(settings, args.host, args.port, args.workers, _http_protocol()):
+        return 3  # uvicorn's STARTUP_FAILURE: the app did not start
     return 0
 
 
-def _http_protocol() -> str:
-    """httptools with a bound on request heads; h11 (16 KiB bound) without httptools."""
+def _http_protocol() -> Any:
+    """httptools with bounds on request heads and arrival time; h11 (16 KiB
+    bound on heads, no arrival bound) without httptools."""
     try:
         import httptools  # noqa: F401
     except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
         return "h11"
-    return "quatrix_mfa.api.http_protocol:LimitedHttpToolsProtocol"
+    from quatrix_mfa.api.http_protocol import LimitedHttpToolsProtocol
+
+    return LimitedHttpToolsProtocol
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -61,6 +61,16 @@ class Settings:
     # This node's name in the nodes table (default: host name and process id;
     # ``serve`` sets host name and port, shared by its workers).
     node_id: str = ""
+    # Slow and stuck clients (issue 15 item 7): a request's head and body must
+    # arrive within this many seconds of its first byte (else 408), and a
+    # connection idle between requests closes after ``keepalive_seconds``.
+    body_timeout_seconds: int = 10
+    keepalive_seconds: int = 5
+    # Rolling restarts (issue 15 item 6): after SIGTERM, /readyz answers 503
+    # and the node keeps serving for ``drain_seconds``, then stops accepting
+    # and gives the requests in flight up to ``shutdown_seconds``.
+    drain_seconds: int = 5
+    shutdown_seconds: int = 20
 
     @property
     def key_file(self) -> Path:
@@ -140,6 +150,10 @@ class Settings:
             recovery_wait_seconds=get("RECOVERY_WAIT_SECONDS", _positive(60, 90 * 86400), 259200),
             keys_file=get("KEYS_FILE", Path, None),
             node_id=get("NODE_ID", _node_id, ""),
+            body_timeout_seconds=get("BODY_TIMEOUT_SECONDS", _positive(1, 3600), 10),
+            keepalive_seconds=get("KEEPALIVE_SECONDS", _positive(1, 3600), 5),
+            drain_seconds=get("DRAIN_SECONDS", _positive(0, 3600), 5),
+            shutdown_seconds=get("SHUTDOWN_SECONDS", _positive(1, 3600), 20),
         )
         settings.check_plain_http()
         settings.check_consistent()
