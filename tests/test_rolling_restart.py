@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import Server, free_port, init_admin, server_env
+from tests.servers import Server, free_port, init_admin, serve, server_env
 
 NGINX = Path("/usr/sbin/nginx")
 SHIPPED = Path(__file__).parent.parent / "deploy" / "nginx.conf"
@@ -44,11 +44,12 @@ def env(tmp_path: Path, db_kind: str, database_url: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_turns_readyz_503_at_once_keeps_serving_for_the_drain_then_refuses(
-    env: dict[str, str],
+    env: dict[str, str], workers: int
 ) -> None:
     node = Server({**env, "QUATRIX_MFA_DRAIN_SECONDS": "2"})
-    node.start()
+    node.process = serve(node.env, node.port, "--workers", str(workers))
     try:
         node.wait_healthy()
         kept_alive = httpx.Client(base_url=node.root, timeout=5)
@@ -56,10 +57,12 @@ def test_sigterm_turns_readyz_503_at_once_keeps_serving_for_the_drain_then_refus
         sigterm(node)
         time.sleep(0.3)
         assert kept_alive.get("/readyz").status_code == 503
-        during = httpx.get(f"{node.root}/healthz", timeout=5)
-        assert during.status_code == 200
-        # Each answer now closes its connection: the next one goes elsewhere.
-        assert during.headers["connection"] == "close"
+        for _ in range(4):  # whichever worker answers
+            assert httpx.get(f"{node.root}/readyz", timeout=5).status_code == 503
+            during = httpx.get(f"{node.root}/healthz", timeout=5)
+            assert during.status_code == 200
+            # Each answer now closes its connection: the next one goes elsewhere.
+            assert during.headers["connection"] == "close"
         assert node.process is not None and node.process.poll() is None
         assert node.process.wait(timeout=15) is not None
         assert refused(node.port)
