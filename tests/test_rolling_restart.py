@@ -4,6 +4,8 @@ after the other under a load of POSTs lose no request."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import socket
@@ -48,8 +50,9 @@ def env(tmp_path: Path, db_kind: str, database_url: str) -> dict[str, str]:
 def test_sigterm_turns_readyz_503_at_once_keeps_serving_for_the_drain_then_refuses(
     env: dict[str, str], workers: int
 ) -> None:
-    node = Server({**env, "QUATRIX_MFA_DRAIN_SECONDS": "2"})
-    node.process = serve(node.env, node.port, "--workers", str(workers))
+    node = Server({**env, "QUATRIX_MFA_DRAIN_SECONDS": "4"})
+    # Its own process group: the workers too are killed if the test fails.
+    node.process = serve(node.env, node.port, "--workers", str(workers), start_new_session=True)
     try:
         node.wait_healthy()
         kept_alive = httpx.Client(base_url=node.root, timeout=5)
@@ -64,9 +67,11 @@ def test_sigterm_turns_readyz_503_at_once_keeps_serving_for_the_drain_then_refus
             # Each answer now closes its connection: the next one goes elsewhere.
             assert during.headers["connection"] == "close"
         assert node.process is not None and node.process.poll() is None
-        assert node.process.wait(timeout=15) is not None
+        assert node.process.wait(timeout=20) is not None
         assert refused(node.port)
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.process.pid, signal.SIGKILL)
         node.stop()
 
 
