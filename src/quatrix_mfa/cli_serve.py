@@ -15,7 +15,6 @@ from quatrix_mfa.settings import PREFIX, Settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-
     from quatrix_mfa.cli_setup import first_admin, initialise
     from quatrix_mfa.keys import read_key_file
     from quatrix_mfa.settings import ConfigError
@@ -46,8 +45,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
     os.environ.setdefault(PREFIX + "NODE_ID", settings.node_id or node_name(args.port))
     with _observability(settings):
-        _run(settings, args)
-    return 0
+        return _run(settings, args)
 
 
 @contextlib.contextmanager
@@ -91,35 +89,29 @@ def _observability(settings: Settings) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
         f"({args.workers} worker(s))",
         flush=True,
     )
-    uvicorn.run(
-        "quatrix_mfa.api.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        log_config=None,  # the handlers of logs.configure, not uvicorn's own
-        access_log=False,
-        proxy_headers=False,
-        http=_http_protocol(),
-    )
+    from quatrix_mfa import serving
+
+    if not serving.run(settings, args.host, args.port, args.workers, _http_protocol()):
+        return 3  # uvicorn's STARTUP_FAILURE: the app did not start
+    return 0
 
 
-def _http_protocol() -> str:
-    """httptools with a bound on request heads; h11 (16 KiB bound) without httptools."""
+def _http_protocol() -> Any:
+    """httptools with bounds on request heads and arrival time; h11 (16 KiB
+    bound on heads, no arrival bound) without httptools."""
     try:
         import httptools  # noqa: F401
     except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
         return "h11"
-    return "quatrix_mfa.api.http_protocol:LimitedHttpToolsProtocol"
+    from quatrix_mfa.api.http_protocol import LimitedHttpToolsProtocol
+
+    return LimitedHttpToolsProtocol
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -68,6 +68,16 @@ class Settings:
     # Logs on stdout: "json" or "text" ("" = text on a terminal, else json).
     log_format: str = ""
     log_level: str = "info"
+    # Slow and stuck clients (issue 15 item 7): a request's head and body must
+    # arrive within this many seconds of its first byte (else 408), and a
+    # connection idle between requests closes after ``keepalive_seconds``.
+    body_timeout_seconds: int = 10
+    keepalive_seconds: int = 5
+    # Rolling restarts (issue 15 item 6): after SIGTERM, /readyz answers 503
+    # and the node keeps serving for ``drain_seconds``, then stops accepting
+    # and gives the requests in flight up to ``shutdown_seconds``.
+    drain_seconds: int = 5
+    shutdown_seconds: int = 20
 
     @property
     def key_file(self) -> Path:
@@ -152,6 +162,10 @@ class Settings:
             metrics_token=get("METRICS_TOKEN", _token, None, secret=True),
             log_format=get("LOG_FORMAT", _choice("json", "text"), ""),
             log_level=get("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
+            body_timeout_seconds=get("BODY_TIMEOUT_SECONDS", _positive(1, 3600), 10),
+            keepalive_seconds=get("KEEPALIVE_SECONDS", _positive(1, 3600), 5),
+            drain_seconds=get("DRAIN_SECONDS", _positive(0, 3600), 5),
+            shutdown_seconds=get("SHUTDOWN_SECONDS", _positive(1, 3600), 20),
         )
         settings.check_plain_http()
         settings.check_consistent()

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quatrix_mfa import __version__, forwarding, logs, metrics, web
-from quatrix_mfa.api import errors
+from quatrix_mfa.api import draining, errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.observing import METRICS_PATH, Observe, metrics_allowed
@@ -45,6 +45,7 @@ API_PREFIX = "/api/1.0"
 MAIL_INTERVAL = 1.0
 PURGE_INTERVAL = 60.0
 CHECKPOINT_INTERVAL = 0.25
+MAIL_FLUSH_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -107,6 +108,17 @@ async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) 
         except Exception as error:  # a bad round must not end the loop
             log.warning("background round failed: %s", type(error).__name__)
         await asyncio.sleep(MAIL_INTERVAL)
+
+
+async def _flush_mail(sender: OutboxSender | None) -> None:
+    """On the way out, send what is due (a reset link asked for just before a
+    restart goes now, not when a node is next up); bounded, as SMTP may hang."""
+    if sender is None:
+        return
+    try:
+        await asyncio.wait_for(run_in_threadpool(sender.deliver_due), MAIL_FLUSH_SECONDS)
+    except Exception as error:  # leases expire: another node sends it
+        log.warning("mail flush at shutdown failed: %s", type(error).__name__)
 
 
 class Node:
@@ -183,6 +195,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if background:
+            await _flush_mail(sender)
             await run_in_threadpool(node.leave)
         store.dispose()
 
@@ -238,6 +251,8 @@ def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
+        if draining.active():  # SIGTERM: the load balancer should stop sending here
+            return errors.error_response(503, -1, "Not ready: shutting down")
         try:
             problem = migrate.schema_problem(store.engine)
         except Exception:  # any database error means "not ready"

@@ -1,0 +1,162 @@
+"""``serve``'s uvicorn server: a graceful stop for rolling restarts (issue 15 item 6).
+
+On SIGTERM (or a first Ctrl-C) a worker
+
+1. starts draining at once: ``/readyz`` answers 503, so a load balancer with
+   health checks stops sending here, and every answer carries
+   ``Connection: close``, so kept-alive clients and proxies reconnect;
+2. keeps serving for ``drain_seconds``;
+3. stops accepting: connections the kernel has already queued are accepted
+   first and get a moment to send their request, since closing the
+   listening socket would reset them with a request already sent (a proxy
+   cannot retry a POST that may have arrived); from then on connecting is
+   refused, which a proxy retries on another node even for a POST;
+4. lets the requests in flight finish, up to ``shutdown_seconds``;
+5. runs the application's shutdown (mail still queued is sent).
+
+A second SIGINT stops at once, as in uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import select
+import signal
+import socket
+import time
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import multiprocess
+
+from quatrix_mfa.api import draining
+from quatrix_mfa.api.http_protocol import LimitedHttpToolsProtocol
+from quatrix_mfa.settings import Settings
+
+# How long a connection accepted while stopping may take to send its request.
+FIRST_REQUEST_GRACE = 1.0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with a drain period before its graceful shutdown."""
+
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.drain_ends: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.drain_ends is None and not self.should_exit:
+            # A signal handler: only note the time; on_tick acts on it.
+            self._captured_signals.append(sig)
+            self.drain_ends = time.monotonic() + self.drain_seconds
+            draining.start()
+            return
+        if sig == signal.SIGTERM:
+            return  # systemd and uvicorn's parent may both send it: one drain
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_ends is not None and not self.should_exit:
+            # Answers already under way but not yet begun close their connection too.
+            for connection in list(self.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                if cycle is not None and not cycle.response_started:
+                    cycle.keep_alive = False
+            if time.monotonic() >= self.drain_ends:
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            for listener in server.sockets:
+                await _accept_queued(listener)
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await self._await_first_requests()
+        await super().shutdown(sockets)
+
+    async def _await_first_requests(self) -> None:
+        """uvicorn closes every connection without a request in progress: wait
+        (briefly) for those just accepted to send theirs."""
+        deadline = time.monotonic() + FIRST_REQUEST_GRACE
+        while time.monotonic() < deadline and any(
+            getattr(c, "requests_begun", 1) == 0 for c in self.server_state.connections
+        ):
+            await asyncio.sleep(0.01)
+
+
+async def _accept_queued(listener: Any, limit: float = 1.0) -> None:
+    """Let the event loop accept what the kernel has queued on ``listener``
+    (readable = a connection waiting), for at most ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and select.select([listener], [], [], 0)[0]:
+        await asyncio.sleep(0.001)
+
+
+class _DrainingProcess(multiprocess.Process):
+    """A worker of ``serve --workers N`` running :class:`DrainingServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:  # made in the worker, as uvicorn's own
+            self._server = DrainingServer(self.config, getattr(self.config, "drain_seconds", 0.0))
+        return self._server
+
+
+class _Supervisor(multiprocess.Multiprocess):
+    def handle_term(self) -> None:
+        # The workers' copies of the listening socket must be the last: once
+        # they stop accepting, connecting must be refused, not left queued.
+        for sock in self.sockets:
+            sock.close()
+        super().handle_term()
+
+    handle_int = handle_term
+
+
+def config(settings: Settings, host: str, port: int, workers: int, http: Any) -> uvicorn.Config:
+    """The uvicorn configuration of ``serve`` with this deployment's time bounds."""
+    if http is LimitedHttpToolsProtocol:
+        http = functools.partial(
+            LimitedHttpToolsProtocol, body_timeout=float(settings.body_timeout_seconds)
+        )
+    result = uvicorn.Config(
+        "quatrix_mfa.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        log_config=None,  # the handlers of logs.configure, not uvicorn's own
+        access_log=False,
+        proxy_headers=False,
+        http=http,
+        timeout_keep_alive=settings.keepalive_seconds,
+        timeout_graceful_shutdown=settings.shutdown_seconds,
+    )
+    result.drain_seconds = float(settings.drain_seconds)  # type: ignore[attr-defined]
+    return result
+
+
+def run(settings: Settings, host: str, port: int, workers: int, http: Any) -> bool:
+    """Serve until stopped, as ``uvicorn.run`` does, with :class:`DrainingServer`;
+    False if a single worker failed to start."""
+    cfg = config(settings, host, port, workers, http)
+    if workers > 1:
+        sock = cfg.bind_socket()
+        # uvicorn's supervisor makes its workers by this module-level name.
+        multiprocess.Process = _DrainingProcess  # type: ignore[misc]
+        try:
+            _Supervisor(cfg, sockets=[sock]).run()
+        finally:
+            sock.close()
+        return True
+    server = DrainingServer(cfg, float(settings.drain_seconds))
+    with contextlib.suppress(KeyboardInterrupt):  # the re-raised SIGINT after a graceful stop
+        server.run()
+    return server.started
