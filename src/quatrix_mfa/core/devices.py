@@ -25,7 +25,10 @@ stamped by one conditional UPDATE (storage/devices.py):
 
 A login through a trusted device is single-factor (not AAL2 in NIST SP
 800-63B's terms, 4.2.3): its session names ``trusted_device``, never a real
-factor. docs/security.md says what trust costs and what bounds it.
+factor, and such a session may not change or remove its user's second
+factors or recovery codes (:func:`require_factor_proven`), or a stolen
+device token plus the password would let someone move the factor itself to
+their own phone. docs/security.md says what trust costs and what bounds it.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ from dataclasses import dataclass
 from quatrix_mfa.core import audit
 from quatrix_mfa.core.admin import parse_ids, require_admin, targets
 from quatrix_mfa.core.context import Context, Core
-from quatrix_mfa.core.errors import ParameterError
+from quatrix_mfa.core.errors import ParameterError, SignedInByDevice
 from quatrix_mfa.core.model import Account, Step, TrustedDevice, User
 from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.sessions import Caller
 
 DAY = 86400.0
 MAX_DAYS = 365
@@ -181,6 +185,22 @@ def trusted(
         return False
     seen.record(tx, now, audit.TRUST_USED, target=user.id, device=device_id)
     return True
+
+
+def by_device(caller: Caller) -> bool:
+    """Whether the caller's session was opened through a trusted device."""
+    return DEVICE_FACTOR in caller.session.factors
+
+
+def require_factor_proven(caller: Caller) -> None:
+    """The one rule for every change of the caller's own second factors or
+    recovery codes (set, replace, remove, new codes): a session opened through
+    a trusted device is refused (403), since the device only stood in for
+    those factors (NIST SP 800-63B 6.1.2.1: binding a new authenticator needs
+    the existing second factor, not a substitute for it). A first enrollment
+    forced at sign-in never comes through a device (:func:`skips`)."""
+    if by_device(caller):
+        raise SignedInByDevice()
 
 
 def revoke_all(tx: Transaction, user_ids: Sequence[str]) -> int:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, mail, passwords, policy, reauth
+from quatrix_mfa.core import audit, devices, mail, passwords, policy, reauth
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed, still_current
@@ -50,9 +50,19 @@ class FactorSet:
 
 
 def _require_enrollment_or_full(caller: Caller) -> None:
+    """A change of the caller's factors: on a full session not opened through a
+    trusted device, or on a pending one that must enroll TOTP first."""
     step = caller.pending_step
     if step is not None and step is not Step.ENROLL_TOTP:
         raise PendingSession()
+    devices.require_factor_proven(caller)
+
+
+def _require_full_own_factors(caller: Caller) -> None:
+    """A change of the caller's factors or recovery codes on a full session,
+    not one opened through a trusted device (core/devices.py)."""
+    caller.require_full()
+    devices.require_factor_proven(caller)
 
 
 def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) -> str:
@@ -156,7 +166,7 @@ def set_factor(core: Core, ctx: Context, auth_type: str, code: str) -> FactorSet
     if auth_type == TWO_FA:
         _require_enrollment_or_full(ctx.signed_in)
         return _set_totp(core, ctx, code)
-    ctx.signed_in.require_full()
+    _require_full_own_factors(ctx.signed_in)
     return _set_pin(core, ctx, code)
 
 
@@ -264,7 +274,7 @@ def _reopen(
 def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
     """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
-    caller.require_full()
+    _require_full_own_factors(caller)
     factor = core.factors.for_auth_type(auth_type)
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)
@@ -306,7 +316,7 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
     closes (docs/decisions.md); the change is audited and mailed.
     """
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
-    caller.require_full()
+    _require_full_own_factors(caller)
     keys = core.throttle.keys(caller.user.email, ctx.addr)
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)  # locks the row on PostgreSQL
