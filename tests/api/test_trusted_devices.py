@@ -273,8 +273,14 @@ def _recovery(api: Api, admin: str, user: TotpUser) -> None:
     assert (done.status_code, done.headers["Mfa-Code"]) == (207, "3")
 
 
+def _new_recovery_codes(api: Api, admin: str, user: TotpUser) -> None:
+    answer = api.post("/profile/recovery-codes", {"code": api.code(user.secret)}, user.token)
+    assert answer.status_code == 200, answer.text
+
+
 @pytest.mark.parametrize(
-    "change", [_set_pin, _remove_2fa, _reset_2fa, _password, _disable, _recovery]
+    "change",
+    [_set_pin, _remove_2fa, _reset_2fa, _password, _disable, _recovery, _new_recovery_codes],
 )
 def test_any_change_of_the_users_credentials_revokes_every_trusted_device(
     api: Api, admin_token: str, tina: TotpUser, change: Any
@@ -295,6 +301,7 @@ def _revoked_outcome(change: Any) -> str:
         _password: "password_changed",
         _disable: "user_disabled",
         _recovery: "mfa_recovered",
+        _new_recovery_codes: "recovery_codes_replaced",
     }[change]
 
 

@@ -209,6 +209,14 @@ def revoke_all(tx: Transaction, user_ids: Sequence[str]) -> int:
     return tx.devices.delete_for_users(user_ids)
 
 
+def revoke_on_change(tx: Transaction, who: audit.Actor, user: User, now: float, why: str) -> None:
+    """A change of the user's factors that keeps their credential epoch
+    (a factor removed, new recovery codes): their devices go all the same,
+    audited with ``why``, since trust stood in for the factors as they were."""
+    if tx.devices.delete_for_users([user.id]):
+        who.record(tx, now, audit.TRUST_REVOKED, why, target=user.id)
+
+
 def end_trust_in_account(tx: Transaction, account: Account) -> None:
     """``trusted_device_days`` set to 0: the account's trust epoch moves (no
     old token counts again, whatever the days become later) and its devices go."""

@@ -289,9 +289,7 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
         who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)
-        # Trust stood in for the factors as they were (core/devices.py).
-        if tx.devices.delete_for_users([user.id]):
-            who.record(tx, now, audit.TRUST_REVOKED, "factor_removed", target=user.id)
+        devices.revoke_on_change(tx, who, user, now, "factor_removed")
 
 
 # Recovery codes ------------------------------------------------------------------
@@ -313,7 +311,8 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
     a wrong or replayed code counted against the user and the address (401
     code 11), and its time step spent (the replay guard) in the transaction
     that replaces the codes, so one code replaces them once. No session
-    closes (docs/decisions.md); the change is audited and mailed.
+    closes (docs/decisions.md); every trusted device of the user is revoked
+    (a change of their factors, issue 13); the change is audited and mailed.
     """
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
     _require_full_own_factors(caller)
@@ -332,6 +331,8 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
                 tx, user.email, "set of recovery codes", "replaced", now, ctx.addr
             )
             who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.SUCCESS, target=user.id)
+            # A change of the user's factors ends every trust (issue 13).
+            devices.revoke_on_change(tx, who, user, now, "recovery_codes_replaced")
             return codes
         core.throttle.failed(tx, keys.user, keys.address, now, states)
         who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.FAILURE, target=user.id)
