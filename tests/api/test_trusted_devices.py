@@ -188,14 +188,20 @@ def test_the_token_expires_by_the_clock(api: Api, tina: TotpUser) -> None:
     assert events(api, tina.id)[-1] == ("device.trust_refused", "denied")
 
 
-def test_fewer_days_shorten_every_trust_at_once(api: Api, admin_token: str, tina: TotpUser) -> None:
-    device = trust(api, tina)
-    api.clock.advance(3 * DAY)
+def test_fewer_days_end_every_older_trust_for_good(
+    api: Api, admin_token: str, tina: TotpUser
+) -> None:
+    old = trust(api, tina)
+    api.clock.advance(10 * DAY)
+    young = trust(api, tina)
     admin = api.full_session()
-    assert set_days(api, admin, 2).json()["trusted_device_days"] == 2
-    assert not trusted(api, tina, device)
+    assert set_days(api, admin, 5).json()["trusted_device_days"] == 5
+    assert not trusted(api, tina, old)
     assert set_days(api, admin, 30).status_code == 200
-    assert trusted(api, tina, device)  # only shortened, not ended: 3 < 30 days old
+    assert not trusted(api, tina, old)  # raising the days again revives nothing
+    assert trusted(api, tina, young)  # 0 days old: only shortened
+    full = login_with(api, tina, young).json()["session_id"]
+    assert len(api.get("/profile/devices", full).json()) == 1
 
 
 def test_trust_ended_by_fewer_days_stays_ended_when_the_days_grow_again(

@@ -20,7 +20,8 @@ stamped by one conditional UPDATE (storage/devices.py):
   revive an old token;
 - ``expires_at`` (created + the days when given) has not passed, and neither
   has created + the account's current days (lowering the days shortens every
-  trust at once);
+  trust at once, and deletes the tokens older than the new days in the same
+  transaction, so raising the days again revives none of them);
 - the account's ``trusted_device_days`` is above 0.
 
 A login through a trusted device is single-factor (not AAL2 in NIST SP
@@ -215,6 +216,15 @@ def revoke_on_change(tx: Transaction, who: audit.Actor, user: User, now: float, 
     audited with ``why``, since trust stood in for the factors as they were."""
     if tx.devices.delete_for_users([user.id]):
         who.record(tx, now, audit.TRUST_REVOKED, why, target=user.id)
+
+
+def shorten_trust_in_account(tx: Transaction, account: Account, now: float) -> int:
+    """``trusted_device_days`` lowered (above 0): the account's devices older
+    than the new days go, in one DELETE. Left in place, a later rise of the
+    days would make them count again, since a use checks created + the days
+    current then."""
+    until = now - account.trusted_device_days * DAY
+    return tx.devices.delete_in_account(account.id, created_until=until)
 
 
 def end_trust_in_account(tx: Transaction, account: Account) -> None:
