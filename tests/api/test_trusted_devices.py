@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, alive, basic, error
+from tests.support import outbox
 from tests.support.encoding import b64
 from tests.support.scenario import FOREIGN_PASSWORD, PIN, TotpUser
 
@@ -414,3 +415,21 @@ def test_a_factor_change_on_one_node_ends_trust_on_the_other(
     body = {"ids": [tina.id], "auth_type": "2FA"}
     assert other.post("/user/reset-mfa", body, admin_token).status_code == 200
     assert not trusted(api, tina, device)
+
+
+# A lost-device recovery -----------------------------------------------------------
+
+
+def test_a_sign_in_through_a_trusted_device_cancels_a_recovery_and_says_so(
+    api: Api, tina: TotpUser
+) -> None:
+    device = trust(api, tina)
+    pending = api.login(tina.email, tina.password).json()["session_id"]
+    assert api.post("/session/recover-mfa", None, pending).status_code == 202
+    assert login_with(api, tina, device).status_code == 200
+    with api.core.store.transaction(write=False) as tx:
+        rows = tx.audit.list(target_id=tina.id, limit=10_000)
+        assert tx.recoveries.open_for_user(tina.id) is None
+    (cancelled,) = [r for r in rows if r.event == "recovery.cancelled"]
+    assert cancelled.detail["how"] == "by a sign-in from a trusted device"
+    assert "by a sign-in from a trusted device" in outbox.texts(api.core, tina.email)[-1]

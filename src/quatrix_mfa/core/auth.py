@@ -124,7 +124,8 @@ def login_with_password(
             token = open_session(core, tx, user, steps, now, proven=proven, addr=addr, kind=kind)
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
-                mfa_recovery.cancel_on_login(tx, seen, user, now)
+                by_device = devices.DEVICE_FACTOR in proven
+                mfa_recovery.cancel_on_login(tx, seen, user, now, by_device=by_device)
             tx.users.record_login(user.id, None if steps else now, rehashed)
             seen.record(
                 tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)
