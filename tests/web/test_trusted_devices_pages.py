@@ -21,7 +21,12 @@ BOX = "Trust this browser for"
 @pytest.fixture
 def email(site: Site) -> str:
     """A user with a password and a PIN (set through the API)."""
-    (user,) = add_users(site.core, 1, password=True)
+    return user_with_pin(site)
+
+
+def user_with_pin(site: Site, prefix: str = "user") -> str:
+    """The email of a new user with a password and a PIN (set through the API)."""
+    (user,) = add_users(site.core, 1, prefix, password=True)
     login = site.http.get(
         "/api/1.0/session/login", headers={"Authorization": basic(user.email, PASSWORD)}
     )
@@ -107,3 +112,14 @@ def test_a_refused_device_cookie_is_dropped_at_the_next_sign_in(site: Site, emai
     dropped = [h for h in signed_in.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
     assert dropped and ("max-age=0" in dropped[0].lower() or "expires=" in dropped[0].lower())
     assert not site.http.cookies.get(DEVICE_COOKIE)
+
+
+def test_another_users_sign_in_keeps_the_device_cookie(site: Site, email: str) -> None:
+    pin_step(site, email, remember_device="yes")
+    kept = site.http.cookies.get(DEVICE_COOKIE)
+    site.http.cookies.delete("__Host-qmfa_session")
+    other = user_with_pin(site, "other")  # a second person on the same browser
+    signed_in = site.sign_in(other, PASSWORD)
+    assert signed_in.headers["location"].startswith("/login")  # their PIN: the cookie was refused
+    assert not [h for h in signed_in.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
+    assert site.http.cookies.get(DEVICE_COOKIE) == kept

@@ -152,7 +152,12 @@ def skips(steps: Sequence[Step]) -> bool:
     return bool(steps) and Step.ENROLL_TOTP not in steps
 
 
-def trusted(
+# Why a token was refused (audited, and told to the edge): ``OTHER_USER`` is
+# still good for its owner; every other reason means it will never count again.
+OTHER_USER = "other_user"
+
+
+def refusal(
     core: Core,
     tx: Transaction,
     user: User,
@@ -160,11 +165,12 @@ def trusted(
     raw_token: str,
     now: float,
     seen: audit.Actor,
-) -> bool:
+) -> str | None:
     """Inside the password login's transaction (``user`` fresh and locked):
-    whether ``raw_token`` is a good device token of ``user`` (module doc).
-    A use is stamped and audited; a refusal is audited with why, and the
-    login goes on as if no token had come."""
+    None if ``raw_token`` is a good device token of ``user`` (module doc),
+    else why not (``malformed``, ``off``, ``unknown``, ``stale`` or
+    :data:`OTHER_USER`). A use is stamped and audited; a refusal is audited
+    with why, and the login goes on as if no token had come."""
     reason = None
     device_id = None
     if not _TOKEN.fullmatch(raw_token):
@@ -180,12 +186,20 @@ def trusted(
         if device_id is None:
             owner = tx.devices.owner_of(hashed)
             # Never whose it is: only that it is not this user's.
-            reason = "unknown" if owner is None else "other_user" if owner != user.id else "stale"
+            reason = "unknown" if owner is None else OTHER_USER if owner != user.id else "stale"
     if device_id is None:
         seen.record(tx, now, audit.TRUST_REFUSED, audit.DENIED, target=user.id, reason=reason)
-        return False
+        return reason
     seen.record(tx, now, audit.TRUST_USED, target=user.id, device=device_id)
-    return True
+    return None
+
+
+def dead_for_good(reason: str | None) -> bool:
+    """Whether a token refused for ``reason`` can never count again, for
+    anyone: an edge that keeps it (the pages' cookie) may drop it then. A
+    token of another user is not: its owner (another person on the same
+    browser) still signs in with it."""
+    return reason is not None and reason != OTHER_USER
 
 
 def by_device(caller: Caller) -> bool:
