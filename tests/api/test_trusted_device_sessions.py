@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_trusted_devices import events, login_with, trust, trusted
 from tests.conftest import Api, error
+from tests.support.devices import events, login_with, trust, trusted
 from tests.support.scenario import PIN, TotpUser
 
 MSG = "This sign-in used a trusted device: sign in with your second factor to change it"

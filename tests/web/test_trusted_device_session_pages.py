@@ -7,10 +7,15 @@ from __future__ import annotations
 import pytest
 
 from tests.support.admin import PASSWORD
+from tests.support.device_pages import pin_step, user_with_pin
 from tests.web.conftest import Site
-from tests.web.test_trusted_devices_pages import email, pin_step
 
-__all__ = ["email"]  # the fixture, shared
+
+@pytest.fixture
+def email(site: Site) -> str:
+    """A user with a password and a PIN (set through the API)."""
+    return user_with_pin(site)
+
 
 MESSAGE = "You signed in with a trusted browser: sign in with your second factor to change this."
 MESSAGE_DE = "Sie haben sich mit einem vertrauenswürdigen Browser angemeldet"

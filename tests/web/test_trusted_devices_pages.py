@@ -5,16 +5,12 @@ browser that is not the caller's."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.conftest import basic
-from tests.support.admin import PASSWORD, add_users, admin_account
+from tests.support.admin import PASSWORD, admin_account
+from tests.support.device_pages import DEVICE_COOKIE, PIN, pin_step, user_with_pin
 from tests.web.conftest import Site
 
-PIN = "4711"
-DEVICE_COOKIE = "__Host-qmfa_device"
 BOX = "Trust this browser for"
 
 
@@ -22,27 +18,6 @@ BOX = "Trust this browser for"
 def email(site: Site) -> str:
     """A user with a password and a PIN (set through the API)."""
     return user_with_pin(site)
-
-
-def user_with_pin(site: Site, prefix: str = "user") -> str:
-    """The email of a new user with a password and a PIN (set through the API)."""
-    (user,) = add_users(site.core, 1, prefix, password=True)
-    login = site.http.get(
-        "/api/1.0/session/login", headers={"Authorization": basic(user.email, PASSWORD)}
-    )
-    token = login.json()["session_id"]
-    answer = site.http.post(
-        "/api/1.0/profile/set-mfa",
-        json={"auth_type": "PIN", "code": PIN},
-        headers={"X-Auth-Token": token},
-    )
-    assert answer.status_code == 200, answer.text
-    return user.email
-
-
-def pin_step(site: Site, email: str, **extra: str) -> Any:
-    assert site.sign_in(email, PASSWORD).status_code == 303
-    return site.submit("/login", "/login/pin", {"pin": PIN, **extra})
 
 
 def test_the_box_sets_a_secure_httponly_lax_cookie_that_lasts_the_days(
