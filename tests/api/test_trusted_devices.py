@@ -11,59 +11,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, alive, basic, error
+from tests.support import outbox
+from tests.support.devices import HEADER, events, finish, login_with, trust, trusted
 from tests.support.encoding import b64
 from tests.support.scenario import FOREIGN_PASSWORD, PIN, TotpUser
 
 DAY = 86400.0
 TINA = "tina@example.com"
-FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-HEADER = "X-Device-Token"
 
 
 @pytest.fixture
 def tina(api: Api, admin_token: str) -> TotpUser:
     return api.scenario.user_with_totp(admin_token, TINA)
-
-
-def finish(api: Api, user: TotpUser, remember: Any = True, **headers: str) -> Any:
-    """A password login, then its TOTP step with ``remember_device``."""
-    pending = api.login(user.email, user.password)
-    assert pending.status_code == 207, pending.text
-    body: dict[str, Any] = {"auth_type": "2FA", "code": api.code(user.secret)}
-    if remember is not None:
-        body["remember_device"] = remember
-    answer = api.post("/session/login", body, pending.json()["session_id"], headers=headers)
-    api.clock.advance(30)  # the code's step is spent
-    return answer
-
-
-def trust(api: Api, user: TotpUser) -> str:
-    answer = finish(api, user, **{"User-Agent": FIREFOX})
-    assert answer.status_code == 200, answer.text
-    return str(answer.headers[HEADER])
-
-
-def login_with(api: Api, user: TotpUser, device: str, password: str | None = None) -> Any:
-    auth = basic(user.email, password or user.password)
-    return api.get("/session/login", headers={"Authorization": auth, HEADER: device})
-
-
-def trusted(api: Api, user: TotpUser, device: str) -> bool:
-    """Whether ``device`` skips the second factor now: the login answers 200
-    and a use of the device was audited (a user without second factors gets
-    200 from the password alone)."""
-    used = events(api, user.id).count(("device.trust_used", "success"))
-    answer = login_with(api, user, device)
-    assert answer.status_code in (200, 207), answer.text
-    skipped = events(api, user.id).count(("device.trust_used", "success")) > used
-    assert skipped == (answer.status_code == 200) or "Mfa-Code" not in answer.headers
-    return skipped
-
-
-def events(api: Api, target: str, prefix: str = "device.") -> list[tuple[str, str]]:
-    with api.core.store.transaction(write=False) as tx:
-        rows = tx.audit.list(target_id=target, limit=10_000)
-    return [(r.event, r.outcome) for r in rows if r.event.startswith(prefix)]
 
 
 def set_days(api: Api, admin_token: str, days: Any) -> Any:
@@ -188,14 +147,20 @@ def test_the_token_expires_by_the_clock(api: Api, tina: TotpUser) -> None:
     assert events(api, tina.id)[-1] == ("device.trust_refused", "denied")
 
 
-def test_fewer_days_shorten_every_trust_at_once(api: Api, admin_token: str, tina: TotpUser) -> None:
-    device = trust(api, tina)
-    api.clock.advance(3 * DAY)
+def test_fewer_days_end_every_older_trust_for_good(
+    api: Api, admin_token: str, tina: TotpUser
+) -> None:
+    old = trust(api, tina)
+    api.clock.advance(10 * DAY)
+    young = trust(api, tina)
     admin = api.full_session()
-    assert set_days(api, admin, 2).json()["trusted_device_days"] == 2
-    assert not trusted(api, tina, device)
+    assert set_days(api, admin, 5).json()["trusted_device_days"] == 5
+    assert not trusted(api, tina, old)
     assert set_days(api, admin, 30).status_code == 200
-    assert trusted(api, tina, device)  # only shortened, not ended: 3 < 30 days old
+    assert not trusted(api, tina, old)  # raising the days again revives nothing
+    assert trusted(api, tina, young)  # 0 days old: only shortened
+    full = login_with(api, tina, young).json()["session_id"]
+    assert len(api.get("/profile/devices", full).json()) == 1
 
 
 def test_trust_ended_by_fewer_days_stays_ended_when_the_days_grow_again(
@@ -273,8 +238,14 @@ def _recovery(api: Api, admin: str, user: TotpUser) -> None:
     assert (done.status_code, done.headers["Mfa-Code"]) == (207, "3")
 
 
+def _new_recovery_codes(api: Api, admin: str, user: TotpUser) -> None:
+    answer = api.post("/profile/recovery-codes", {"code": api.code(user.secret)}, user.token)
+    assert answer.status_code == 200, answer.text
+
+
 @pytest.mark.parametrize(
-    "change", [_set_pin, _remove_2fa, _reset_2fa, _password, _disable, _recovery]
+    "change",
+    [_set_pin, _remove_2fa, _reset_2fa, _password, _disable, _recovery, _new_recovery_codes],
 )
 def test_any_change_of_the_users_credentials_revokes_every_trusted_device(
     api: Api, admin_token: str, tina: TotpUser, change: Any
@@ -295,6 +266,7 @@ def _revoked_outcome(change: Any) -> str:
         _password: "password_changed",
         _disable: "user_disabled",
         _recovery: "mfa_recovered",
+        _new_recovery_codes: "recovery_codes_replaced",
     }[change]
 
 
@@ -401,3 +373,21 @@ def test_a_factor_change_on_one_node_ends_trust_on_the_other(
     body = {"ids": [tina.id], "auth_type": "2FA"}
     assert other.post("/user/reset-mfa", body, admin_token).status_code == 200
     assert not trusted(api, tina, device)
+
+
+# A lost-device recovery -----------------------------------------------------------
+
+
+def test_a_sign_in_through_a_trusted_device_cancels_a_recovery_and_says_so(
+    api: Api, tina: TotpUser
+) -> None:
+    device = trust(api, tina)
+    pending = api.login(tina.email, tina.password).json()["session_id"]
+    assert api.post("/session/recover-mfa", None, pending).status_code == 202
+    assert login_with(api, tina, device).status_code == 200
+    with api.core.store.transaction(write=False) as tx:
+        rows = tx.audit.list(target_id=tina.id, limit=10_000)
+        assert tx.recoveries.open_for_user(tina.id) is None
+    (cancelled,) = [r for r in rows if r.event == "recovery.cancelled"]
+    assert cancelled.detail["how"] == "by a sign-in from a trusted device"
+    assert "by a sign-in from a trusted device" in outbox.texts(api.core, tina.email)[-1]

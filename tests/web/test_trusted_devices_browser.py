@@ -110,3 +110,17 @@ def test_an_admin_sets_the_days(page: Page, admin: Admin) -> None:
     settings = httpx.get(f"{admin.server.api}/settings", headers={"X-Auth-Token": admin.token})
     assert settings.json()["trusted_device_days"] == 7
     admin.post("/settings/set", {"trusted_device_days": 30})  # as the other tests expect
+
+
+def test_another_user_signing_in_on_the_same_browser_keeps_the_first_users_trust(
+    page: Page, admin: Admin
+) -> None:
+    _, anna = user_with_pin(page, admin)
+    _, bert = user_with_pin(page, admin)
+    pin_step(page, anna, trust=True)
+    sign_out(page)
+    pin_step(page, bert, trust=False)  # Anna's cookie came along and was refused for Bert
+    assert [c for c in page.context.cookies() if c["name"].endswith("qmfa_device")]
+    sign_out(page)
+    sign_in(page, anna)  # the password alone, as before Bert came
+    expect(page.locator("[data-field=email]")).to_have_text(anna)

@@ -5,39 +5,19 @@ browser that is not the caller's."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.conftest import basic
-from tests.support.admin import PASSWORD, add_users, admin_account
+from tests.support.admin import PASSWORD, admin_account
+from tests.support.device_pages import DEVICE_COOKIE, PIN, pin_step, user_with_pin
 from tests.web.conftest import Site
 
-PIN = "4711"
-DEVICE_COOKIE = "__Host-qmfa_device"
 BOX = "Trust this browser for"
 
 
 @pytest.fixture
 def email(site: Site) -> str:
     """A user with a password and a PIN (set through the API)."""
-    (user,) = add_users(site.core, 1, password=True)
-    login = site.http.get(
-        "/api/1.0/session/login", headers={"Authorization": basic(user.email, PASSWORD)}
-    )
-    token = login.json()["session_id"]
-    answer = site.http.post(
-        "/api/1.0/profile/set-mfa",
-        json={"auth_type": "PIN", "code": PIN},
-        headers={"X-Auth-Token": token},
-    )
-    assert answer.status_code == 200, answer.text
-    return user.email
-
-
-def pin_step(site: Site, email: str, **extra: str) -> Any:
-    assert site.sign_in(email, PASSWORD).status_code == 303
-    return site.submit("/login", "/login/pin", {"pin": PIN, **extra})
+    return user_with_pin(site)
 
 
 def test_the_box_sets_a_secure_httponly_lax_cookie_that_lasts_the_days(
@@ -107,3 +87,14 @@ def test_a_refused_device_cookie_is_dropped_at_the_next_sign_in(site: Site, emai
     dropped = [h for h in signed_in.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
     assert dropped and ("max-age=0" in dropped[0].lower() or "expires=" in dropped[0].lower())
     assert not site.http.cookies.get(DEVICE_COOKIE)
+
+
+def test_another_users_sign_in_keeps_the_device_cookie(site: Site, email: str) -> None:
+    pin_step(site, email, remember_device="yes")
+    kept = site.http.cookies.get(DEVICE_COOKIE)
+    site.http.cookies.delete("__Host-qmfa_session")
+    other = user_with_pin(site, "other")  # a second person on the same browser
+    signed_in = site.sign_in(other, PASSWORD)
+    assert signed_in.headers["location"].startswith("/login")  # their PIN: the cookie was refused
+    assert not [h for h in signed_in.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE)]
+    assert site.http.cookies.get(DEVICE_COOKIE) == kept

@@ -37,9 +37,10 @@ class LoginResult:
     # A new trusted-device token (core/devices.py), when the login's last
     # factor succeeded with "remember this device" (the API's X-Device-Token).
     device_token: str | None = None
-    # A device token came with the password and was refused (core/devices.py):
-    # an edge that keeps it (the pages' cookie) may drop it.
-    device_refused: bool = False
+    # A device token came with the password and was refused: why
+    # (core/devices.py refusal); an edge that keeps it (the pages' cookie)
+    # drops it when devices.dead_for_good says so.
+    device_refused: str | None = None
 
 
 # How the password shows in an authentication record (beside the factors' names).
@@ -115,16 +116,16 @@ def login_with_password(
             steps = policy.login_steps(account, user, now)
             enroll_by = policy.enroll_by(account, user, now)
             proven: tuple[str, ...] = (PASSWORD,)
-            refused = False
+            refused = None
             if device_token is not None and devices.skips(steps):
-                if devices.trusted(core, tx, user, account, device_token, now, seen):
+                refused = devices.refusal(core, tx, user, account, device_token, now, seen)
+                if refused is None:
                     steps, proven = (), (PASSWORD, devices.DEVICE_FACTOR)
-                else:
-                    refused = True
             token = open_session(core, tx, user, steps, now, proven=proven, addr=addr, kind=kind)
             if not steps:
                 core.throttle.succeeded(tx, keys.user)
-                mfa_recovery.cancel_on_login(tx, seen, user, now)
+                by_device = devices.DEVICE_FACTOR in proven
+                mfa_recovery.cancel_on_login(tx, seen, user, now, by_device=by_device)
             tx.users.record_login(user.id, None if steps else now, rehashed)
             seen.record(
                 tx, now, audit.LOGIN_PASSWORD, audit.SUCCESS, target=user.id, pending=bool(steps)

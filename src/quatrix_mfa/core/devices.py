@@ -20,12 +20,16 @@ stamped by one conditional UPDATE (storage/devices.py):
   revive an old token;
 - ``expires_at`` (created + the days when given) has not passed, and neither
   has created + the account's current days (lowering the days shortens every
-  trust at once);
+  trust at once, and deletes the tokens older than the new days in the same
+  transaction, so raising the days again revives none of them);
 - the account's ``trusted_device_days`` is above 0.
 
 A login through a trusted device is single-factor (not AAL2 in NIST SP
 800-63B's terms, 4.2.3): its session names ``trusted_device``, never a real
-factor. docs/security.md says what trust costs and what bounds it.
+factor, and such a session may not change or remove its user's second
+factors or recovery codes (:func:`require_factor_proven`), or a stolen
+device token plus the password would let someone move the factor itself to
+their own phone. docs/security.md says what trust costs and what bounds it.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from dataclasses import dataclass
 from quatrix_mfa.core import audit
 from quatrix_mfa.core.admin import parse_ids, require_admin, targets
 from quatrix_mfa.core.context import Context, Core
-from quatrix_mfa.core.errors import ParameterError
+from quatrix_mfa.core.errors import ParameterError, SignedInByDevice
 from quatrix_mfa.core.model import Account, Step, TrustedDevice, User
 from quatrix_mfa.core.ports import Transaction
+from quatrix_mfa.core.sessions import Caller
 
 DAY = 86400.0
 MAX_DAYS = 365
@@ -147,7 +152,12 @@ def skips(steps: Sequence[Step]) -> bool:
     return bool(steps) and Step.ENROLL_TOTP not in steps
 
 
-def trusted(
+# Why a token was refused (audited, and told to the edge): ``OTHER_USER`` is
+# still good for its owner; every other reason means it will never count again.
+OTHER_USER = "other_user"
+
+
+def refusal(
     core: Core,
     tx: Transaction,
     user: User,
@@ -155,11 +165,12 @@ def trusted(
     raw_token: str,
     now: float,
     seen: audit.Actor,
-) -> bool:
+) -> str | None:
     """Inside the password login's transaction (``user`` fresh and locked):
-    whether ``raw_token`` is a good device token of ``user`` (module doc).
-    A use is stamped and audited; a refusal is audited with why, and the
-    login goes on as if no token had come."""
+    None if ``raw_token`` is a good device token of ``user`` (module doc),
+    else why not (``malformed``, ``off``, ``unknown``, ``stale`` or
+    :data:`OTHER_USER`). A use is stamped and audited; a refusal is audited
+    with why, and the login goes on as if no token had come."""
     reason = None
     device_id = None
     if not _TOKEN.fullmatch(raw_token):
@@ -175,18 +186,59 @@ def trusted(
         if device_id is None:
             owner = tx.devices.owner_of(hashed)
             # Never whose it is: only that it is not this user's.
-            reason = "unknown" if owner is None else "other_user" if owner != user.id else "stale"
+            reason = "unknown" if owner is None else OTHER_USER if owner != user.id else "stale"
     if device_id is None:
         seen.record(tx, now, audit.TRUST_REFUSED, audit.DENIED, target=user.id, reason=reason)
-        return False
+        return reason
     seen.record(tx, now, audit.TRUST_USED, target=user.id, device=device_id)
-    return True
+    return None
+
+
+def dead_for_good(reason: str | None) -> bool:
+    """Whether a token refused for ``reason`` can never count again, for
+    anyone: an edge that keeps it (the pages' cookie) may drop it then. A
+    token of another user is not: its owner (another person on the same
+    browser) still signs in with it."""
+    return reason is not None and reason != OTHER_USER
+
+
+def by_device(caller: Caller) -> bool:
+    """Whether the caller's session was opened through a trusted device."""
+    return DEVICE_FACTOR in caller.session.factors
+
+
+def require_factor_proven(caller: Caller) -> None:
+    """The one rule for every change of the caller's own second factors or
+    recovery codes (set, replace, remove, new codes): a session opened through
+    a trusted device is refused (403), since the device only stood in for
+    those factors (NIST SP 800-63B 6.1.2.1: binding a new authenticator needs
+    the existing second factor, not a substitute for it). A first enrollment
+    forced at sign-in never comes through a device (:func:`skips`)."""
+    if by_device(caller):
+        raise SignedInByDevice()
 
 
 def revoke_all(tx: Transaction, user_ids: Sequence[str]) -> int:
     """Delete every trusted device of these users (a change of credentials,
     a disabling); their epoch has moved too, so this tidies the lists."""
     return tx.devices.delete_for_users(user_ids)
+
+
+def revoke_on_change(tx: Transaction, who: audit.Actor, user: User, now: float, why: str) -> None:
+    """A change of the user's factors that keeps their credential epoch
+    (a factor removed, new recovery codes): their devices go all the same,
+    audited with ``why``, since trust stood in for the factors as they were."""
+    if tx.devices.delete_for_users([user.id]):
+        who.record(tx, now, audit.TRUST_REVOKED, why, target=user.id)
+
+
+def shorten_trust_in_account(tx: Transaction, account: Account, now: float) -> int:
+    """``trusted_device_days`` lowered (above 0): the account's devices older
+    than the new days go, in one DELETE. Left in place, a later rise of the
+    days would make them count again, since a use checks created + the days
+    current then."""
+    until = now - account.trusted_device_days * DAY
+    return tx.devices.delete_in_account(account.id, created_until=until)
 
 
 def end_trust_in_account(tx: Transaction, account: Account) -> None:

@@ -64,6 +64,14 @@ class Forbidden(QuatrixError):
     default_msg = "Not allowed"
 
 
+class SignedInByDevice(Forbidden):
+    """A session opened through a trusted device (core/devices.py) asked to
+    change its user's second factors or recovery codes: the device stood in
+    for those factors, so it may not replace them."""
+
+    default_msg = "This sign-in used a trusted device: sign in with your second factor to change it"
+
+
 class NotFound(QuatrixError):
     code = ErrorCode.NOT_FOUND
     default_msg = "Not found"

@@ -109,12 +109,20 @@ def cancel_by_link(core: Core, ctx: Context, recovery_id: str) -> None:
             _cancelled(tx, who, user, now, "with the link in the mail")
 
 
-def cancel_on_login(tx: Transaction, who: audit.Actor, user: User, now: float) -> None:
-    """A complete login proves the factors are still the user's: their open
-    recovery, if any, is cancelled."""
+def cancel_on_login(
+    tx: Transaction, who: audit.Actor, user: User, now: float, *, by_device: bool = False
+) -> None:
+    """A complete login shows the owner still has access: their open
+    recovery, if any, is cancelled. ``by_device``: the login went through a
+    trusted device (core/devices.py), not the second factor, and the mail
+    and the audit row say so rather than claim the factor was used."""
     found = tx.recoveries.open_for_user(user.id)
     if found is not None and tx.recoveries.close(found.id_hash, RecoveryState.CANCELLED, now):
-        _cancelled(tx, who, user, now, "by a sign-in with your second factor")
+        how = "by a sign-in from a trusted device" if by_device else _BY_FACTOR
+        _cancelled(tx, who, user, now, how)
+
+
+_BY_FACTOR = "by a sign-in with your second factor"
 
 
 def _cancelled(tx: Transaction, who: audit.Actor, user: User, now: float, how: str) -> None:

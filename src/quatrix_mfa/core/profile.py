@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from quatrix_mfa.core import audit, mail, passwords, policy, reauth
+from quatrix_mfa.core import audit, devices, mail, passwords, policy, reauth
 from quatrix_mfa.core.attempts import count_attempt
 from quatrix_mfa.core.context import Context, Core
 from quatrix_mfa.core.credentials import credentials_changed, still_current
@@ -50,9 +50,19 @@ class FactorSet:
 
 
 def _require_enrollment_or_full(caller: Caller) -> None:
+    """A change of the caller's factors: on a full session not opened through a
+    trusted device, or on a pending one that must enroll TOTP first."""
     step = caller.pending_step
     if step is not None and step is not Step.ENROLL_TOTP:
         raise PendingSession()
+    devices.require_factor_proven(caller)
+
+
+def _require_full_own_factors(caller: Caller) -> None:
+    """A change of the caller's factors or recovery codes on a full session,
+    not one opened through a trusted device (core/devices.py)."""
+    caller.require_full()
+    devices.require_factor_proven(caller)
 
 
 def change_password(core: Core, ctx: Context, current_b64: str, new_b64: str) -> str:
@@ -156,7 +166,7 @@ def set_factor(core: Core, ctx: Context, auth_type: str, code: str) -> FactorSet
     if auth_type == TWO_FA:
         _require_enrollment_or_full(ctx.signed_in)
         return _set_totp(core, ctx, code)
-    ctx.signed_in.require_full()
+    _require_full_own_factors(ctx.signed_in)
     return _set_pin(core, ctx, code)
 
 
@@ -264,7 +274,7 @@ def _reopen(
 def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
     """Turn one of the caller's factors off, unless it is forced (12) or off (15)."""
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
-    caller.require_full()
+    _require_full_own_factors(caller)
     factor = core.factors.for_auth_type(auth_type)
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)
@@ -279,9 +289,7 @@ def remove_factor(core: Core, ctx: Context, auth_type: str) -> None:
         tx.users.save(user)
         mail.factor_removed(tx, user.email, auth_type, now, ctx.addr)
         who.record(tx, now, audit.FACTOR_REMOVED, audit.SUCCESS, target=user.id, factor=auth_type)
-        # Trust stood in for the factors as they were (core/devices.py).
-        if tx.devices.delete_for_users([user.id]):
-            who.record(tx, now, audit.TRUST_REVOKED, "factor_removed", target=user.id)
+        devices.revoke_on_change(tx, who, user, now, "factor_removed")
 
 
 # Recovery codes ------------------------------------------------------------------
@@ -303,10 +311,11 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
     a wrong or replayed code counted against the user and the address (401
     code 11), and its time step spent (the replay guard) in the transaction
     that replaces the codes, so one code replaces them once. No session
-    closes (docs/decisions.md); the change is audited and mailed.
+    closes (docs/decisions.md); every trusted device of the user is revoked
+    (a change of their factors, issue 13); the change is audited and mailed.
     """
     caller, who, now = ctx.signed_in, ctx.actor(), ctx.now
-    caller.require_full()
+    _require_full_own_factors(caller)
     keys = core.throttle.keys(caller.user.email, ctx.addr)
     with core.store.transaction() as tx:
         user = tx.users.get(caller.user.id)  # locks the row on PostgreSQL
@@ -322,6 +331,8 @@ def regenerate_recovery_codes(core: Core, ctx: Context, code: str) -> list[str]:
                 tx, user.email, "set of recovery codes", "replaced", now, ctx.addr
             )
             who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.SUCCESS, target=user.id)
+            # A change of the user's factors ends every trust (issue 13).
+            devices.revoke_on_change(tx, who, user, now, "recovery_codes_replaced")
             return codes
         core.throttle.failed(tx, keys.user, keys.address, now, states)
         who.record(tx, now, audit.RECOVERY_CODES_REPLACED, audit.FAILURE, target=user.id)

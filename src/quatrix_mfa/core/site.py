@@ -127,6 +127,7 @@ def set_settings(
         account.settings.update(free_form)
         account.modified = now
         end_trust = device_days == 0 and account.trusted_device_days > 0
+        shorten = device_days is not None and 0 < device_days < account.trusted_device_days
         if device_days is not None:
             account.trusted_device_days = device_days
         tx.accounts.save(account)
@@ -137,6 +138,8 @@ def set_settings(
         if end_trust:
             # After the user rows above: a login locks its user, then the device.
             devices.end_trust_in_account(tx, account)
+        elif shorten:
+            devices.shorten_trust_in_account(tx, account, now)
         if account.ip_restricted and account.ip_whitelist != was_allowed:
             _close_outside(tx, ctx, account)
         audit.record(

@@ -95,10 +95,11 @@ class SqlTrustedDeviceRepository:
             gone += self.conn.execute(delete(trusted_devices).where(_T.user_id.in_(part))).rowcount
         return gone
 
-    def delete_in_account(self, account_id: str) -> int:
-        return int(
-            self.conn.execute(delete(trusted_devices).where(_T.account_id == account_id)).rowcount
-        )
+    def delete_in_account(self, account_id: str, created_until: float | None = None) -> int:
+        gone = delete(trusted_devices).where(_T.account_id == account_id)
+        if created_until is not None:
+            gone = gone.where(_T.created <= created_until)
+        return int(self.conn.execute(gone).rowcount)
 
     def purge_expired(self, now: float, limit: int) -> int:
         some = select(_T.token_hash).where(_T.expires_at <= now).limit(limit)

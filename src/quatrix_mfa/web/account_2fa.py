@@ -19,6 +19,7 @@ from quatrix_mfa.core.errors import (
     ParameterError,
     PendingSession,
     QuatrixError,
+    SignedInByDevice,
     TooManyAttempts,
     WrongCode,
 )
@@ -27,6 +28,7 @@ from quatrix_mfa.web.account import NOTICES
 from quatrix_mfa.web.answers import (
     CURRENT_PASSWORD,
     FORCED_BY,
+    by_device_text,
     fields,
     guard,
     needs_password,
@@ -57,7 +59,10 @@ def _page(
     caller = page.ctx.signed_in
     user, account = caller.user, caller.account
     on = user.twofa_active
-    show_key = not on or replace or form == "enroll"
+    # A session opened through a trusted browser may change nothing here:
+    # the page says so instead of its forms (and starts no key).
+    by_device = by_device_text(page)
+    show_key = not by_device and (not on or replace or form == "enroll")
     forced_by = policy.forced_by(account, user, TWO_FA)
     values.setdefault("notice", "")
     return page.render(
@@ -69,6 +74,7 @@ def _page(
         forced_reason=FORCED_BY.get(forced_by or "", ""),
         codes_left=profile.recovery_codes_left(page.core, page.ctx) if on else 0,
         show_key=show_key,
+        by_device=by_device,
         reauth=needs_password(page),
         form=form,
         code=values.pop("code", ""),
@@ -117,6 +123,8 @@ def twofa_enroll(page: BrowserDep) -> Response:
         return _page(page, 400, form="enroll", code=code, errors=errors)
     try:
         result = profile.set_factor(page.core, page.ctx, TWO_FA, code)
+    except SignedInByDevice:
+        return _page(page, 403)
     except (WrongCode, TooManyAttempts) as error:
         status = 429 if isinstance(error, TooManyAttempts) else 401
         return _page(page, status, form="enroll", code=code, errors={"code": refusal(page, error)})
@@ -146,6 +154,8 @@ def twofa_new_codes(page: BrowserDep) -> Response:
         return _page(page, 400, form="codes", code=code, errors=errors)
     try:
         codes = profile.regenerate_recovery_codes(page.core, page.ctx, code)
+    except SignedInByDevice:
+        return _page(page, 403)
     except (WrongCode, TooManyAttempts, FactorNotActive, ParameterError) as error:
         # ParameterError: a code of the other length (8 digits for a 6-digit key).
         status = 429 if isinstance(error, TooManyAttempts) else 400
@@ -165,6 +175,8 @@ def twofa_remove(page: BrowserDep) -> Response:
         return _page(page, 400, form="remove", errors=errors)
     try:
         profile.remove_factor(page.core, page.ctx, TWO_FA)
+    except SignedInByDevice:
+        return _page(page, 403)
     except (FactorForced, FactorNotActive) as error:
         return _page(page, 400, form="remove", errors={"remove": refusal(page, error)})
     return page.redirect(PATH, notice="2fa-off")

@@ -16,6 +16,7 @@ from quatrix_mfa.core.errors import (
     FactorNotActive,
     NotAuthenticated,
     ParameterError,
+    SignedInByDevice,
     TooManyAttempts,
 )
 from quatrix_mfa.core.model import PIN
@@ -23,6 +24,7 @@ from quatrix_mfa.web.account import NOTICES
 from quatrix_mfa.web.answers import (
     CURRENT_PASSWORD,
     FORCED_BY,
+    by_device_text,
     fields,
     guard,
     needs_password,
@@ -49,6 +51,8 @@ def _page(page: Browser, status: int = 200, *, form: str = "", **values: Any) ->
         "account_pin.html",
         status,
         on=user.pin_active,
+        # A session opened through a trusted browser may change nothing here.
+        by_device=by_device_text(page),
         forced_reason=FORCED_BY.get(policy.forced_by(account, user, PIN) or "", ""),
         reauth=needs_password(page),
         form=form,
@@ -79,6 +83,8 @@ def pin_set(page: BrowserDep) -> Response:
         return _page(page, 400, form="set", errors=errors)
     try:
         result = profile.set_factor(page.core, page.ctx, PIN, given["pin"])
+    except SignedInByDevice:
+        return _page(page, 403)
     except TooManyAttempts as error:
         return _page(page, 429, form="set", errors={"pin": refusal(page, error)})
     except ParameterError:
@@ -104,6 +110,8 @@ def pin_remove(page: BrowserDep) -> Response:
         return _page(page, 400, form="remove", errors=errors)
     try:
         profile.remove_factor(page.core, page.ctx, PIN)
+    except SignedInByDevice:
+        return _page(page, 403)
     except (FactorForced, FactorNotActive) as error:
         return _page(page, 400, form="remove", errors={"remove": refusal(page, error)})
     return page.redirect(PATH, notice="pin-off")

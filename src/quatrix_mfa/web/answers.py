@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from quatrix_mfa.core import policy, reauth
+from quatrix_mfa.core import devices, policy, reauth
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
     FactorForced,
@@ -19,6 +19,7 @@ from quatrix_mfa.core.errors import (
     ParameterError,
     QuatrixError,
     ReauthenticationRequired,
+    SignedInByDevice,
     TooManyAttempts,
     WrongCode,
 )
@@ -78,6 +79,9 @@ CORE_TEXTS = {
     "not an event of the audit trail": N_("Choose an event from the list."),
     "A or D": N_("Choose a status from the list."),
     "none, active, forced or enroll": N_("Choose a 2FA state from the list."),
+    SignedInByDevice.default_msg: N_(
+        "You signed in with a trusted browser: sign in with your second factor to change this."
+    ),
     "Parameter error": N_("This could not be done: check what you entered."),
 }
 _LOCKOUT = re.compile(r"would lock out your own address \((.*?)\)")
@@ -156,6 +160,15 @@ def refusal(page: Browser, error: QuatrixError) -> str:
         if isinstance(problem, str):
             return core_text(page, problem)
     return core_text(page, error.msg)
+
+
+def by_device_text(page: Browser) -> str:
+    """Core's refusal of any change of the factors on a session opened through
+    a trusted browser (core/devices.py), in words; "" on any other session,
+    whose forms the factor pages show."""
+    if devices.by_device(page.ctx.signed_in):
+        return refusal(page, SignedInByDevice())
+    return ""
 
 
 def forbidden(page: Browser) -> Response:

@@ -145,7 +145,9 @@ def login_password(page: BrowserDep) -> Response:
             notice="",
         )
     page.carry(result.token)
-    if result.device_refused:  # revoked or expired: no use sending it again
+    # Revoked, expired or forged: no use sending it again. Another user's
+    # (two people on one browser) stays: its owner still signs in with it.
+    if devices.dead_for_good(result.device_refused):
         page.set_cookies[page.web.cookies.device] = None
     if result.step is None:
         return recovery_pages.after_login(page, result, target)
