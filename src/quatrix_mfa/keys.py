@@ -23,7 +23,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,13 @@ def _encoded(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_key(path: Path, activate: bool = False) -> str:
-    """Add a new AES key (inactive unless ``activate``); returns its id. Old keys stay."""
+def add_key(path: Path, activate: bool = False, taken: Collection[str] = ()) -> str:
+    """Add a new AES key (inactive unless ``activate``); returns its id. Old keys
+    stay. The id is above every id in the file and in ``taken`` (those the
+    database knows): a second node's file must not mint another key as "k2"."""
     content = read_key_file(path)
-    number = 1 + max(int(k.lstrip("k")) if k.lstrip("k").isdigit() else 0 for k in content["keys"])
+    ids = {*content["keys"], *taken}
+    number = 1 + max(int(k.lstrip("k")) if k.lstrip("k").isdigit() else 0 for k in ids)
     key_id = f"k{number}"
     content["keys"][key_id] = base64.b64decode(_new_key())
     if activate:

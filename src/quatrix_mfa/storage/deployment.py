@@ -163,6 +163,17 @@ class NodeStatus:
     problem: str | None = None
 
 
+def _verified_ids(state: KeyState, ring: Any) -> list[str]:
+    """The key ids ``ring`` holds whose check value is the database's."""
+    checks = state.checks()
+    return [
+        kid
+        for kid in sorted(ring.key_ids)
+        if kid in checks
+        and hmac.compare_digest(check_value(ring.key(kid), kid), checks[kid].check_value)
+    ]
+
+
 def beat(
     state: KeyState, ring: Any, node_id: str, revision: str, status: NodeStatus, now: float
 ) -> None:
@@ -173,7 +184,9 @@ def beat(
     except KeyFileError as error:
         status.problem = str(error)
         content = None
-    held = content["keys"] if content is not None else ring.key_ids
+    # A file that failed its check vouches only for the keys the database
+    # knows by the same check value: a foreign "k2" is no k2 for 'keys activate'.
+    held = content["keys"] if content is not None else _verified_ids(state, ring)
     state.heartbeat(node_id, held, now, revision)
     if content is not None:
         status.problem = None
