@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quatrix_mfa.keys import add_key, read_key_file
+from quatrix_mfa.keys import _encoded, _write, add_key, read_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage.keystate import KeyState
 from tests.conftest import Api
@@ -71,3 +71,24 @@ def test_a_node_whose_file_has_a_foreign_key_does_not_report_holding_it(
     refused = run_keys(settings, other, "activate", "k2")
     assert refused.returncode == 2 and "node-a" in refused.stderr, refused.stderr
     assert state.active_key_id() == "k1"
+
+
+def test_a_replaced_key_file_that_is_not_this_databases_is_not_adopted(
+    make_api: Any, settings: Settings, tmp_path: Path
+) -> None:
+    # Attack F2: another deployment's file copied over ours while the node runs.
+    api: Api = make_api(node_id="node-a")
+    ring = api.core.keys
+    hmac_before = ring.hmac_key
+    foreign = tmp_path / "foreign" / "keys.json"
+    copy_key_file(settings.key_file, foreign)
+    content = read_key_file(foreign)
+    content["hmac"] = b"\x01" * 32
+    content["keys"] = {"k1": b"\x02" * 32}
+    _write(settings.key_file, _encoded(content))
+    node = api.http.app.state.node  # type: ignore[attr-defined]
+    node.beat()
+    assert ring.hmac_key == hmac_before
+    assert ring.key("k1") != b"\x02" * 32
+    # What /readyz answers with (503): the file on disk is not this database's.
+    assert node.status.problem is not None and "differs" in node.status.problem

@@ -183,7 +183,15 @@ class FileKeyRing:
     ``active_source``, when given, names the active key id (the database's
     choice, so every node switches together); None from it means "the file's"."""
 
-    def __init__(self, path: Path, active_source: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        active_source: Callable[[], str | None] | None = None,
+        verify: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        # ``verify`` raises KeyFileError for a re-read file that is not this
+        # database's (another deployment's): its keys are then not adopted.
+        self._verify = verify
         self._path = path
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -210,7 +218,11 @@ class FileKeyRing:
             self._checked = now
             try:
                 if self._path.stat().st_mtime != self._mtime:
-                    self._load()
+                    stat_ = self._path.stat()
+                    content = read_key_file(self._path)
+                    if self._verify is not None:
+                        self._verify(content)
+                    self._content, self._mtime = content, stat_.st_mtime
             except (OSError, KeyFileError):
                 # A file being copied in, or broken by hand: keep the keys we
                 # hold (readiness reports the file; nothing here may fail).

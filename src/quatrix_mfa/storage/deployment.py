@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,18 @@ def key_problem(path: Path, content: dict[str, Any], state: KeyState) -> str | N
             f"copy the current key file from another node"
         )
     return None
+
+
+def file_verifier(path: Path, state: KeyState) -> Callable[[dict[str, Any]], None]:
+    """For :class:`FileKeyRing`: a re-read key file is adopted only if it is this
+    database's (a replaced file keeps the keys in memory; /readyz says why)."""
+
+    def verify(content: dict[str, Any]) -> None:
+        problem = key_problem(path, content, state)
+        if problem:
+            raise KeyFileError(problem)
+
+    return verify
 
 
 def verify_or_adopt(path: Path, engine: Engine, now: float) -> dict[str, Any]:
