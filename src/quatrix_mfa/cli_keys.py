@@ -11,6 +11,7 @@ once (the active key id lives in the database) and re-encrypts in batches.
 from __future__ import annotations
 
 import argparse
+import hmac
 import sys
 import time
 from typing import Any
@@ -29,14 +30,33 @@ def _state(settings: Settings) -> tuple[Engine, Any]:
 
 
 def add_key_everywhere(settings: Settings, state: Any) -> str:
-    """A new inactive key in the file, its check value in the database."""
-    from quatrix_mfa.keys import add_key, read_key_file
+    """A new inactive key in the file, its check value in the database.
+
+    The id is one the database does not know yet, and the check value is
+    registered before the command says yes: when another node's ``keys add``
+    registered the same id first (a race), the key is taken out of the file
+    again and the command refuses, so two keys never share an id."""
+    from quatrix_mfa.keys import add_key, read_key_file, remove_key
+    from quatrix_mfa.startup import StartupError
     from quatrix_mfa.storage.deployment import check_value
 
-    key_id = add_key(settings.key_file)
+    key_id = add_key(settings.key_file, taken=state.checks())
     key = read_key_file(settings.key_file)["keys"][key_id]
-    state.register({key_id: check_value(key, key_id)}, None, time.time())
+    value = check_value(key, key_id)
+    state.register({key_id: value}, None, time.time())
+    if not _matches(state, key_id, value):
+        remove_key(settings.key_file, key_id)
+        raise StartupError(
+            f"refused: key id {key_id} was just registered by another 'keys add'; "
+            f"{settings.key_file} is unchanged, copy that node's key file here instead"
+        )
     return key_id
+
+
+def _matches(state: Any, key_id: str, value: str) -> bool:
+    """Whether the database's check value for ``key_id`` is ``value`` (constant time)."""
+    known = state.checks().get(key_id)
+    return known is not None and hmac.compare_digest(known.check_value, value)
 
 
 def activate(settings: Settings, state: Any, key_id: str, say: Any = print) -> int:
@@ -47,10 +67,19 @@ def activate(settings: Settings, state: Any, key_id: str, say: Any = print) -> i
     from quatrix_mfa.api.app import build_core
     from quatrix_mfa.core.keyrotation import reencrypt_all
     from quatrix_mfa.keys import read_key_file, set_file_active
+    from quatrix_mfa.startup import StartupError
     from quatrix_mfa.storage.deployment import ACTIVE_CACHE_SECONDS, check_value
 
     key = read_key_file(settings.key_file)["keys"][key_id]
-    state.register({key_id: check_value(key, key_id)}, None, time.time())
+    value = check_value(key, key_id)
+    state.register({key_id: value}, None, time.time())
+    if not _matches(state, key_id, value):
+        # Same id, another key (another node's 'keys add'): sealing under it
+        # would make secrets readable only where this file is.
+        raise StartupError(
+            f"refused: key {key_id} in {settings.key_file} is not the key {key_id} the "
+            f"database knows (another 'keys add' made it); copy the right key file here"
+        )
     state.activate(key_id)
     set_file_active(settings.key_file, key_id)
     core = build_core(settings)

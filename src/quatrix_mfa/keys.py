@@ -23,7 +23,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,13 @@ def _encoded(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_key(path: Path, activate: bool = False) -> str:
-    """Add a new AES key (inactive unless ``activate``); returns its id. Old keys stay."""
+def add_key(path: Path, activate: bool = False, taken: Collection[str] = ()) -> str:
+    """Add a new AES key (inactive unless ``activate``); returns its id. Old keys
+    stay. The id is above every id in the file and in ``taken`` (those the
+    database knows): a second node's file must not mint another key as "k2"."""
     content = read_key_file(path)
-    number = 1 + max(int(k.lstrip("k")) if k.lstrip("k").isdigit() else 0 for k in content["keys"])
+    ids = {*content["keys"], *taken}
+    number = 1 + max(int(k.lstrip("k")) if k.lstrip("k").isdigit() else 0 for k in ids)
     key_id = f"k{number}"
     content["keys"][key_id] = base64.b64decode(_new_key())
     if activate:
@@ -180,7 +183,15 @@ class FileKeyRing:
     ``active_source``, when given, names the active key id (the database's
     choice, so every node switches together); None from it means "the file's"."""
 
-    def __init__(self, path: Path, active_source: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        active_source: Callable[[], str | None] | None = None,
+        verify: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        # ``verify`` raises KeyFileError for a re-read file that is not this
+        # database's (another deployment's): its keys are then not adopted.
+        self._verify = verify
         self._path = path
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -207,7 +218,11 @@ class FileKeyRing:
             self._checked = now
             try:
                 if self._path.stat().st_mtime != self._mtime:
-                    self._load()
+                    stat_ = self._path.stat()
+                    content = read_key_file(self._path)
+                    if self._verify is not None:
+                        self._verify(content)
+                    self._content, self._mtime = content, stat_.st_mtime
             except (OSError, KeyFileError):
                 # A file being copied in, or broken by hand: keep the keys we
                 # hold (readiness reports the file; nothing here may fail).

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from quatrix_mfa.core.crypto import Argon2Parameters
 from quatrix_mfa.core.ipallow import Network
 from quatrix_mfa.smtp import SmtpTarget, parse_sender
+from quatrix_mfa.urlmask import UserinfoError, check_userinfo, leaks, mask_url
 
 PREFIX = "QUATRIX_MFA_"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -131,7 +131,12 @@ class Settings:
                 # The value is shown with any password in it masked: error
                 # lines end up in logs and terminals.
                 shown = "***" if secret else mask_url(raw)
-                raise ConfigError(f"{PREFIX}{name}={shown!r}: {error}") from None
+                reason = mask_url(str(error))
+                if not isinstance(error, UserinfoError) and leaks(
+                    reason, raw
+                ):  # a parser quoting a piece of the password
+                    reason = "not a valid URL"
+                raise ConfigError(f"{PREFIX}{name}={shown!r}: {reason}") from None
 
         settings = cls(
             data_dir=get("DATA_DIR", Path, Path("var")),
@@ -195,11 +200,6 @@ def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
     """``QUATRIX_MFA_*`` names in ``env`` that nothing reads (call after from_env)."""
     env = os.environ if env is None else env
     return sorted(name for name in env if name.startswith(PREFIX) and name not in KNOWN)
-
-
-def mask_url(raw: str) -> str:
-    """``raw`` with the password of a ``scheme://user:password@host`` URL replaced by ***."""
-    return re.sub(r"(://[^/@:\s]*:)[^/@\s]*@", r"\1***@", raw)
 
 
 def _positive(low: int, high: int) -> Callable[[str], int]:
@@ -273,6 +273,7 @@ def _database_url(raw: str) -> str:
     scheme, sep, rest = raw.partition("://")
     if not sep or scheme.lower() not in DATABASE_SCHEMES:
         raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    check_userinfo(raw)
     if scheme.lower().startswith("sqlite"):
         if not rest.startswith("/"):
             raise ValueError("a SQLite URL is sqlite:////absolute/path or sqlite:///relative")
@@ -287,6 +288,7 @@ def _database_url(raw: str) -> str:
 
 
 def _smtp_url(raw: str) -> str:
+    check_userinfo(raw)
     SmtpTarget.parse(raw)  # smtp.py: smtp:// or smtps://, AUTH, STARTTLS, timeout
     return raw
 

@@ -23,10 +23,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from quatrix_mfa.keys import make_private_dir, read_key_file
-from quatrix_mfa.settings import PREFIX, Settings, mask_url
+from quatrix_mfa.settings import PREFIX, Settings
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.deployment import verify_or_adopt
 from quatrix_mfa.storage.engine import make_engine
+from quatrix_mfa.urlmask import mask_url
 
 
 class StartupError(Exception):

@@ -158,3 +158,14 @@ def test_forwarded_addresses_are_recorded_in_their_canonical_form(api: Api, make
     error(login(web, ["192.0.2.66"], "guess2@example.com", WRONG), 401, 1)
     # One client, one budget, however it is written.
     assert_throttled(login(web, ["::FFFF:c000:242"], "fresh@example.com", WRONG), 30)
+
+
+def test_an_ipv6_zone_is_dropped_not_recorded(api: Api, make_api: Any) -> None:
+    # ipaddress accepts any text after '%': it must not become a client address.
+    web: Api = make_api(peer="127.0.0.1", trust_forwarded_for=True, address_failure_threshold=2)
+    error(login(web, ["fe80::1%garbage not an ip"], "nobody@example.com", WRONG), 401, 1)
+    assert audit_rows(api)[-1].client_addr == "fe80::1"
+    error(login(web, ["fe80::1%eth0"], "guess1@example.com", WRONG), 401, 1)
+    assert audit_rows(api)[-1].client_addr == "fe80::1"
+    # One address, one budget, whatever zone it names.
+    assert_throttled(login(web, ["fe80::1%other"], "fresh@example.com", WRONG), 30)

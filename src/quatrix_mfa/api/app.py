@@ -37,6 +37,7 @@ from quatrix_mfa.storage.deployment import (
     NodeStatus,
     beat,
     default_node_id,
+    file_verifier,
 )
 from quatrix_mfa.storage.keystate import KeyState
 from quatrix_mfa.storage.store import SqlStore
@@ -61,7 +62,11 @@ def build_core(
     return Core(
         store=store,
         clock=clock or SystemClock(),
-        keys=FileKeyRing(settings.key_file, ActiveKey(KeyState(store.engine))),
+        keys=FileKeyRing(
+            settings.key_file,
+            ActiveKey(KeyState(store.engine)),
+            verify=file_verifier(settings.key_file, KeyState(store.engine)),
+        ),
         passwords=PasswordHasher(settings.argon2, settings.argon2_threads or None),
         sessions=SessionPolicy(
             idle_seconds=settings.session_idle_seconds, max_seconds=settings.session_max_seconds

@@ -112,13 +112,18 @@ def _rules(entries: tuple[str, ...]) -> tuple[Rule, ...]:
 def client_address(client: str | None) -> Address | None:
     """A client address as one rule reads it everywhere (allow-list, throttle):
     an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``, what a dual-stack socket
-    reports) is the IPv4 address it maps; None if it is not an address."""
+    reports) is the IPv4 address it maps; None if it is not an address. An
+    IPv6 zone (``fe80::1%eth0``, RFC 4007 §11) is dropped: ``ipaddress``
+    takes any text after the ``%``, which would put the client's own words
+    into audit rows and throttle keys (and its ``exploded`` raises on them)."""
     if client is None:
         return None
     try:
         addr = ipaddress.ip_address(client)
     except ValueError:
         return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+        addr = ipaddress.IPv6Address(int(addr))
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr

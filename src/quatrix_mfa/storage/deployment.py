@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,18 @@ def key_problem(path: Path, content: dict[str, Any], state: KeyState) -> str | N
             f"copy the current key file from another node"
         )
     return None
+
+
+def file_verifier(path: Path, state: KeyState) -> Callable[[dict[str, Any]], None]:
+    """For :class:`FileKeyRing`: a re-read key file is adopted only if it is this
+    database's (a replaced file keeps the keys in memory; /readyz says why)."""
+
+    def verify(content: dict[str, Any]) -> None:
+        problem = key_problem(path, content, state)
+        if problem:
+            raise KeyFileError(problem)
+
+    return verify
 
 
 def verify_or_adopt(path: Path, engine: Engine, now: float) -> dict[str, Any]:
@@ -163,6 +176,17 @@ class NodeStatus:
     problem: str | None = None
 
 
+def _verified_ids(state: KeyState, ring: Any) -> list[str]:
+    """The key ids ``ring`` holds whose check value is the database's."""
+    checks = state.checks()
+    return [
+        kid
+        for kid in sorted(ring.key_ids)
+        if kid in checks
+        and hmac.compare_digest(check_value(ring.key(kid), kid), checks[kid].check_value)
+    ]
+
+
 def beat(
     state: KeyState, ring: Any, node_id: str, revision: str, status: NodeStatus, now: float
 ) -> None:
@@ -173,7 +197,9 @@ def beat(
     except KeyFileError as error:
         status.problem = str(error)
         content = None
-    held = content["keys"] if content is not None else ring.key_ids
+    # A file that failed its check vouches only for the keys the database
+    # knows by the same check value: a foreign "k2" is no k2 for 'keys activate'.
+    held = content["keys"] if content is not None else _verified_ids(state, ring)
     state.heartbeat(node_id, held, now, revision)
     if content is not None:
         status.problem = None
