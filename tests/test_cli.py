@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import httpx
@@ -248,3 +249,37 @@ def test_serve_answers_health_and_login_over_real_http(cli: Cli) -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_two_nodes_given_one_node_id_are_still_two_live_nodes(cli: Cli) -> None:
+    """The same environment on every host (NODE_ID included) must not make two
+    nodes one heartbeat row: rotate-key would then re-key under one's feet."""
+    cli.init()
+    processes = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            process = subprocess.Popen(
+                [*SERVE, "--port", str(port)],
+                env=cli.env(PUBLIC_URL=base, NODE_ID="node1"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            processes.append(process)
+            wait_healthy(base, process)
+        deadline = time.monotonic() + 15
+        status = cli.run("keys", "status")
+        while status.stdout.count("node node1~") < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = cli.run("keys", "status")
+        assert status.stdout.count("node node1~") == 2, status.stdout
+        before = cli.settings().key_file.read_bytes()
+        result = cli.run("rotate-key")
+        assert result.returncode == 2, result.stderr
+        assert "2 nodes are live" in result.stderr
+        assert cli.settings().key_file.read_bytes() == before
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=60)

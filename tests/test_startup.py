@@ -333,3 +333,13 @@ def test_migrate_takes_the_schema_back_and_forth(cli: Cli) -> None:
     assert up.returncode == 0, up.stderr
     assert cli.scalar("SELECT version_num FROM alembic_version") == "0009"
     assert cli.scalar("SELECT count(*) FROM users") == 1
+
+
+def test_a_downgrade_through_a_revision_without_one_is_refused_before_any_step(cli: Cli) -> None:
+    """On SQLite each step of a downgrade commits on its own: a path that met
+    0002 (no downgrade) halfway left the schema half taken back, tables gone."""
+    cli.init()
+    refused(cli.run("migrate", "--to", "0001"), "0002", "no downgrade", "nothing was changed")
+    assert cli.scalar("SELECT version_num FROM alembic_version") == "0009"
+    assert cli.scalar("SELECT count(*) FROM trusted_devices") == 0  # the table is still there
+    assert cli.scalar("SELECT count(*) FROM users") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -43,7 +44,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # The workers build the app from the environment: links follow this
     # address, and all of them are one node (one row in the nodes table).
     os.environ[PREFIX + "PUBLIC_URL"] = settings.public_url
-    os.environ.setdefault(PREFIX + "NODE_ID", settings.node_id or node_name(args.port))
+    # Each serve is a node of its own even when two are given one NODE_ID (the
+    # same environment on every host): a start's random suffix keeps their
+    # heartbeats apart, so rotate-key and keys activate count both.
+    base = (settings.node_id or node_name(args.port))[:120]
+    os.environ[PREFIX + "NODE_ID"] = f"{base}~{secrets.token_hex(3)}"
     with _observability(settings):
         return _run(settings, args)
 
@@ -137,6 +142,13 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
             f"run 'migrate' from the newer release"
         )
     if before is not None and int(target) < int(before):
+        blocked = migrate.without_downgrade(before, target)
+        if blocked:
+            raise StartupError(
+                f"cannot take the schema from {before} back to {target}: revision "
+                f"{', '.join(blocked)} has no downgrade (restore the backup taken before "
+                f"upgrading); nothing was changed"
+            )
         migrate.downgrade(url, target)
     else:
         migrate.upgrade(url, target)

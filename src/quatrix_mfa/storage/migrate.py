@@ -45,6 +45,19 @@ def downgrade(url: str, to: str) -> None:
     command.downgrade(alembic_config(url), to)
 
 
+def without_downgrade(current: str, to: str) -> list[str]:
+    """The revisions a downgrade from ``current`` to ``to`` would undo that
+    cannot be undone (their module says ``downgradable = False``). Checked
+    before anything runs: on SQLite each step commits on its own, so a path
+    that fails halfway would leave a half-downgraded schema behind."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return sorted(
+        rev.revision
+        for rev in script.iterate_revisions(current, to)
+        if rev.revision != to and not getattr(rev.module, "downgradable", True)
+    )
+
+
 @functools.cache
 def known_revisions() -> frozenset[str]:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))

@@ -108,5 +108,9 @@ def upgrade() -> None:
     conn.execute(sa.update(sessions).values(auth_time=sessions.c.created))
 
 
+# migrate --to refuses a path through this revision before touching anything.
+downgradable = False
+
+
 def downgrade() -> None:
     raise NotImplementedError("0002 has no downgrade: restore the backup taken before upgrading")
