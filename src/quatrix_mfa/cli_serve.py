@@ -49,12 +49,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # heartbeats apart, so rotate-key and keys activate count both.
     base = (settings.node_id or node_name(args.port))[:120]
     os.environ[PREFIX + "NODE_ID"] = f"{base}~{secrets.token_hex(3)}"
-    with _observability(settings):
+    with _observability(settings, args.workers):
         return _run(settings, args)
 
 
 @contextlib.contextmanager
-def _observability(settings: Settings) -> Iterator[None]:
+def _observability(settings: Settings, workers: int) -> Iterator[None]:
     """Logs on stdout in the configured format; the workers' metrics in a
     private folder (prometheus_client's multi-process mode: every worker
     writes its values there, a scrape adds them up), removed when serve ends;
@@ -84,7 +84,7 @@ def _observability(settings: Settings) -> Iterator[None]:
 
             host, port = settings.metrics_addr
             try:
-                start_http_server(port, addr=host, registry=metrics.registry())
+                start_http_server(port, addr=host, registry=metrics.registry(files=workers > 1))
             except OSError as error:  # taken, or no such address here: one line, no traceback
                 raise StartupError(
                     f"{PREFIX}METRICS_ADDR={host}:{port}: cannot listen there ({error.strerror})"

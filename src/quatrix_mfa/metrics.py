@@ -154,9 +154,18 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def registry() -> CollectorRegistry:
-    """What a scrape reads: every worker's files, or this process's own values."""
-    if multiprocess_dir() is None:
+def registry(files: bool | None = None) -> CollectorRegistry:
+    """What a scrape reads: every worker's files, or this process's own values.
+
+    ``files`` None: the files if this process writes its values there.
+    prometheus_client picks memory or files when it is first imported, and a
+    single-worker serve imports it before it sets the folder: its values are
+    then in this process's memory and the folder stays empty."""
+    from prometheus_client import values
+
+    if files is None:
+        files = values.ValueClass is not values.MutexValue
+    if multiprocess_dir() is None or not files:
         from prometheus_client import REGISTRY
 
         return REGISTRY

@@ -143,6 +143,10 @@ def config(settings: Settings, host: str, port: int, workers: int, http: Any) ->
     return result
 
 
+def _stop_here(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run(settings: Settings, host: str, port: int, workers: int, http: Any) -> bool:
     """Serve until stopped, as ``uvicorn.run`` does, with :class:`DrainingServer`;
     False if a single worker failed to start."""
@@ -157,6 +161,10 @@ def run(settings: Settings, host: str, port: int, workers: int, http: Any) -> bo
             sock.close()
         return True
     server = DrainingServer(cfg, float(settings.drain_seconds))
-    with contextlib.suppress(KeyboardInterrupt):  # the re-raised SIGINT after a graceful stop
+    # uvicorn raises the signal that stopped it again once it is done: with
+    # SIGTERM's default action the process would end there, before serve's
+    # clean-up (the metrics folder). As an exception, the clean-up runs.
+    signal.signal(signal.SIGTERM, _stop_here)
+    with contextlib.suppress(KeyboardInterrupt):  # the re-raised signal after a graceful stop
         server.run()
     return server.started

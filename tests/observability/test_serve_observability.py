@@ -99,6 +99,51 @@ def test_two_workers_report_through_one_metrics_address_and_log_json_lines(
     assert not [token for token in tokens if token in text]
 
 
+def test_one_worker_the_default_reports_its_metrics_and_cleans_up_on_sigterm(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    """The default serve (one worker) imports prometheus_client before it sets
+    the multi-process folder: a scrape must read its memory, not the empty
+    folder, and SIGTERM must still run the clean-up."""
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    port, metrics_port = free_port(), free_port()
+    env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{metrics_port}"
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        auth = {"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
+        for _ in range(3):
+            assert httpx.get(f"{url}/api/1.0/session/login", headers=auth).status_code == 200
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert scraped.status_code == 200
+        ok = value(
+            parse(scraped.text),
+            "quatrix_mfa_logins_total",
+            step="password",
+            outcome="ok",
+            factor="password",
+        )
+        assert ok == 3
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
+    data_dir = Path(env["QUATRIX_MFA_DATA_DIR"])
+    assert not list(data_dir.glob("metrics-*"))
+
+
 def _metrics_folder(pid: int) -> str:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     found = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
