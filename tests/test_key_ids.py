@@ -13,7 +13,7 @@ from quatrix_mfa.keys import _encoded, _write, add_key, read_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage.keystate import KeyState
 from tests.conftest import Api
-from tests.test_key_rotation import copy_key_file, run_keys
+from tests.support.keys import copy_key_file, run_keys
 
 
 def two_nodes(make_api: Any, settings: Settings, tmp_path: Path) -> tuple[Api, Path]:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL, only_on
 from tests.servers import free_port, wait_healthy
-from tests.support.shell import Cli
+from tests.support.shell import Cli, refused
 from tests.support.shell import cli as cli  # the fixture
 
 # Free when the module is read; every use is refused before it would listen.
@@ -31,17 +31,6 @@ COMMANDS = [
     ["keys", "status"],
     ["keys", "activate", "k1"],
 ]
-
-
-def refused(result: Any, *names: str) -> str:
-    """Exit 2 and exactly one line on stderr containing each of ``names``."""
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert len(lines) == 1, result.stderr
-    for name in names:
-        assert name in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
-    return str(lines[0])
 
 
 def snapshot(cli: Cli) -> dict[str, Any]:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from quatrix_mfa.urlmask import mask_url
-from tests.support.shell import Cli
+from tests.support.shell import Cli, refused
 from tests.support.shell import cli as cli  # the fixture
-from tests.test_startup import refused
 
 CASES = [
     # (variable, URL, the secret that must not appear)

@@ -116,8 +116,10 @@ def audit_rows(api: Api) -> list[Any]:
 
 
 def visible(response: Any, email: str | None = None) -> tuple[int, str, dict[str, str]]:
-    """What the attacker sees, minus the Date header; ``email`` (echoed) masked."""
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "date"}
+    """What the attacker sees, minus the Date and X-Request-Id headers (each
+    answer has its own, whatever it answers); ``email`` (echoed) masked."""
+    per_answer = {"date", "x-request-id"}
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in per_answer}
     body = response.text if email is None else response.text.replace(email, "EMAIL")
     return response.status_code, body, headers
 

@@ -117,3 +117,14 @@ def open_api(cli: Cli) -> Iterator[Any]:
     """In-process apps on the CLI's database and key file, sharing one fake clock."""
     with in_process_apis() as open_:
         yield lambda: open_(cli)
+
+
+def refused(result: Any, *names: str) -> str:
+    """Exit 2 and exactly one line on stderr containing each of ``names``."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    for name in names:
+        assert name in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    return str(lines[0])
