@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from quatrix_mfa import __version__, forwarding, logs, metrics, web
 from quatrix_mfa.api import draining, errors
 from quatrix_mfa.api.caching import NoStore
+from quatrix_mfa.api.hot import HotRoutes
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.observing import METRICS_PATH, Observe, metrics_allowed
 from quatrix_mfa.api.routes import account, auth, devices, profile, recovery, reset, users
@@ -231,6 +232,8 @@ def create_app(
         _add_metrics(app, settings.metrics_token)
     errors.install(app)
     web.install_error_pages(app)  # after errors.install: a page path's 404 is a page
+    # Innermost: the session check answered before FastAPI's router (api/hot.py).
+    app.add_middleware(HotRoutes, prefix=API_PREFIX, exception_handlers=app.exception_handlers)
     app.add_middleware(BodyLimit)
     app.add_middleware(NoStore, prefix=API_PREFIX)  # outside BodyLimit: its refusals too
     # Outermost: every answer is counted, logged and carries the request id.
