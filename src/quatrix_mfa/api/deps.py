@@ -102,15 +102,25 @@ FullDep = Annotated[Context, Depends(full_context)]
 TokenDep = Annotated[str | None, Depends(_token_header)]
 
 
+class _RenderedJSON(JSONResponse):
+    """A JSON answer whose body pydantic has already serialized."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
 def reply(
     model: BaseModel | list[Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """Serialize a response model (or a list of them) without nulls."""
     if isinstance(model, list):
         content: Any = [m.model_dump(mode="json", exclude_none=True) for m in model]
-    else:
-        content = model.model_dump(mode="json", exclude_none=True)
-    return JSONResponse(content, status_code=status, headers=headers)
+        return JSONResponse(content, status_code=status, headers=headers)
+    # Straight to JSON bytes in pydantic's serializer: the same compact text
+    # as JSONResponse's json.dumps, without the dict in between (~7 µs an
+    # answer, bench/analysis.md).
+    body = model.__pydantic_serializer__.to_json(model, exclude_none=True)
+    return _RenderedJSON(body, status_code=status, headers=headers)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

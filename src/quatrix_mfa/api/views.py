@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from quatrix_mfa.api.schemas import ProfileResp, SettingsResp, UserResp
+from quatrix_mfa.api.schemas import ProfileResp, SettingsResp, ShareTypes, UserResp
 from quatrix_mfa.core import mail, policy
 from quatrix_mfa.core.model import Account, User
+
+# The profile's fixed defaults, given rather than defaulted: pydantic deep-copies
+# a default per instance, and the session check builds one per request. Only
+# ever serialized, so one instance serves every answer.
+_NO_SHARE_TYPES = ShareTypes()
 
 
 def _yn(flag: bool) -> str:
@@ -41,6 +46,8 @@ def profile_resp(account: Account, user: User) -> ProfileResp:
         auth_methods=policy.active_methods(account, user),
         forced_auth=policy.forced_methods(account, user),
         account_status="A" if account.status == "A" else "S",
+        services=[],
+        share_types=_NO_SHARE_TYPES,
     )
 
 

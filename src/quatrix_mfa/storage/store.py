@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import cached_property
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -133,35 +134,75 @@ class WriterQueue:
 
 
 class SqlTransaction:
+    """The repositories over one connection's transaction, each made when first
+    used: the session check, the hottest path, needs one of the ten."""
+
     def __init__(self, conn: Connection, write: bool = True) -> None:
         self.conn = conn
-        dialect = conn.dialect.name
-        self.accounts = SqlAccountRepository(conn, lock=write and dialect == "postgresql")
-        # PostgreSQL: a writer locks the user rows it reads (SELECT ... FOR
-        # UPDATE), so two admins editing one user cannot lose an update.
-        # SQLite needs no row locks: BEGIN IMMEDIATE already serializes writers.
-        self.users = SqlUserRepository(conn, lock=write and dialect == "postgresql")
-        self.credentials = SqlCredentialRepository(conn)
-        self.sessions = SqlSessionRepository(conn)
-        self.throttle = SqlThrottleRepository(conn, dialect)
-        self.audit = SqlAuditRepository(conn)
-        self.outbox = SqlOutboxRepository(conn)
-        self.resets = SqlResetRepository(conn)
-        self.recoveries = SqlRecoveryRepository(conn)
-        self.devices = SqlTrustedDeviceRepository(conn)
+        # PostgreSQL: a writer locks the user and account rows it reads
+        # (SELECT ... FOR UPDATE), so two admins editing one user cannot lose
+        # an update. SQLite needs no row locks: BEGIN IMMEDIATE already
+        # serializes writers.
+        self._lock_rows = write and conn.dialect.name == "postgresql"
+
+    @cached_property
+    def accounts(self) -> SqlAccountRepository:
+        return SqlAccountRepository(self.conn, lock=self._lock_rows)
+
+    @cached_property
+    def users(self) -> SqlUserRepository:
+        return SqlUserRepository(self.conn, lock=self._lock_rows)
+
+    @cached_property
+    def credentials(self) -> SqlCredentialRepository:
+        return SqlCredentialRepository(self.conn)
+
+    @cached_property
+    def sessions(self) -> SqlSessionRepository:
+        return SqlSessionRepository(self.conn)
+
+    @cached_property
+    def throttle(self) -> SqlThrottleRepository:
+        return SqlThrottleRepository(self.conn, self.conn.dialect.name)
+
+    @cached_property
+    def audit(self) -> SqlAuditRepository:
+        return SqlAuditRepository(self.conn)
+
+    @cached_property
+    def outbox(self) -> SqlOutboxRepository:
+        return SqlOutboxRepository(self.conn)
+
+    @cached_property
+    def resets(self) -> SqlResetRepository:
+        return SqlResetRepository(self.conn)
+
+    @cached_property
+    def recoveries(self) -> SqlRecoveryRepository:
+        return SqlRecoveryRepository(self.conn)
+
+    @cached_property
+    def devices(self) -> SqlTrustedDeviceRepository:
+        return SqlTrustedDeviceRepository(self.conn)
+
+    def used(self, name: str) -> bool:
+        """Whether the repository ``name`` was made (and so may hold news)."""
+        return name in self.__dict__
 
 
 def _committed(tx: SqlTransaction) -> None:
     """Count and log what a transaction did, once it is committed: a rolled-back
     login attempt neither happened in the metrics nor in the security log."""
-    events = tx.audit.appended
+    events = tx.audit.appended if tx.used("audit") else ()
     if events:
         metrics.count_events(events)
         logs.security_events(events)
-    for state in tx.sessions.opened:
-        metrics.SESSIONS_OPENED.labels(state).inc()
-    for change in tx.outbox.changes:
-        metrics.MAIL.labels(change).inc()
+    if tx.used("sessions"):
+        for state in tx.sessions.opened:
+            metrics.SESSIONS_OPENED.labels(state).inc()
+    if tx.used("outbox"):
+        for change in tx.outbox.changes:
+            metrics.MAIL.labels(change).inc()
 
 
 class SqlStore:
@@ -173,6 +214,11 @@ class SqlStore:
         database = engine.url.database if self.is_sqlite else None
         on_disk = database and database != ":memory:" and not database.startswith("file:")
         self._writer = WriterQueue(f"{database}-writer.lock" if on_disk else None)
+        # SQLite: the event loop's own connection for the reads it runs
+        # (``run``), kept between them. Taking one from the pool and giving it
+        # back cost as much as the session check's query (bench/analysis.md).
+        self._loop_thread: int | None = None
+        self._loop_reader: Connection | None = None
 
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> SqlStore:
@@ -186,7 +232,7 @@ class SqlStore:
         :class:`StoreUnavailable`: the transaction rolled back, so nothing of
         the unit of work is left half done, and the client may try again."""
         try:
-            with self._writer.hold() if write else nullcontext(), self.engine.connect() as conn:
+            with self._writer.hold() if write else nullcontext(), self._connect(write) as conn:
                 if self.is_sqlite:
                     conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
                 try:
@@ -207,6 +253,18 @@ class SqlStore:
             raise StoreUnavailable(reason) from error
         _committed(tx)  # after the writer lock is given up: nothing waits on a log line
 
+    def _connect(self, write: bool) -> AbstractContextManager[Connection]:
+        """A connection for one transaction: the loop's reader for a read on
+        the loop's thread when it is free, else one from the pool."""
+        if write or threading.get_ident() != self._loop_thread:
+            return self.engine.connect()
+        reader = self._loop_reader
+        if reader is None or reader.invalidated or reader.closed:
+            reader = self._loop_reader = self.engine.connect()
+        elif reader.in_transaction():  # a read inside a read: not this one
+            return self.engine.connect()
+        return nullcontext(reader)
+
     async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:
         """See :meth:`quatrix_mfa.core.ports.Store.run`.
 
@@ -220,6 +278,7 @@ class SqlStore:
         """
         if self.is_sqlite and not slow:
             if not write:
+                self._loop_thread = threading.get_ident()
                 return work()
             with self._writer.hold_if_free() as free:
                 if free:
@@ -269,5 +328,8 @@ class SqlStore:
         return frames, copied
 
     def dispose(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
         self.engine.dispose()
         self._writer.close()
