@@ -35,6 +35,7 @@ from config import (
     PI_SLICE,
     PI_USABLE,
     PI_VENV,
+    REF,
     ROOT,
     SHORT,
     Mode,
@@ -55,7 +56,7 @@ from workload import (
     wrong_code,
 )
 
-from servers import drop_pg, floor, fresh_pg, ours, pi_setup, privacyidea
+from servers import drop_pg, floor, fresh_pg, ours, pi_setup, privacyidea, reference
 
 # --- parts of the run -----------------------------------------------------------------
 
@@ -71,6 +72,40 @@ def run_floor(mode: Mode, res: dict[str, Any]) -> None:
         wrk(FLOOR, get, 16, 1, cycle=True, label="warm-up")
         res["floor_get"] = {c: wrk(FLOOR, get, c, mode.duration, cycle=True) for c in CONCURRENCY}
         res["floor_post"] = {c: wrk(FLOOR, post, c, mode.duration, cycle=True) for c in CONCURRENCY}
+    finally:
+        server.stop()
+
+
+def reference_db(users: Users) -> Path:
+    """The reference's database: a user and a session for each seeded user,
+    under the SHA-256 of the same full-session token as ours."""
+    import hashlib
+    import sqlite3
+    import uuid
+
+    from reference import SCHEMA
+
+    path = config.RUN / "reference.db"
+    with sqlite3.connect(path) as db:
+        for statement in SCHEMA:
+            db.execute(statement)
+        expires = time.time() + 86400
+        for email, _secret, _pending, full in users.rows:
+            user_id = str(uuid.uuid4())
+            db.execute("INSERT INTO users VALUES (?, ?, ?)", (user_id, "Bench user", email))
+            token_hash = hashlib.sha256(full.encode()).hexdigest()
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, user_id, expires))
+    return path
+
+
+def run_reference(mode: Mode, users: Users, res: dict[str, Any]) -> None:
+    server = reference(reference_db(users))
+    try:
+        prof = write_requests("reference-profile", profile_lines(users.rows[-1000:]))
+        wrk(REF, prof, 16, 2, cycle=True, label="warm-up")
+        res["reference_profile"] = {
+            c: wrk(REF, prof, c, mode.duration, cycle=True) for c in CONCURRENCY
+        }
     finally:
         server.stop()
 
@@ -353,6 +388,7 @@ def main() -> None:
     res["mode_detail"] = mode.__dict__
     data_dir, users = seed_db("main", mode.main_users, "", mode.main_users)
     run_floor(mode, res)
+    run_reference(mode, users, res)
     run_ours(mode, data_dir, users, res)
     if not args.skip_pi:
         run_pi(mode, res)

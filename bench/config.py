@@ -22,7 +22,7 @@ PI_POOL = 1000  # users with TOTP tokens set up in privacyIDEA (kept between run
 PI_USABLE = 990  # slices rotate over these; the last 10 are for counting statements
 PI_SLICE = 240
 SERVER_CPU, LOAD_CPU, ALL_CPUS = "0", "1", "0,1"
-OURS, FLOOR, PI = 8901, 8902, 8903
+OURS, FLOOR, PI, REF = 8901, 8902, 8903, 8904
 PG = "postgresql://postgres@127.0.0.1:5432/"
 CONCURRENCY = (1, 16, 64)
 # quatrix-mfa and the floor: one worker (one event loop) for the one CPU they run

@@ -25,6 +25,7 @@ from config import (
     PI_POOL,
     PI_VENV,
     PI_WORKERS,
+    REF,
     SERVER_CPU,
     SERVER_ENV,
     VENV,
@@ -84,6 +85,14 @@ def floor() -> Server:
     cmd = [str(VENV / "uvicorn"), "--app-dir", str(BENCH), "floor:app", "--port", str(FLOOR)]
     cmd += ["--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"]
     return Server("floor", cmd, SERVER_CPU, f"http://127.0.0.1:{FLOOR}/", {})
+
+
+def reference(db: Path) -> Server:
+    """The idiomatic FastAPI session check (bench/reference.py), served like ours."""
+    cmd = [str(VENV / "uvicorn"), "--app-dir", str(BENCH), "reference:app", "--port", str(REF)]
+    cmd += ["--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"]
+    url = f"http://127.0.0.1:{REF}/api/1.0/profile"
+    return Server("reference", cmd, SERVER_CPU, url, {"REFERENCE_DB": str(db)})
 
 
 def privacyidea() -> Server:
