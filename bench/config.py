@@ -36,6 +36,7 @@ SERVER_ENV = {
     "QUATRIX_MFA_USER_FAILURE_THRESHOLD": "1000",
     # Seeded full sessions must not idle out between seeding and their run.
     "QUATRIX_MFA_SESSION_IDLE_SECONDS": "86400",
+    "QUATRIX_MFA_SESSION_MAX_SECONDS": "86400",
 }
 
 

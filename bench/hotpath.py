@@ -1,35 +1,43 @@
-"""In-process A/B of the session check: CPU per ``GET /api/1.0/profile``
-through the whole ASGI app, with and without ``api/hot.py`` in front of the
-router, alternating blocks of requests in one process (this box's speed moves
-by tens of percent within minutes; alternating, both sides share its moods).
+"""In-process A/B of the hot paths: CPU per request through the whole ASGI
+app, with and without ``api/hot.py`` in front of FastAPI's router,
+alternating blocks of requests in one process (this box's speed moves by tens
+of percent within minutes; alternating, both sides share its moods).
 
-    .venv/bin/python bench/hotpath.py [--rounds 10] [--block 500] [--log json]
+    .venv/bin/python bench/hotpath.py [--rounds 8] [--block 300] [--log json|text|off]
 
-No HTTP server and no network: what it measures is our code and the
-framework's, not uvicorn's parsing (``bench/run`` measures the whole server).
+``GET /api/1.0/profile`` (the session check) and ``POST /api/1.0/session/login``
+with a valid TOTP code (the second factor; each request its own seeded user's
+pending session). No HTTP server, no network: this measures our code and the
+framework's, not uvicorn's (``bench/run`` measures the whole server).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import seed  # noqa: E402 - bench/ is not a package
+from workload import totp  # noqa: E402
+
 REPORT = sys.stderr  # stdout takes the request log lines (to /dev/null)
-EMAIL, PASSWORD = "bench@example.com", "correct horse battery staple 9"
+Request = tuple[dict[str, Any], bytes]
 
 
-def _app(data_dir: Path, hot: bool) -> FastAPI:
+def _app(hot: bool) -> FastAPI:
     from quatrix_mfa.api.app import create_app
     from quatrix_mfa.api.hot import HotRoutes
     from quatrix_mfa.settings import Settings
@@ -40,54 +48,79 @@ def _app(data_dir: Path, hot: bool) -> FastAPI:
     return app
 
 
-def _scope(path: str, token: str) -> dict[str, Any]:
-    headers = [(b"host", b"bench"), (b"x-auth-token", token.encode()), (b"user-agent", b"wrk")]
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": headers,
+        "headers": [(b"host", b"bench"), (b"user-agent", b"wrk"), *headers],
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 8080),
     }
 
 
-async def _measure(apps: dict[str, FastAPI], token: str, rounds: int, block: int) -> None:
-    scope = _scope("/api/1.0/profile", token)
-    statuses: list[int] = []
+def profile_requests(rows: list[list[str]]) -> Iterator[Request]:
+    scopes = [_scope("GET", "/api/1.0/profile", [(b"x-auth-token", r[3].encode())]) for r in rows]
+    while True:  # reading uses nothing up
+        for scope in scopes:
+            yield scope, b""
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+
+def verify_requests(rows: list[list[str]]) -> Iterator[Request]:
+    step = int(time.time() // 30)
+    for _email, secret, pending, _full in rows:  # each pending session once
+        body = json.dumps({"auth_type": "2FA", "code": totp(secret, step)}).encode()
+        headers = [
+            (b"x-auth-token", pending.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        yield _scope("POST", "/api/1.0/session/login", headers), body
+
+
+async def _measure(
+    apps: dict[str, FastAPI], work: dict[str, Iterator[Request]], rounds: int, block: int
+) -> dict[str, list[float]]:
+    statuses: list[int] = []
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
-    async def run(app: FastAPI, count: int) -> float:
+    async def run(app: FastAPI, requests: Iterator[Request], count: int) -> float:
         started = time.process_time()
         for _ in range(count):
+            scope, body = next(requests)
+
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
             await app(dict(scope, state={}), receive, send)
         return (time.process_time() - started) / count
 
-    for app in apps.values():
-        await run(app, 200)  # warm-up
     per: dict[str, list[float]] = {name: [] for name in apps}
+    for name, app in apps.items():
+        await run(app, work[name], 50)  # warm-up
     for _ in range(rounds):
         for name, app in apps.items():
-            per[name].append(await run(app, block))
+            per[name].append(await run(app, work[name], block))
     if set(statuses) != {200}:
         raise SystemExit(f"unexpected answers: {sorted(set(statuses))}")
+    return per
+
+
+def _report(what: str, per: dict[str, list[float]]) -> None:
     base = statistics.median(per["router"])
     for name, values in per.items():
         median = statistics.median(values)
         print(
-            f"{name:7} median {median * 1e6:6.1f} µs CPU a request "
+            f"{what:8} {name:7} median {median * 1e6:6.1f} µs CPU a request "
             f"(rounds {min(values) * 1e6:.1f}-{max(values) * 1e6:.1f}), "
             f"{base / median:.2f}x the router's rate",
             file=REPORT,
@@ -96,44 +129,33 @@ async def _measure(apps: dict[str, FastAPI], token: str, rounds: int, block: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--block", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--block", type=int, default=300)
     parser.add_argument("--log", choices=("json", "text", "off"), default="json")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="qmfa-hotpath-"))
     os.environ.update(
         QUATRIX_MFA_DATA_DIR=str(data_dir),
-        QUATRIX_MFA_ARGON2_TIME_COST="1",
-        QUATRIX_MFA_ARGON2_MEMORY_KIB="64",
+        QUATRIX_MFA_ADDRESS_FAILURE_THRESHOLD="100000",
     )
-    cli = Path(sys.executable).with_name("quatrix-mfa")
-    subprocess.run(
-        [str(cli), "init", "--email", EMAIL, "--password-stdin"],
-        input=f"{PASSWORD}\n".encode(),
-        check=True,
-        capture_output=True,
-    )
+    from quatrix_mfa.settings import Settings
+
+    users = 2 * (args.rounds * args.block + 50)
+    seed.seed(Settings.from_env(), users, users, data_dir / "users.tsv")
+    rows = [line.split("\t") for line in (data_dir / "users.tsv").read_text().splitlines()]
     if args.log != "off":  # as serve logs: a line a request, here to /dev/null
         from quatrix_mfa import logs
 
         sys.stdout.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         logs.configure(args.log, "info")
-    apps = {"router": _app(data_dir, hot=False), "hot": _app(data_dir, hot=True)}
-    token = asyncio.run(_login(apps["router"]))
-    asyncio.run(_measure(apps, token, args.rounds, args.block))
-
-
-async def _login(app: FastAPI) -> str:
-    import httpx
-
-    basic = base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        answer = await client.get(
-            "/api/1.0/session/login", headers={"Authorization": f"Basic {basic}"}
-        )
-        return answer.headers["X-Auth-Token"]
+    apps = {"router": _app(hot=False), "hot": _app(hot=True)}
+    half = len(rows) // 2
+    sides = {"router": rows[:half], "hot": rows[half:]}
+    work = {name: profile_requests(sides[name][:1000]) for name in apps}
+    _report("profile", asyncio.run(_measure(apps, work, args.rounds, args.block)))
+    work = {name: verify_requests(sides[name]) for name in apps}
+    _report("verify", asyncio.run(_measure(apps, work, args.rounds, args.block)))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.factors import totp
 from quatrix_mfa.core.sessions import token_hash
+from quatrix_mfa.keys import create_key_file
 from quatrix_mfa.settings import Settings
 from quatrix_mfa.storage import migrate, tables
 from quatrix_mfa.storage.store import SqlStore
@@ -47,6 +48,8 @@ def email_of(index: int) -> str:
 
 def seed(settings: Settings, count: int, export: int, out: Path) -> None:
     migrate.upgrade(settings.effective_database_url)
+    # As ``init`` does for a new deployment: the key file only it makes.
+    create_key_file(settings.key_file)
     core = build_core(settings)
     created = bootstrap(core, "admin@bench.example", "Bench", PASSWORD)
     if not created.created:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
 
 from quatrix_mfa.core.model import MfaRecovery, RecoveryState
+from quatrix_mfa.storage.prepared import Prepared
 from quatrix_mfa.storage.rows import RecordReader, chunks
 from quatrix_mfa.storage.tables import mfa_recoveries
 
 _RECOVERY = RecordReader(MfaRecovery, mfa_recoveries, convert={"state": RecoveryState})
 # A literal, not a bound value: SQLite uses the partial index only then.
 _OPEN = mfa_recoveries.c.state == literal_column("'open'")
+# Asked on every complete login (core/mfa_recovery.cancel_on_login): prepared,
+# as SQLAlchemy's execution of it cost a fifth of a second-factor check.
+_OPEN_FOR_USER = Prepared(
+    select(mfa_recoveries).where(mfa_recoveries.c.user_id == bindparam("user_id"), _OPEN)
+)
 
 
 class SqlRecoveryRepository:
@@ -34,8 +40,7 @@ class SqlRecoveryRepository:
         )
 
     def open_for_user(self, user_id: str) -> MfaRecovery | None:
-        query = select(mfa_recoveries).where(mfa_recoveries.c.user_id == user_id, _OPEN)
-        row = self.conn.execute(query).first()
+        row = _OPEN_FOR_USER.first(self.conn, {"user_id": user_id})
         return _RECOVERY(row) if row else None
 
     def open_in_account(self, account_id: str, user_ids: Sequence[str]) -> list[MfaRecovery]:

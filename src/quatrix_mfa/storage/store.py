@@ -278,7 +278,8 @@ class SqlStore:
         """
         if self.is_sqlite and not slow:
             if not write:
-                self._loop_thread = threading.get_ident()
+                if self._loop_thread is None:  # the first loop's thread; one at a time
+                    self._loop_thread = threading.get_ident()
                 return work()
             with self._writer.hold_if_free() as free:
                 if free:
