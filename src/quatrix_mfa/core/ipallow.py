@@ -118,6 +118,19 @@ def client_address(client: str | None) -> Address | None:
     into audit rows and throttle keys (and its ``exploded`` raises on them)."""
     if client is None:
         return None
+    # Every request parses its peer's address two or three times (proxies,
+    # allow-list): remembered. Only address-sized text, so a client's long
+    # garbage cannot fill the memory.
+    if len(client) <= _LONGEST_ADDRESS:
+        return _remembered_address(client)
+    return _parse_address(client)
+
+
+# "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" and a short zone.
+_LONGEST_ADDRESS = 64
+
+
+def _parse_address(client: str) -> Address | None:
     try:
         addr = ipaddress.ip_address(client)
     except ValueError:
@@ -127,3 +140,6 @@ def client_address(client: str | None) -> Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+_remembered_address = functools.lru_cache(maxsize=4096)(_parse_address)
