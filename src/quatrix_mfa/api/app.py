@@ -89,8 +89,7 @@ def build_core(
 def sample_gauges(core: Core, store: SqlStore) -> None:
     """The gauges of the metrics, once a round of the background loop: the
     database pool's connections in use, hashes waiting, the outbox's depth."""
-    in_use = getattr(store.engine.pool, "checkedout", None)
-    metrics.DB_POOL_IN_USE.set(in_use() if callable(in_use) else 0)
+    metrics.DB_POOL_IN_USE.set(store.connections_in_use())
     waiting = getattr(core.passwords, "waiting", 0)
     metrics.ARGON2_WAITING.set(waiting if isinstance(waiting, int) else 0)
     with store.transaction(write=False) as tx:

@@ -265,6 +265,15 @@ class SqlStore:
             return self.engine.connect()
         return nullcontext(reader)
 
+    def connections_in_use(self) -> int:
+        """Connections taken from the pool and working now: the loop's reader
+        counts only while it is inside a transaction."""
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        taken = checked_out() if callable(checked_out) else 0
+        reader = self._loop_reader
+        idle = reader is not None and not reader.closed and not reader.in_transaction()
+        return max(0, int(taken) - int(idle))
+
     async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:
         """See :meth:`quatrix_mfa.core.ports.Store.run`.
 
