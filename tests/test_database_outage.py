@@ -8,7 +8,8 @@ never a 500, never a dropped connection), ``/readyz`` says 503, and the
 service recovers by itself once the database is back; every write that was
 answered 201 is there afterwards, and no user is left without their mail.
 PostgreSQL is the test's own (stopped with ``pg_ctl -m fast`` and started
-again); SQLite's disk is a small tmpfs filled to the last block, then freed.
+again, or stalled: every process of it frozen with SIGSTOP, then continued);
+SQLite's disk is a small tmpfs filled to the last block, then freed.
 """
 
 from __future__ import annotations
@@ -32,33 +33,58 @@ from tests.support.shell import Cli
 # "Within a few seconds": the engine's connect timeout is 3 s, the pool's 5 s.
 ANSWER_SECONDS = 6.0
 RECOVERY_SECONDS = 10.0
+# A stalled server: QUATRIX_MFA_DB_TIMEOUT_SECONDS for the test (the default
+# is 5), /readyz's own bound (api/app.py), and what a busy box adds to them.
+STALL_TIMEOUT = 3
+READY_SECONDS = 2
+SLACK = 1.5
 
 
-def assert_defined_answers(answers: list[Answer]) -> None:
+def assert_defined_answers(answers: list[Answer], within: float = ANSWER_SECONDS) -> None:
     """Every answer is a success or a 503 ErrorModel with Retry-After, in time."""
     dropped = [a for a in answers if a.status == 0]
     assert not dropped, dropped[:3]
     unexpected = [a for a in answers if a.status not in (200, 201, 503)]
     assert not unexpected, unexpected[:3]
     for answer in answers:
-        assert answer.seconds < ANSWER_SECONDS, answer
+        assert answer.seconds < within, answer
         if answer.status == 503:
             assert answer.retry_after is not None and int(answer.retry_after) > 0, answer
             assert '"code":-1' in answer.body.replace(" ", ""), answer
 
 
-def assert_friendly_page(base: str, token: str) -> None:
+def assert_friendly_page(base: str, token: str, within: float = ANSWER_SECONDS) -> None:
     """A page (not the API) says so in the reader's language, 503 with Retry-After."""
     page = httpx.get(
         f"{base}/account",
         cookies={"qmfa_session": token},
         headers={"Accept-Language": "de"},
-        timeout=ANSWER_SECONDS,
+        timeout=within,
     )
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")
     assert int(page.headers["Retry-After"]) > 0
     assert "Vorübergehend nicht verfügbar" in page.text
+
+
+def wait_for_recovery(
+    base: str, load: Load, back: float, within: float, settle: float = 1.5
+) -> float:
+    """Reads and writes both succeed again within ``within`` of ``back`` (the
+    later one's start is returned), and ``settle`` later /readyz says 200."""
+    recovered = max(
+        load.wait_for(lambda a, kind=kind: a.kind == kind and a.status in (200, 201), back, within)
+        for kind in ("read", "write")
+    )
+    time.sleep(settle)
+    assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+    return recovered
+
+
+def assert_settled(answers: list[Answer], recovered: float) -> None:
+    """Once recovered, every answer is a success again."""
+    settled = [a for a in answers if a.at >= recovered + 0.5]
+    assert settled and all(a.status in (200, 201) for a in settled), settled[:3]
 
 
 def assert_writes_kept(cli: Cli, answers: list[Answer]) -> None:
@@ -104,22 +130,55 @@ def test_postgresql_stopped_under_load_answers_503_and_recovers_by_itself(
         time.sleep(2.0)
         own_postgres.start()
         back = time.monotonic()
-        recovered = max(
-            load.wait_for(
-                lambda a, kind=kind: a.kind == kind and a.status in (200, 201),
-                back,
-                RECOVERY_SECONDS,
-            )
-            for kind in ("read", "write")
-        )
-        time.sleep(1.5)
-        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        recovered = wait_for_recovery(base, load, back, RECOVERY_SECONDS)
     answers = load.answers
     assert_defined_answers(answers)
     during = [a for a in answers if stopped + 0.5 <= a.at <= back - 0.5]
     assert during and all(a.status == 503 for a in during), during[:3]
-    settled = [a for a in answers if a.at >= recovered + 0.5]
-    assert settled and all(a.status in (200, 201) for a in settled), settled[:3]
+    assert_settled(answers, recovered)
+    assert_writes_kept(cli, answers)
+    assert_quiet_log(log)
+
+
+@only_on("postgresql", "freezes a PostgreSQL of its own: once per suite is enough")
+def test_postgresql_stalled_under_load_answers_503_in_time_and_recovers_by_itself(
+    own_postgres: OwnPostgres, tmp_path: Path
+) -> None:
+    """The server there but silent (a hung VM, a partition): its kernel takes
+    every connection and byte, nothing answers. Each request still gets its
+    503 within QUATRIX_MFA_DB_TIMEOUT_SECONDS, /readyz within its own
+    shorter bound, and the service goes on by itself once the server runs."""
+    cli = Cli(tmp_path / "data", own_postgres.url)
+    own_postgres.start()
+    cli.init()
+    log = tmp_path / "serve.log"
+    # No drain after SIGTERM at the end: five seconds of nothing to see here.
+    env = {"DB_TIMEOUT_SECONDS": str(STALL_TIMEOUT), "DRAIN_SECONDS": "0"}
+    with (
+        serving(cli, log, **env) as base,
+        Load(f"{base}/api/1.0", sign_in(base)).running() as load,
+    ):
+        time.sleep(0.5)
+        with own_postgres.stalled():
+            stalled = time.monotonic()
+            load.wait_for(lambda a: a.status == 503, stalled, STALL_TIMEOUT + SLACK)
+            asked = time.monotonic()
+            ready = httpx.get(f"{base}/readyz", timeout=STALL_TIMEOUT + SLACK)
+            assert ready.status_code == 503
+            # Its own bound, shorter than a request's: a probe must not time out.
+            assert time.monotonic() - asked < READY_SECONDS + 0.75 < STALL_TIMEOUT
+            # By now it has stood still for more than one timeout (two rounds).
+            assert_friendly_page(base, load.token, within=STALL_TIMEOUT + SLACK)
+        back = time.monotonic()
+        recovered = wait_for_recovery(base, load, back, STALL_TIMEOUT, settle=0.5)
+    answers = load.answers
+    assert_defined_answers(answers, within=STALL_TIMEOUT + SLACK)
+    # Answered while the server stood still: every one a 503.
+    during = [a for a in answers if stalled + 0.5 <= a.at and a.at + a.seconds < back]
+    assert during and all(a.status == 503 for a in during), during[:3]
+    assert_settled(answers, recovered)
+    # The writes answered 201 just before the stall are there, as every other.
+    assert any(a.status == 201 and a.at + a.seconds < stalled for a in answers)
     assert_writes_kept(cli, answers)
     assert_quiet_log(log)
 
@@ -176,8 +235,7 @@ def test_sqlite_disk_full_answers_503_and_recovers_without_corruption(tmp_path: 
             assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
         answers = load.answers
         assert_defined_answers(answers)
-        settled = [a for a in answers if a.at >= recovered + 0.5]
-        assert settled and all(a.status in (200, 201) for a in settled), settled[:3]
+        assert_settled(answers, recovered)
         assert_writes_kept(cli, answers)
         assert cli.scalar("PRAGMA integrity_check") == "ok"
         assert_quiet_log(log)

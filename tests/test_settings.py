@@ -31,6 +31,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.user_failure_threshold == 10
     assert settings.address_failure_threshold == 100
     assert settings.db_pool_size == 10
+    assert settings.db_timeout_seconds == 5
     assert settings.audit_retention_days == 365
     assert settings.argon2_threads == 0  # one per available CPU
 
@@ -66,6 +67,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         USER_FAILURE_THRESHOLD="5",
         ADDRESS_FAILURE_THRESHOLD="50",
         DB_POOL_SIZE="20",
+        DB_TIMEOUT_SECONDS="2",
         ARGON2_THREADS="3",
         AUDIT_RETENTION_DAYS="90",
         RECOVERY_WAIT_SECONDS="86400",
@@ -87,6 +89,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.user_failure_threshold == 5
     assert settings.address_failure_threshold == 50
     assert settings.db_pool_size == 20
+    assert settings.db_timeout_seconds == 2
     assert settings.argon2_threads == 3
     assert settings.audit_retention_days == 90
     assert settings.recovery_wait_seconds == 86400
@@ -138,6 +141,7 @@ def test_database_urls_that_are_accepted(url: str) -> None:
         ("USER_FAILURE_THRESHOLD", 1, 1000),
         ("ADDRESS_FAILURE_THRESHOLD", 1, 100000),
         ("DB_POOL_SIZE", 1, 1000),
+        ("DB_TIMEOUT_SECONDS", 1, 300),
         ("ARGON2_THREADS", 1, 1024),
         ("AUDIT_RETENTION_DAYS", 1, 36500),
     ],

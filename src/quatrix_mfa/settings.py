@@ -53,6 +53,10 @@ class Settings:
     user_failure_threshold: int = 10
     address_failure_threshold: int = 100
     db_pool_size: int = 10
+    # The most seconds a unit of work waits for PostgreSQL (a free pooled
+    # connection, its answers, the commit) before it gives up with a 503,
+    # even when the server is there but does not answer (storage/deadline.py).
+    db_timeout_seconds: int = 5
     audit_retention_days: int = 365
     # How long a lost-device recovery waits before it may complete (72 h).
     recovery_wait_seconds: int = 259200
@@ -159,6 +163,7 @@ class Settings:
             user_failure_threshold=get("USER_FAILURE_THRESHOLD", _positive(1, 1000), 10),
             address_failure_threshold=get("ADDRESS_FAILURE_THRESHOLD", _positive(1, 100000), 100),
             db_pool_size=get("DB_POOL_SIZE", _positive(1, 1000), 10),
+            db_timeout_seconds=get("DB_TIMEOUT_SECONDS", _positive(1, 300), 5),
             audit_retention_days=get("AUDIT_RETENTION_DAYS", _positive(1, 36500), 365),
             recovery_wait_seconds=get("RECOVERY_WAIT_SECONDS", _positive(60, 90 * 86400), 259200),
             keys_file=get("KEYS_FILE", Path, None),

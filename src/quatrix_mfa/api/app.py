@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -48,7 +49,15 @@ MAIL_INTERVAL = 1.0
 PURGE_INTERVAL = 60.0
 CHECKPOINT_INTERVAL = 0.25
 MAIL_FLUSH_SECONDS = 5.0
+# /readyz gives the database this long (at most QUATRIX_MFA_DB_TIMEOUT_SECONDS).
+READY_SECONDS = 2.0
 log = logging.getLogger(__name__)
+
+
+def _store(settings: Settings) -> SqlStore:
+    return SqlStore.from_url(
+        settings.effective_database_url, settings.db_pool_size, settings.db_timeout_seconds
+    )
 
 
 def build_core(
@@ -59,7 +68,7 @@ def build_core(
     The key file must exist (``init`` makes it, nothing here does:
     :class:`quatrix_mfa.keys.KeyFileError` otherwise). The active key id is the
     database's (``keys activate``), the file's until the database names one."""
-    store = store or SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
+    store = store or _store(settings)
     return Core(
         store=store,
         clock=clock or SystemClock(),
@@ -177,7 +186,7 @@ def create_app(
     settings: Settings, *, clock: Clock | None = None, background: bool = True
 ) -> FastAPI:
     """Build the ASGI app for ``settings``; nothing is built at import time."""
-    store = SqlStore.from_url(settings.effective_database_url, settings.db_pool_size)
+    store = _store(settings)
     core = build_core(settings, clock, store)
     sender = (
         OutboxSender(core, settings.smtp_url, settings.mail_from) if settings.smtp_url else None
@@ -226,7 +235,7 @@ def create_app(
     app.include_router(reset.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
     web.install(app, core, public_url=settings.public_url)
-    _add_health(app, store, node.status)
+    _add_health(app, store, node.status, min(READY_SECONDS, settings.db_timeout_seconds))
     if settings.metrics_token and settings.metrics_addr is None:
         _add_metrics(app, settings.metrics_token)
     errors.install(app)
@@ -251,18 +260,22 @@ def _add_metrics(app: FastAPI, token: str) -> None:
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
-def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus) -> None:
+def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus, seconds: float) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         if draining.active():  # SIGTERM: the load balancer should stop sending here
             return errors.error_response(503, -1, "Not ready: shutting down")
         try:
-            problem = migrate.schema_problem(store.engine)
-        except Exception:  # any database error means "not ready"
+            # A short bound of its own: a load balancer's probe gives up
+            # after a few seconds, and a late 503 reads as a dead node.
+            problem = await store.run_within(
+                seconds, functools.partial(migrate.schema_problem, store.engine)
+            )
+        except Exception:  # any database error, or no answer in time: "not ready"
             problem = "database unreachable"
         problem = problem or status.problem
         if problem:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from quatrix_mfa.storage.deadline import Deadlines
 
 # SqlStore.checkpoint has the log start over once it holds this many pages
 # (160 MiB of 4 KiB pages): each time costs the writers one wait for two
@@ -24,10 +27,15 @@ AUTOCHECKPOINT_PAGES = 100_000
 # cancelled after STATEMENT_SECONDS (the longest of ours, a purge, takes
 # milliseconds). TCP keepalives notice a server that vanished without closing
 # the connection (a host down) within KEEPALIVE_SECONDS and three probes.
+# The service's own engine has a bound of its own instead (deadlines, from
+# QUATRIX_MFA_DB_TIMEOUT_SECONDS): it also holds against a server that is
+# there but does not answer (storage/deadline.py).
 CONNECT_SECONDS = 3
 POOL_SECONDS = 5
 STATEMENT_SECONDS = 10
 KEEPALIVE_SECONDS = 5
+# libpq's (and psycopg's) least connect_timeout: a smaller one counts as 2 s.
+LEAST_CONNECT_SECONDS = 2
 
 
 def normalize_url(url: str) -> str:
@@ -38,27 +46,47 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, deadlines: Deadlines | None = None) -> Engine:
+    """An engine for ``url``; on PostgreSQL with ``deadlines``, each connection
+    handed out is cut off at its deadline (storage/deadline.py), and the
+    server keeps the same bound on each statement and each transaction left
+    idle (by a client of ours that froze while it held row locks)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size)
-    # pool_pre_ping: a pooled connection the server closed (a restart) is
-    # replaced before use, so the service recovers by itself when it returns.
-    return create_engine(
+    if deadlines is None:
+        pool_seconds: float = POOL_SECONDS
+        connect_seconds = CONNECT_SECONDS
+        options = f"-c statement_timeout={STATEMENT_SECONDS * 1000}"
+    else:
+        bound = deadlines.seconds
+        pool_seconds = bound
+        connect_seconds = max(LEAST_CONNECT_SECONDS, min(CONNECT_SECONDS, math.ceil(bound)))
+        options = (
+            f"-c statement_timeout={round(bound * 1000)}"
+            f" -c idle_in_transaction_session_timeout={round(bound * 1000)}"
+        )
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=POOL_SECONDS,
+        # A pooled connection the server closed (a restart) is replaced before
+        # use, so the service recovers by itself when it returns. With
+        # deadlines they make that check themselves, under the deadline.
+        pool_pre_ping=deadlines is None,
+        pool_timeout=pool_seconds,
         connect_args={
-            "connect_timeout": CONNECT_SECONDS,
-            "options": f"-c statement_timeout={STATEMENT_SECONDS * 1000}",
+            "connect_timeout": connect_seconds,
+            "options": options,
             "keepalives": 1,
             "keepalives_idle": KEEPALIVE_SECONDS,
             "keepalives_interval": KEEPALIVE_SECONDS,
             "keepalives_count": 3,
         },
     )
+    if deadlines is not None:
+        deadlines.watch(engine)
+    return engine
 
 
 def _create_private(url: str) -> None:

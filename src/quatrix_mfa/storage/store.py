@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
@@ -18,6 +19,7 @@ from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
+from quatrix_mfa.storage.deadline import Deadlines
 from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outage import outage_reason, wrapped_outage
@@ -208,9 +210,12 @@ def _committed(tx: SqlTransaction) -> None:
 class SqlStore:
     """The :class:`quatrix_mfa.core.ports.Store` on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, deadlines: Deadlines | None = None) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # PostgreSQL's client-side bound (storage/deadline.py); none on SQLite,
+        # a file on this machine, whose waits are its own busy timeout.
+        self._deadlines = None if self.is_sqlite else deadlines
         database = engine.url.database if self.is_sqlite else None
         on_disk = database and database != ":memory:" and not database.startswith("file:")
         self._writer = WriterQueue(f"{database}-writer.lock" if on_disk else None)
@@ -221,8 +226,12 @@ class SqlStore:
         self._loop_reader: Connection | None = None
 
     @classmethod
-    def from_url(cls, url: str, pool_size: int = 10) -> SqlStore:
-        return cls(make_engine(url, pool_size))
+    def from_url(cls, url: str, pool_size: int = 10, timeout: float | None = None) -> SqlStore:
+        """A store over ``url``; ``timeout``: the most seconds a unit of work
+        waits for PostgreSQL (pool, ping, statements, commit), None for none
+        beyond the engine's fixed timeouts (the command line's long work)."""
+        deadlines = None if timeout is None else Deadlines(timeout)
+        return cls(make_engine(url, pool_size, deadlines), deadlines)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTransaction]:
@@ -230,9 +239,16 @@ class SqlStore:
 
         A database that cannot answer now (storage/outage.py) surfaces as
         :class:`StoreUnavailable`: the transaction rolled back, so nothing of
-        the unit of work is left half done, and the client may try again."""
+        the unit of work is left half done, and the client may try again.
+        On PostgreSQL the unit of work has the store's timeout for all of it,
+        from here: one the database does not answer in time fails the same way."""
+        deadline = nullcontext() if self._deadlines is None else self._deadlines.within()
         try:
-            with self._writer.hold() if write else nullcontext(), self._connect(write) as conn:
+            with (
+                self._writer.hold() if write else nullcontext(),
+                deadline,
+                self._connect(write) as conn,
+            ):
                 if self.is_sqlite:
                     conn.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
                 try:
@@ -294,6 +310,20 @@ class SqlStore:
                 if free:
                     return work()
         return await anyio.to_thread.run_sync(work)
+
+    async def run_within(self, seconds: float, work: Callable[[], T]) -> T:
+        """``work`` in a worker thread, given ``seconds``: past them
+        :class:`StoreUnavailable` at once, without waiting for the thread (on
+        PostgreSQL its connection is cut off at the same deadline, so the
+        thread ends as well). For ``/readyz``, which must answer quickly."""
+
+        def bounded() -> T:
+            with nullcontext() if self._deadlines is None else self._deadlines.within(seconds):
+                return work()
+
+        with anyio.move_on_after(seconds):
+            return await anyio.to_thread.run_sync(bounded, abandon_on_cancel=True)
+        raise StoreUnavailable("no answer in time")
 
     def writer_if_free(self) -> AbstractContextManager[bool]:
         """See :meth:`WriterQueue.hold_if_free` (always False on PostgreSQL)."""
