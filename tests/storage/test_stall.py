@@ -110,15 +110,15 @@ def test_units_of_work_on_a_stalled_server_give_up_in_time_and_hold_nothing(
 ) -> None:
     add(store, "before")  # one connection in the pool, idle: its next use pings it
     results: list[tuple[float, BaseException | None]] = []
-    # As many units at once as the pool holds with its overflow.
-    workers = [threading.Thread(target=lambda: results.append(timed_unit(store))) for _ in "four"]
+    # More units at once than the pool holds with its overflow (2 + 2): some wait for one.
+    workers = [threading.Thread(target=lambda: results.append(timed_unit(store))) for _ in range(6)]
     with own_postgres.stalled():
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(timeout=TIMEOUT + 10)
         assert not any(worker.is_alive() for worker in workers)  # nobody hangs
-        assert len(results) == 4
+        assert len(results) == 6
         for seconds, error in results:
             assert isinstance(error, StoreUnavailable), error
             assert seconds < TIMEOUT + SLACK

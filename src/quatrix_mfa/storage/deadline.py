@@ -32,6 +32,7 @@ outside the deadline: the ping is made here, once the deadline is armed.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import threading
@@ -45,6 +46,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 # How often the watchdog looks: deadlines are kept to within this.
 TICK_SECONDS = 0.1
+# libpq's (and psycopg's) least connect_timeout, in whole seconds: a
+# smaller one counts as 2 s.
+LEAST_CONNECT_SECONDS = 2
 _local = threading.local()
 
 
@@ -132,6 +136,14 @@ class Deadlines:
         ping = engine.dialect.do_ping
         seconds = self.seconds
 
+        def connecting(_dialect: Any, _entry: Any, _args: Any, params: dict[str, Any]) -> None:
+            # A new connection gets what is left of its unit of work's time.
+            deadline = getattr(_local, "deadline", None)
+            if deadline is not None:
+                left = math.floor(deadline - time.monotonic())
+                limit = min(params["connect_timeout"], left)
+                params["connect_timeout"] = max(LEAST_CONNECT_SECONDS, limit)
+
         def connected(dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
             sock = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
             entry.info["socket"] = sock
@@ -162,6 +174,7 @@ class Deadlines:
             if sock is not None:
                 sock.close()
 
+        event.listen(engine, "do_connect", connecting)
         event.listen(engine, "connect", connected)
         event.listen(engine, "checkout", checked_out)
         event.listen(engine, "checkin", checked_in)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from quatrix_mfa.storage.deadline import Deadlines
+from quatrix_mfa.storage.deadline import LEAST_CONNECT_SECONDS, Deadlines
 
 # SqlStore.checkpoint has the log start over once it holds this many pages
 # (160 MiB of 4 KiB pages): each time costs the writers one wait for two
@@ -34,8 +34,6 @@ CONNECT_SECONDS = 3
 POOL_SECONDS = 5
 STATEMENT_SECONDS = 10
 KEEPALIVE_SECONDS = 5
-# libpq's (and psycopg's) least connect_timeout: a smaller one counts as 2 s.
-LEAST_CONNECT_SECONDS = 2
 
 
 def normalize_url(url: str) -> str:
@@ -59,9 +57,12 @@ def make_engine(url: str, pool_size: int = 10, deadlines: Deadlines | None = Non
         connect_seconds = CONNECT_SECONDS
         options = f"-c statement_timeout={STATEMENT_SECONDS * 1000}"
     else:
+        # Of a unit of work's time, waiting for a pooled connection leaves
+        # enough for a new one (which the pool makes for one an outage
+        # broke): the two together stay within the bound.
         bound = deadlines.seconds
-        pool_seconds = bound
-        connect_seconds = max(LEAST_CONNECT_SECONDS, min(CONNECT_SECONDS, math.ceil(bound)))
+        pool_seconds = max(1.0, bound - LEAST_CONNECT_SECONDS)
+        connect_seconds = max(LEAST_CONNECT_SECONDS, min(CONNECT_SECONDS, math.floor(bound)))
         options = (
             f"-c statement_timeout={round(bound * 1000)}"
             f" -c idle_in_transaction_session_timeout={round(bound * 1000)}"
