@@ -134,6 +134,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "broken JSON": {"content": b'{"auth_type": "2FA", ', "ctype": "application/json"},
     "not UTF-8": {"content": b'{"code": "\xff"}', "ctype": "application/json"},
     "an empty body": {"content": b"", "ctype": "application/json"},
+    "UTF-16 JSON": {
+        "content": '{"auth_type":"2FA","code":"000000"}'.encode("utf-16"),
+        "ctype": "application/json",
+    },
     "a form": {"content": b"auth_type=2FA&code=000000", "ctype": "text/plain"},
     "JSON without a content type": {"content": b'{"auth_type":"2FA","code":"000000"}'},
     "JSON with a charset": {

@@ -51,9 +51,13 @@ async def _login_second_factor(request: Request) -> Response | None:
     takes; FastAPI's route answers anything else (its 400s stay its own)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return None
-    try:  # as FastAPI reads a JSON body: json.loads, then the model on the object
-        body = SessionLoginPostResp.model_validate(json.loads(await request.body()))
-    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeError are ValueErrors
+    # As FastAPI reads a JSON body (json.loads, then the model on the object),
+    # but from UTF-8 text only: json.loads would take UTF-16 and -32 bytes too,
+    # which BodyLimit's nesting check cannot read. Whatever fails here is
+    # FastAPI's route's to refuse, as it always has.
+    try:
+        body = SessionLoginPostResp.model_validate(json.loads((await request.body()).decode()))
+    except (ValueError, ValidationError, RecursionError):  # UnicodeError is a ValueError
         return None
     token = request.headers.get(deps.TOKEN_HEADER)
     ctx = await deps.session_context(request, token)
