@@ -15,6 +15,7 @@ SQLite's disk is a small tmpfs filled to the last block, then freed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import tempfile
@@ -111,6 +112,19 @@ def assert_quiet_log(log: Path) -> None:
     assert "unhandled" not in text, text[-3000:]
 
 
+def assert_background_loops_logged_once(log: Path, workers: int = 2) -> None:
+    """Each background loop of each worker wrote one line when the outage met
+    it and one when it was over, not one a round (README: at most one a minute)."""
+    messages = [
+        json.loads(line)["message"] for line in log.read_text().splitlines() if line[:1] == "{"
+    ]
+    failed = [m for m in messages if m.startswith("background round failed")]
+    assert 1 <= len(failed) <= workers, failed
+    recovered = [m for m in messages if m.startswith("background round recovered after")]
+    assert 1 <= len(recovered) <= workers, recovered
+    assert len([m for m in messages if m.startswith("node heartbeat failed")]) <= workers
+
+
 @only_on("postgresql", "starts a PostgreSQL of its own: once per suite is enough")
 def test_postgresql_stopped_under_load_answers_503_and_recovers_by_itself(
     own_postgres: OwnPostgres, tmp_path: Path
@@ -138,6 +152,7 @@ def test_postgresql_stopped_under_load_answers_503_and_recovers_by_itself(
     assert_settled(answers, recovered)
     assert_writes_kept(cli, answers)
     assert_quiet_log(log)
+    assert_background_loops_logged_once(log)
 
 
 @only_on("postgresql", "freezes a PostgreSQL of its own: once per suite is enough")

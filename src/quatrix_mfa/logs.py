@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from quatrix_mfa import observe
@@ -141,3 +141,48 @@ def security_events(events: Iterable[AuditEvent]) -> None:
             "detail": event.detail,
         }
         SECURITY.info("%s %s", event.event, event.outcome, extra={FIELDS: fields})
+
+
+class LoopFailures:
+    """The failures of one background loop, logged without flooding the log.
+
+    A loop that runs every second writes a line per round while the database
+    is down; the README promises at most one a minute. The first failure is
+    logged at once, then at most one line every ``every`` seconds counting
+    the failures not logged since, and one line when a round works again.
+    Only the error's type is logged: its text may quote a value.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._what = what
+        self._every = every
+        self._clock = clock
+        self._failures = 0  # since the last round that worked
+        self._unlogged = 0  # since the last line
+        self._logged_at = 0.0
+
+    def failed(self, error: BaseException) -> None:
+        """A round failed with ``error``."""
+        now = self._clock()
+        self._failures += 1
+        if self._failures == 1 or now - self._logged_at >= self._every:
+            more = f" ({self._unlogged} more since the last line)" if self._unlogged else ""
+            self._log.warning("%s failed: %s%s", self._what, type(error).__name__, more)
+            self._logged_at = now
+            self._unlogged = 0
+        else:
+            self._unlogged += 1
+
+    def succeeded(self) -> None:
+        """A round worked: one line if it follows failures."""
+        if self._failures:
+            self._log.warning("%s recovered after %d failures", self._what, self._failures)
+        self._failures = 0
+        self._unlogged = 0

@@ -111,14 +111,15 @@ class Load:
 
 @contextlib.contextmanager
 def serving(cli: Cli, log: Path, **env: str) -> Iterator[str]:
-    """``serve --workers 2`` on a free port (``env``: more QUATRIX_MFA_* settings)."""
+    """``serve --workers 2`` on a free port (``env``: more QUATRIX_MFA_* settings),
+    its output (log lines and any traceback) in ``log``."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [*CLI, "serve", "--port", str(port), "--workers", "2"],
             env=cli.env(PUBLIC_URL=base, **env),
-            stdout=subprocess.DEVNULL,
+            stdout=stderr,  # the log lines (stdout) and any traceback (stderr), in order
             stderr=stderr,
         )
         try:

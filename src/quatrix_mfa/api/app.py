@@ -108,6 +108,7 @@ def sample_gauges(core: Core, store: SqlStore) -> None:
 async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) -> None:
     """Mail delivery and purging of expired rows, off the request path."""
     last_purge = 0.0
+    failures = logs.LoopFailures(log, "background round")
     while True:
         try:
             if sender is not None:
@@ -120,7 +121,9 @@ async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) 
                 await run_in_threadpool(maintenance.purge, core, now)
             await run_in_threadpool(sample_gauges, core, store)
         except Exception as error:  # a bad round must not end the loop
-            log.warning("background round failed: %s", type(error).__name__)
+            failures.failed(error)
+        else:
+            failures.succeeded()
         await asyncio.sleep(MAIL_INTERVAL)
 
 
@@ -145,6 +148,7 @@ class Node:
         self.ring = core.keys
         self.node_id = node_id
         self.status = NodeStatus()
+        self.failures = logs.LoopFailures(log, "node heartbeat")
 
     def beat(self) -> None:
         try:
@@ -159,7 +163,9 @@ class Node:
                 time.time(),
             )
         except Exception as error:  # the database away, or not migrated: readyz says so
-            log.warning("node heartbeat failed: %s", type(error).__name__)
+            self.failures.failed(error)
+        else:
+            self.failures.succeeded()
 
     def leave(self) -> None:
         with contextlib.suppress(Exception):
@@ -174,11 +180,14 @@ class Node:
 async def _checkpoints(store: SqlStore) -> None:
     """SQLite's log copied into the database file a few times a second, so no
     request's commit has to (storage/engine.py says why)."""
+    failures = logs.LoopFailures(log, "checkpoint")
     while True:
         try:
             await run_in_threadpool(store.checkpoint)
         except Exception as error:  # a failed round must not end the loop
-            log.warning("checkpoint failed: %s", type(error).__name__)
+            failures.failed(error)
+        else:
+            failures.succeeded()
         await asyncio.sleep(CHECKPOINT_INTERVAL)
 
 
