@@ -36,10 +36,13 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # client add label values (and put whatever it likes into them).
 UNMATCHED = "unmatched"
 OTHER = "other"
-# A right code names its factor; a wrong one only the step's auth_type of the
-# contract ("2FA": a TOTP or a recovery code, "PIN"), the one a client sent.
+# The close reason of a session past its idle or absolute time (core/sessions.py).
+EXPIRED = "expired"
+# The factor of a second-factor outcome: the one that checked the code, which
+# its form chooses (a recovery code's groups, digits for TOTP). Any other
+# value stays out of the labels.
 _FACTORS = frozenset({TOTP_KIND, PIN_KIND, "recovery"})
-_AUTH_TYPES = {"2FA": "2fa", "PIN": PIN_KIND}
+PASSWORD = "password"  # noqa: S105 - a label, not a password
 
 REQUESTS = Counter(
     "quatrix_mfa_http_requests_total",
@@ -59,9 +62,9 @@ RATE_LIMITED = Counter(
 )
 LOGINS = Counter(
     "quatrix_mfa_logins_total",
-    "Login steps by step (password, second_factor, any for a throttled one), outcome "
-    "(ok, wrong, replayed, throttled, address_denied) and factor (a right code: totp, "
-    "pin or recovery; a wrong one: 2fa for TOTP or recovery code, or pin).",
+    "Login steps by step (password, second_factor), outcome (ok, wrong, replayed, "
+    "throttled, address_denied) and factor (password; totp, recovery or pin for the "
+    "second factor).",
     ["step", "outcome", "factor"],
 )
 SESSIONS_OPENED = Counter(
@@ -72,7 +75,8 @@ SESSIONS_OPENED = Counter(
 SESSIONS_CLOSED = Counter(
     "quatrix_mfa_sessions_closed_total",
     "Session closings by reason (one per audited closing; a password change that "
-    "ends all of a user's other sessions counts once). Expiry is not counted.",
+    "ends all of a user's other sessions counts once; expired: one per session, found "
+    "expired by a request or deleted by the background purge).",
     ["reason"],
 )
 MAIL = Counter(
@@ -121,9 +125,7 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 def _factor(detail: dict[str, object]) -> str:
     factor = detail.get("factor")
-    if not isinstance(factor, str):
-        return OTHER
-    return factor if factor in _FACTORS else _AUTH_TYPES.get(factor, OTHER)
+    return factor if isinstance(factor, str) and factor in _FACTORS else OTHER
 
 
 def count_events(events: Iterable[AuditEvent]) -> None:
@@ -131,7 +133,7 @@ def count_events(events: Iterable[AuditEvent]) -> None:
     for event in events:
         if event.event == audit.LOGIN_PASSWORD:
             ok = event.outcome == audit.SUCCESS
-            LOGINS.labels("password", "ok" if ok else "wrong", "password").inc()
+            LOGINS.labels("password", "ok" if ok else "wrong", PASSWORD).inc()
         elif event.event == audit.LOGIN_FACTOR:
             if event.outcome == audit.SUCCESS:
                 outcome = "ok"
@@ -141,9 +143,12 @@ def count_events(events: Iterable[AuditEvent]) -> None:
                 outcome = "wrong"
             LOGINS.labels("second_factor", outcome, _factor(event.detail)).inc()
         elif event.event == audit.THROTTLED:
-            LOGINS.labels("any", "throttled", OTHER).inc()
+            if event.detail.get("factor") == PASSWORD:
+                LOGINS.labels("password", "throttled", PASSWORD).inc()
+            else:
+                LOGINS.labels("second_factor", "throttled", _factor(event.detail)).inc()
         elif event.event == audit.LOGIN_ADDRESS:
-            LOGINS.labels("password", "address_denied", "password").inc()
+            LOGINS.labels("password", "address_denied", PASSWORD).inc()
         elif event.event == audit.SESSION_CLOSED:
             reason = event.outcome
             SESSIONS_CLOSED.labels(reason if reason.replace("_", "").isalpha() else OTHER).inc()

@@ -10,7 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from quatrix_mfa.api.app import sample_gauges
+from quatrix_mfa.core import maintenance
 from quatrix_mfa.core.bootstrap import bootstrap
+from quatrix_mfa.core.model import Step
 from quatrix_mfa.metrics import METRIC_NAMES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
 from tests.support.http import login_from
@@ -53,8 +55,10 @@ def test_a_scripted_run_of_logins_is_counted_by_step_outcome_and_factor(metered:
     assert delta(before, after, LOGINS, step="password", outcome="ok", factor="password") == 3
     assert delta(before, after, LOGINS, step="password", outcome="wrong", factor="password") == 1
     assert delta(before, after, LOGINS, step="second_factor", outcome="ok", factor="totp") == 1
-    assert delta(before, after, LOGINS, step="second_factor", outcome="replayed", factor="2fa") == 1
-    assert delta(before, after, LOGINS, step="second_factor", outcome="wrong", factor="2fa") == 1
+    assert (
+        delta(before, after, LOGINS, step="second_factor", outcome="replayed", factor="totp") == 1
+    )
+    assert delta(before, after, LOGINS, step="second_factor", outcome="wrong", factor="totp") == 1
     opened = "quatrix_mfa_sessions_opened_total"
     assert delta(before, after, opened, state="full") == 2  # admin, tina after her code
     assert delta(before, after, opened, state="pending") == 2
@@ -79,7 +83,52 @@ def test_throttled_logins_count_as_429s_and_as_throttled(metered: Api) -> None:
     after = scrape(app)
     assert delta(before, after, "quatrix_mfa_http_rate_limited_total", route=LOGIN_ROUTE) >= 1
     assert delta(before, after, REQUESTS, route=LOGIN_ROUTE, method="GET", status="429") >= 1
-    assert delta(before, after, LOGINS, step="any", outcome="throttled", factor="other") >= 1
+    assert (
+        delta(before, after, LOGINS, step="password", outcome="throttled", factor="password") >= 1
+    )
+
+
+def test_second_factor_outcomes_name_the_factor_that_checked_the_code(metered: Api) -> None:
+    """A wrong TOTP code, a wrong recovery code, a wrong PIN and a throttled
+    code are each labelled by their factor, not by the step's auth_type."""
+    app = metered.http.app
+    admin = metered.full_session()
+    tina = metered.scenario.user_with_totp(admin, "tina@example.com")
+    pia = metered.scenario.user_with_pin(admin, "pia@example.com")
+    before = scrape(app)
+
+    pending = metered.scenario.pending(tina.email, tina.password)
+    wrong_totp = {"auth_type": "2FA", "code": metered.scenario.wrong_code(tina.secret)}
+    error(metered.post("/session/login", wrong_totp, pending), 401, 11)
+    wrong_recovery = {"auth_type": "2FA", "code": "ABCD-EFGH-JKMN-PQRS"}
+    error(metered.post("/session/login", wrong_recovery, pending), 401, 11)
+    right_recovery = {"auth_type": "2FA", "code": tina.recovery_codes[0]}
+    assert metered.post("/session/login", right_recovery, pending).status_code == 200
+    pin_pending = metered.scenario.pending(pia.email, pia.password, Step.PIN)
+    wrong_pin = {"auth_type": "PIN", "code": "1357"}
+    error(metered.post("/session/login", wrong_pin, pin_pending), 401, 11)
+    after = scrape(app)
+
+    second = {"step": "second_factor"}
+    assert delta(before, after, LOGINS, **second, outcome="wrong", factor="totp") == 1
+    assert delta(before, after, LOGINS, **second, outcome="wrong", factor="recovery") == 1
+    assert delta(before, after, LOGINS, **second, outcome="ok", factor="recovery") == 1
+    assert delta(before, after, LOGINS, **second, outcome="wrong", factor="pin") == 1
+
+    # Throttled at the second step: wrong codes on pending sessions opened
+    # before the user's counter filled (four each: the fifth closes one).
+    sessions = [metered.scenario.pending(tina.email, tina.password) for _ in range(4)]
+    answers = [
+        metered.post("/session/login", wrong_totp, token).status_code
+        for token in sessions
+        for _ in range(4)
+    ]
+    assert answers.count(429) >= 1, answers
+    final = scrape(app)
+    throttled = delta(after, final, LOGINS, **second, outcome="throttled", factor="totp")
+    assert throttled == answers.count(429)
+    factors = {v for (_, pairs) in final for (k, v) in pairs if k == "factor"}
+    assert factors <= {"password", "totp", "recovery", "pin", "other"}
 
 
 def test_no_label_holds_a_user_id_email_address_or_token(metered: Api) -> None:
@@ -153,3 +202,27 @@ def test_the_parser_reads_what_the_app_writes() -> None:
     # The helper the other tests lean on: a sample it cannot see would hide a count.
     text = '# TYPE x_total counter\nx_total{a="b"} 3.0\n'
     assert value(parse(text), "x_total", a="b") == 3.0
+
+
+def test_sessions_ending_by_expiry_are_counted_as_closed_expired(metered: Api) -> None:
+    """Idle past its bound and found so by a request, or past its absolute
+    time and deleted by the background purge: each is one closing, "expired"."""
+    app = metered.http.app
+    core = metered.core
+    idle = metered.full_session()
+    before = scrape(app)
+    metered.clock.advance(core.sessions.idle_seconds + 1)
+    error(metered.get("/profile", idle), 401, 1)
+    found = scrape(app)
+    assert delta(before, found, "quatrix_mfa_sessions_closed_total", reason="expired") == 1
+
+    left = [metered.full_session() for _ in range(2)]  # nobody comes back for these
+    metered.clock.advance(core.sessions.max_seconds + 1)
+    purged = maintenance.purge(core, metered.clock.now())
+    assert purged["sessions"] == len(left)
+    after = scrape(app)
+    assert delta(found, after, "quatrix_mfa_sessions_closed_total", reason="expired") == 2
+    # Purged once: a second purge finds nothing more to count.
+    maintenance.purge(core, metered.clock.now())
+    again = scrape(app)
+    assert delta(after, again, "quatrix_mfa_sessions_closed_total", reason="expired") == 0

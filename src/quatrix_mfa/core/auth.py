@@ -182,12 +182,12 @@ def second_factor(
         if factor.slow:
             result = _check_outside(core, ctx, factor, code, keys, seen, remember)
         else:
-            result = _check_inside(core, ctx, factor, (auth_type, code), keys, seen, remember)
+            result = _check_inside(core, ctx, factor, code, keys, seen, remember)
     except TooManyAttempts as refusal:
-        raise _refuse_throttled(core, ctx, refusal, user.id) from None
+        raise _refuse_throttled(core, ctx, refusal, user.id, factor=factor.name) from None
     except _Lost:
         with core.store.transaction() as tx:
-            _count_wrong_code(core, tx, ctx, keys, seen, auth_type, counted=factor.slow)
+            _count_wrong_code(core, tx, ctx, keys, seen, factor.name, counted=factor.slow)
         raise WrongCode() from None
     return result
 
@@ -196,7 +196,7 @@ def _check_inside(
     core: Core,
     ctx: Context,
     factor: SecondFactor[Any],
-    attempt: tuple[str, str],
+    code: str,
     keys: Keys,
     seen: audit.Actor,
     remember: str | None,
@@ -207,7 +207,6 @@ def _check_inside(
     failures counted before it."""
     caller, now = ctx.signed_in, ctx.now
     user = caller.user
-    auth_type, code = attempt
     with core.store.transaction() as tx:
         tx.users.lock(user.id)
         throttle_states = core.throttle.check(tx, keys.user, keys.address, now)
@@ -225,7 +224,7 @@ def _check_inside(
         if factor is core.totp and credential is not None:
             why = drift.explain(core.totp, tx, user, credential, code, now)
         extra: dict[str, Any] = {} if why is None else {"reason": why.reason, "offset": why.offset}
-        _count_wrong_code(core, tx, ctx, keys, seen, auth_type, throttle_states, **extra)
+        _count_wrong_code(core, tx, ctx, keys, seen, factor.name, throttle_states, **extra)
     raise WrongCode(details=None if why is None else why.details())
 
 
@@ -310,7 +309,7 @@ def _count_wrong_code(
     ctx: Context,
     keys: Keys,
     seen: audit.Actor,
-    auth_type: str,
+    factor: str,
     throttle_states: Sequence[ThrottleState] | None = None,
     *,
     counted: bool = False,
@@ -318,6 +317,8 @@ def _count_wrong_code(
 ) -> None:
     """A wrong (or replayed) code: it counts against the session (five close it),
     and against the user and the address unless :func:`count_attempt` already did.
+    ``factor``: the name of the factor that checked it (totp, recovery, pin),
+    chosen by the code's form, for the audit row and the metrics.
 
     ``throttle_states``: what :meth:`Throttle.check` read earlier in this
     transaction, if it ran in it. ``why``: the drift diagnosis (reason, step
@@ -326,7 +327,7 @@ def _count_wrong_code(
     user, now = ctx.signed_in.user, ctx.now
     if not counted:
         core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
-    seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=auth_type, **why)
+    seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=factor, **why)
     count_wrong_code(core, tx, ctx)
 
 
@@ -344,8 +345,16 @@ def _redeem(
 
 
 def _refuse_throttled(
-    core: Core, ctx: Context, refusal: TooManyAttempts, target: str | None
+    core: Core,
+    ctx: Context,
+    refusal: TooManyAttempts,
+    target: str | None,
+    factor: str = PASSWORD,
 ) -> TooManyAttempts:
+    """Audit a refused attempt at ``factor`` (the password, or the second
+    factor the code was for)."""
     with core.store.transaction() as tx:
-        audit.record(tx, ctx.now, audit.THROTTLED, audit.DENIED, target=target, addr=ctx.addr)
+        audit.record(
+            tx, ctx.now, audit.THROTTLED, audit.DENIED, target=target, addr=ctx.addr, factor=factor
+        )
     return refusal

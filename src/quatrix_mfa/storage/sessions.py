@@ -76,6 +76,9 @@ class SqlSessionRepository:
         self.conn = conn
         # Sessions this transaction opened, pending or full: counted once it commits.
         self.opened: list[str] = []
+        # Sessions the background purge deleted because they had expired (no
+        # request came to find them so): counted as closed once it commits.
+        self.purged_expired = 0
 
     def add(self, session: SessionRecord) -> None:
         self.opened.append("pending" if session.steps else "full")
@@ -203,4 +206,6 @@ class SqlSessionRepository:
             .scalar_subquery()
         )
         expired = or_(sessions.c.expires_at <= now, idle, sessions.c.epoch != epoch)
-        return delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)
+        count = delete_some(self.conn, sessions, sessions.c.token_hash, expired, limit)
+        self.purged_expired += count
+        return count

@@ -202,6 +202,8 @@ def _committed(tx: SqlTransaction) -> None:
     if tx.used("sessions"):
         for state in tx.sessions.opened:
             metrics.SESSIONS_OPENED.labels(state).inc()
+        if tx.sessions.purged_expired:
+            metrics.SESSIONS_CLOSED.labels(metrics.EXPIRED).inc(tx.sessions.purged_expired)
     if tx.used("outbox"):
         for change in tx.outbox.changes:
             metrics.MAIL.labels(change).inc()
