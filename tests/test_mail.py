@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from quatrix_mfa import metrics
 from quatrix_mfa.api.app import create_app
 from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.context import Core
@@ -21,8 +22,9 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, basic, latest_link
 from tests.servers import free_port
 from tests.support import outbox
 from tests.support.http import totp_user
+from tests.support.metrics import delta, parse, value
 from tests.support.scenario import PASSWORD as SCENARIO_PASSWORD
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SlowCollector, SmtpServer
 
 SENDER = "noreply@mfa.example.com"
 CAROL = "carol@example.com"
@@ -169,6 +171,33 @@ def _wait_for(condition: Any, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())
+
+
+def test_mail_asked_for_just_before_shutdown_is_sent_on_the_way_out_and_counted(
+    settings: Settings,
+) -> None:
+    """Issue 15 item 6: a stopping worker lets the background round that is
+    sending a mail finish (cancelled, it left the mail leased and unsent for a
+    minute), sends what is due and leaves its metrics at their final values."""
+    slow = SmtpServer(free_port(), handler=SlowCollector(delay=1.0))
+    slow.start()
+    try:
+        app = _app(settings, slow.url)
+        core: Core = app.state.core
+        before = parse(metrics.exposition().decode())
+        with TestClient(app, base_url="http://testserver/api/1.0") as http:
+            response = http.post("/reset-password/request", json={"email": [ADMIN_EMAIL]})
+            assert response.status_code == 200, response.text
+            assert slow.handler.receiving.wait(10)  # a background round is sending it
+        # The lifespan has ended: nothing runs any more, and it was all done.
+        assert len(slow.handler.to(ADMIN_EMAIL)) == 1
+    finally:
+        slow.stop()
+    [row] = outbox.mails(core, ADMIN_EMAIL)
+    assert row.sent_at is not None
+    after = parse(metrics.exposition().decode())
+    assert delta(before, after, "quatrix_mfa_mail_total", state="sent") == 1
+    assert value(after, "quatrix_mfa_outbox_depth") == 0
 
 
 def test_background_loop_delivers_mail(settings: Settings, smtp: SmtpServer) -> None:

@@ -6,6 +6,7 @@ connection to such a server; the tests that build one on purpose say so."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
@@ -49,6 +50,20 @@ class Collector:
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [m for _, rcpt, m in self.messages if address in rcpt]
+
+
+@dataclass
+class SlowCollector(Collector):
+    """A :class:`Collector` that takes ``delay`` seconds to accept a message;
+    ``receiving`` is set as the first one starts arriving."""
+
+    delay: float = 1.0
+    receiving: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.receiving.set()
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
 
 
 @dataclass

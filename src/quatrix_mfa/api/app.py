@@ -105,11 +105,15 @@ def sample_gauges(core: Core, store: SqlStore) -> None:
         metrics.OUTBOX_DEPTH.set(tx.outbox.waiting())
 
 
-async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) -> None:
-    """Mail delivery and purging of expired rows, off the request path."""
+async def _background(
+    core: Core, sender: OutboxSender | None, store: SqlStore, stopping: asyncio.Event
+) -> None:
+    """Mail delivery and purging of expired rows, off the request path, until
+    ``stopping`` is set: the round under way then ends as it would (a mail
+    being sent is marked sent, not left leased for another node's minute)."""
     last_purge = 0.0
     failures = logs.LoopFailures(log, "background round")
-    while True:
+    while not stopping.is_set():
         try:
             if sender is not None:
                 await run_in_threadpool(sender.deliver_due)
@@ -124,16 +128,31 @@ async def _background(core: Core, sender: OutboxSender | None, store: SqlStore) 
             failures.failed(error)
         else:
             failures.succeeded()
-        await asyncio.sleep(MAIL_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), MAIL_INTERVAL)
 
 
-async def _flush_mail(sender: OutboxSender | None) -> None:
-    """On the way out, send what is due (a reset link asked for just before a
-    restart goes now, not when a node is next up); bounded, as SMTP may hang."""
-    if sender is None:
-        return
+async def _flush(
+    background: asyncio.Task[None] | None,
+    core: Core,
+    sender: OutboxSender | None,
+    store: SqlStore,
+) -> None:
+    """On the way out: the background round under way ends, then what mail is
+    due is sent (a reset link asked for just before a restart goes now, not
+    when a node is next up) and the gauges are sampled a last time, so the
+    metrics' last values are this worker's final ones. Bounded, as SMTP may hang."""
+    started = time.monotonic()
+    if background is not None:
+        try:
+            await asyncio.wait_for(background, MAIL_FLUSH_SECONDS)
+        except Exception as error:  # TimeoutError cancels it; leases expire: another node sends it
+            log.warning("background round at shutdown failed: %s", type(error).__name__)
+    left = max(MAIL_FLUSH_SECONDS - (time.monotonic() - started), 0.1)
     try:
-        await asyncio.wait_for(run_in_threadpool(sender.deliver_due), MAIL_FLUSH_SECONDS)
+        if sender is not None:
+            await asyncio.wait_for(run_in_threadpool(sender.deliver_due), left)
+        await run_in_threadpool(sample_gauges, core, store)
     except Exception as error:  # leases expire: another node sends it
         log.warning("mail flush at shutdown failed: %s", type(error).__name__)
 
@@ -207,18 +226,21 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = []
+        stopping = asyncio.Event()
+        rounds = None
         if background:
             tasks.append(asyncio.create_task(node.run()))
-            tasks.append(asyncio.create_task(_background(core, sender, store)))
+            rounds = asyncio.create_task(_background(core, sender, store, stopping))
             if store.is_sqlite:
                 tasks.append(asyncio.create_task(_checkpoints(store)))
         yield
+        stopping.set()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if background:
-            await _flush_mail(sender)
+            await _flush(rounds, core, sender, store)
             await run_in_threadpool(node.leave)
         store.dispose()
 
