@@ -315,3 +315,40 @@ def test_unknown_variables_are_named_and_known_ones_are_not() -> None:
     env = {"QUATRIX_MFA_SESION_IDLE_SECONDS": "60", "QUATRIX_MFA_DATA_DIR": "var", "HOME": "/"}
     Settings.from_env(env)
     assert unknown_variables(env) == ["QUATRIX_MFA_SESION_IDLE_SECONDS"]
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"TRUSTED_PROXIES": "0.0.0.0/0"}, "QUATRIX_MFA_TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.1,::/0"}, "QUATRIX_MFA_TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "128.0.0.0/1"}, "QUATRIX_MFA_TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/7"}, "QUATRIX_MFA_TRUSTED_PROXIES"),
+        ({"METRICS_ADDR": "0.0.0.0:9108"}, "QUATRIX_MFA_METRICS_ADDR"),
+        ({"METRICS_ADDR": "[::]:9108"}, "QUATRIX_MFA_METRICS_ADDR"),
+        ({"METRICS_ADDR": "192.0.2.10:9108"}, "QUATRIX_MFA_METRICS_ADDR"),
+        ({"METRICS_ADDR": "metrics.internal:9108"}, "QUATRIX_MFA_METRICS_ADDR"),
+    ],
+)
+def test_settings_that_expose_too_much_are_named_in_one_warning(
+    values: dict[str, str], named: str
+) -> None:
+    [warning] = from_env(**values).exposure_warnings()
+    assert warning.startswith(named)
+    assert "\n" not in warning
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"TRUSTED_PROXIES": "10.0.0.0/8,2001:db8::/32,127.0.0.1"},
+        {"TRUST_FORWARDED_FOR": "true"},
+        {"METRICS_ADDR": "127.0.0.1:9108"},
+        {"METRICS_ADDR": "[::1]:9108"},
+        {"METRICS_ADDR": "localhost:9108"},
+        {"METRICS_ADDR": "0.0.0.0:9108", "METRICS_TOKEN": "a-bearer-token-of-32-characters!"},
+    ],
+)
+def test_settings_within_bounds_give_no_warning(values: dict[str, str]) -> None:
+    assert from_env(**values).exposure_warnings() == []

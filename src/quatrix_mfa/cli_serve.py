@@ -27,6 +27,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    for warning in settings.exposure_warnings():  # it still starts: the values may be meant
+        print(f"warning: {warning}", file=sys.stderr)
     check_port(args.host, args.port)
     if args.init_admin and not settings.key_file.exists():
         # The documented first start (./scripts/serve): this is ``init``, which
@@ -77,14 +79,13 @@ def _observability(settings: Settings, workers: int) -> Iterator[None]:
     os.environ[MULTIPROC_ENV] = folder
     try:
         if settings.metrics_addr is not None:
-            from prometheus_client import start_http_server
-
-            from quatrix_mfa import metrics
+            from quatrix_mfa import metrics, metrics_listener
             from quatrix_mfa.startup import StartupError
 
             host, port = settings.metrics_addr
+            registry = metrics.registry(files=workers > 1)
             try:
-                start_http_server(port, addr=host, registry=metrics.registry(files=workers > 1))
+                metrics_listener.start(host, port, registry, settings.metrics_token)
             except OSError as error:  # taken, or no such address here: one line, no traceback
                 raise StartupError(
                     f"{PREFIX}METRICS_ADDR={host}:{port}: cannot listen there ({error.strerror})"
@@ -95,14 +96,19 @@ def _observability(settings: Settings, workers: int) -> Iterator[None]:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    print(
-        f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
-        f"({args.workers} worker(s))",
-        flush=True,
-    )
     from quatrix_mfa import serving
 
-    if not serving.run(settings, args.host, args.port, args.workers, _http_protocol()):
+    def announce() -> None:
+        # Once the port accepts and every worker serves: a script that waits
+        # for this line may connect at once.
+        print(
+            f"quatrix-mfa on {settings.public_url}/ (pages) and {settings.public_url}/api/1.0 "
+            f"({args.workers} worker(s))",
+            flush=True,
+        )
+
+    protocol = _http_protocol()
+    if not serving.run(settings, args.host, args.port, args.workers, protocol, announce):
         return 3  # uvicorn's STARTUP_FAILURE: the app did not start
     return 0
 

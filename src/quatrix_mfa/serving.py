@@ -14,6 +14,9 @@ On SIGTERM (or a first Ctrl-C) a worker
 4. lets the requests in flight finish, up to ``shutdown_seconds``;
 5. runs the application's shutdown (mail still queued is sent).
 
+With ``--workers N`` the supervisor marks each worker that ended as dead for
+the metrics (its counters stay counted, its live gauges go).
+
 A second SIGINT stops at once, as in uvicorn.
 """
 
@@ -26,12 +29,15 @@ import select
 import signal
 import socket
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess as prometheus_multiprocess
 from uvicorn.supervisors import multiprocess
 
+from quatrix_mfa import metrics
 from quatrix_mfa.api import draining
 from quatrix_mfa.api.http_protocol import LimitedHttpToolsProtocol
 from quatrix_mfa.settings import Settings
@@ -41,12 +47,26 @@ FIRST_REQUEST_GRACE = 1.0
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server with a drain period before its graceful shutdown."""
+    """uvicorn's server with a drain period before its graceful shutdown.
 
-    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+    ``announce``: called once the socket listens and the application has
+    started (``serve``'s banner: whoever reads it may connect at once)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain_seconds: float,
+        announce: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.drain_seconds = drain_seconds
         self.drain_ends: float | None = None
+        self.announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.announce is not None:
+            self.announce()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_ends is None and not self.should_exit:
@@ -107,8 +127,37 @@ class _DrainingProcess(multiprocess.Process):
             self._server = DrainingServer(self.config, getattr(self.config, "drain_seconds", 0.0))
         return self._server
 
+    def join(self) -> None:
+        super().join()
+        # Whichever way it ended (stopped, killed as hung, replaced), its
+        # counters and histograms stay in their files and go on being added
+        # up; its live gauges (pool, hashes waiting, outbox) are dropped, as
+        # prometheus_client's multi-process mode asks of the parent.
+        if self.pid is not None and metrics.multiprocess_dir() is not None:
+            with contextlib.suppress(OSError):
+                prometheus_multiprocess.mark_process_dead(self.pid)  # type: ignore[no-untyped-call]
+
 
 class _Supervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor of ``serve --workers N``; ``announce`` once every
+    worker started serving."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sockets: list[socket.socket],
+        announce: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(config, sockets)
+        self.announce = announce
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        timeout = self.config.timeout_worker_healthcheck
+        ready = all(p.wait_until_ready(timeout, self.should_exit) for p in self.processes)
+        if ready and self.announce is not None:
+            self.announce()
+
     def handle_term(self) -> None:
         # The workers' copies of the listening socket must be the last: once
         # they stop accepting, connecting must be refused, not left queued.
@@ -147,20 +196,28 @@ def _stop_here(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run(settings: Settings, host: str, port: int, workers: int, http: Any) -> bool:
+def run(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    http: Any,
+    announce: Callable[[], None] | None = None,
+) -> bool:
     """Serve until stopped, as ``uvicorn.run`` does, with :class:`DrainingServer`;
-    False if a single worker failed to start."""
+    False if a single worker failed to start. ``announce`` is called once the
+    port accepts connections and every worker serves."""
     cfg = config(settings, host, port, workers, http)
     if workers > 1:
         sock = cfg.bind_socket()
         # uvicorn's supervisor makes its workers by this module-level name.
         multiprocess.Process = _DrainingProcess  # type: ignore[misc]
         try:
-            _Supervisor(cfg, sockets=[sock]).run()
+            _Supervisor(cfg, [sock], announce).run()
         finally:
             sock.close()
         return True
-    server = DrainingServer(cfg, float(settings.drain_seconds))
+    server = DrainingServer(cfg, float(settings.drain_seconds), announce)
     # uvicorn raises the signal that stopped it again once it is done: with
     # SIGTERM's default action the process would end there, before serve's
     # clean-up (the metrics folder). As an exception, the clean-up runs.

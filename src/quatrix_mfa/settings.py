@@ -23,6 +23,9 @@ PREFIX = "QUATRIX_MFA_"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 # Plain http is fine where nothing crosses a network: this machine only.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# A trusted proxy network wider than a /8 is a mistake more often than a
+# network of proxies (0.0.0.0/0 trusts every peer): serve warns about it.
+BROADEST_PROXY_PREFIX = 8
 T = TypeVar("T")
 
 
@@ -181,6 +184,27 @@ class Settings:
         settings.check_consistent()
         return settings
 
+    def exposure_warnings(self) -> list[str]:
+        """Values that work but open more than they likely mean to: one line
+        each, naming the variable and the risk (``serve`` prints them)."""
+        found = []
+        broad = [str(n) for n in self.trusted_proxies if n.prefixlen < BROADEST_PROXY_PREFIX]
+        if broad:
+            found.append(
+                f"{PREFIX}TRUSTED_PROXIES holds {', '.join(broad)}: nearly any peer may then "
+                f"name the client address in X-Forwarded-For, and so dodge the per-address "
+                f"throttle and the IP allow-list; list only your own proxies"
+            )
+        if self.metrics_addr is not None and not self.metrics_token:
+            host, port = self.metrics_addr
+            if not _is_loopback(host):
+                found.append(
+                    f"{PREFIX}METRICS_ADDR={host}:{port} is reachable from other machines "
+                    f"and {PREFIX}METRICS_TOKEN is unset: anyone who can connect reads the "
+                    f"metrics; listen on 127.0.0.1 or set a token"
+                )
+        return found
+
     def check_consistent(self) -> None:
         """Values that are each fine but wrong together (issue 15, item 9)."""
         if self.session_idle_seconds > self.session_max_seconds:
@@ -205,6 +229,17 @@ def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
     """``QUATRIX_MFA_*`` names in ``env`` that nothing reads (call after from_env)."""
     env = os.environ if env is None else env
     return sorted(name for name in env if name.startswith(PREFIX) and name not in KNOWN)
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address; a name other than localhost may
+    be any machine's."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _positive(low: int, high: int) -> Callable[[str], int]:

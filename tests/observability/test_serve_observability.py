@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import httpx
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
 from tests.support.metrics import parse, value
-from tests.support.processes import worker_pids
+from tests.support.processes import stop, worker_pids
 
 LOGINS = 24
 
@@ -71,13 +72,7 @@ def test_two_workers_report_through_one_metrics_address_and_log_json_lines(
         assert ok == LOGINS
         assert httpx.get(f"{url}/metrics", timeout=5).status_code == 404
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+        stop(server, timeout=20)
     assert not folder.exists()
 
     lines = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
@@ -133,15 +128,68 @@ def test_one_worker_the_default_reports_its_metrics_and_cleans_up_on_sigterm(
         )
         assert ok == 3
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+        stop(server, timeout=30)
     data_dir = Path(env["QUATRIX_MFA_DATA_DIR"])
     assert not list(data_dir.glob("metrics-*"))
+
+
+def test_a_worker_stopped_by_sigterm_keeps_its_counts_and_drops_its_live_gauges(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    """prometheus_client's multi-process mode: a worker that ended (here
+    stopped with SIGTERM and replaced by the supervisor) is marked dead, so
+    its live gauges no longer add to the pool in use or the hashes waiting,
+    while its counters stay in the files and in every later scrape."""
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    port, metrics_port = free_port(), free_port()
+    env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{metrics_port}"
+    env["QUATRIX_MFA_DRAIN_SECONDS"] = "0"
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    scrape = f"http://127.0.0.1:{metrics_port}/metrics"
+    auth = {"Authorization": basic(ADMIN_EMAIL, ADMIN_PASSWORD)}
+    try:
+        wait_healthy(url, server)
+        workers = worker_pids(server.pid)
+        folder = Path(_metrics_folder(next(iter(workers))))
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.get(f"{url}/api/1.0/session/login", headers=auth, timeout=15),
+                    range(LOGINS),
+                )
+            )
+        assert all(a.status_code == 200 for a in answers)
+        stopped = min(workers)
+        mine = {p.name for p in folder.iterdir() if p.name.endswith(f"_{stopped}.db")}
+        assert f"counter_{stopped}.db" in mine, mine
+        assert any(name.startswith("gauge_live") for name in mine), mine
+        os.kill(stopped, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = worker_pids(server.pid)
+            if stopped not in now and len(now) == 2:
+                break
+            time.sleep(0.1)
+        assert stopped not in now and len(now) == 2, now
+        wait_healthy(url, server)
+        left = {p.name for p in folder.iterdir() if p.name.endswith(f"_{stopped}.db")}
+        assert not any(name.startswith("gauge_live") for name in left), left
+        assert f"counter_{stopped}.db" in left
+        samples = parse(httpx.get(scrape, timeout=5).text)
+        ok = value(
+            samples, "quatrix_mfa_logins_total", step="password", outcome="ok", factor="password"
+        )
+        assert ok == LOGINS
+    finally:
+        stop(server, timeout=30)
 
 
 def _metrics_folder(pid: int) -> str:

@@ -1,7 +1,12 @@
-"""Processes of a running ``serve``, read from /proc."""
+"""Processes of a running ``serve``, read from /proc, and its output as it comes."""
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -20,3 +25,39 @@ def worker_pids(parent: int) -> set[int]:
         if ppid == parent and b"spawn_main" in cmdline:
             found.add(int(entry.name))
     return found
+
+
+def read_until(process: subprocess.Popen[bytes], prefix: bytes, timeout: float = 60.0) -> bytes:
+    """Read ``process``'s stdout (a pipe) line by line until one starts with
+    ``prefix``, and return that line the moment it is read."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    pending = b""
+    fd = process.stdout.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            if process.poll() is not None:
+                break
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(prefix):
+                return line
+    raise AssertionError(f"no line starting {prefix!r} within {timeout} s")
+
+
+def stop(server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM ``server`` (started with ``start_new_session``) and wait for it;
+    if it has not ended in ``timeout`` seconds, SIGKILL its whole group."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=timeout)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
