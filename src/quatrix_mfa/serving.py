@@ -151,12 +151,16 @@ class _Supervisor(multiprocess.Multiprocess):
         super().__init__(config, sockets)
         self.announce = announce
 
-    def init_processes(self) -> None:
-        super().init_processes()
-        timeout = self.config.timeout_worker_healthcheck
-        ready = all(p.wait_until_ready(timeout, self.should_exit) for p in self.processes)
-        if ready and self.announce is not None:
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        # Checked on each tick of the supervisor's loop (not waited for in a
+        # loop of its own, which would leave signals unanswered meanwhile):
+        # a start slowed down by a busy machine takes as long as it takes.
+        if self.announce is None or self.should_exit.is_set():
+            return
+        if all(process.is_ready(timeout=1) for process in self.processes):
             self.announce()
+            self.announce = None
 
     def handle_term(self) -> None:
         # The workers' copies of the listening socket must be the last: once
