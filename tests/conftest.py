@@ -32,6 +32,13 @@ from tests.support.http import HttpDriver
 from tests.support.outbox import latest_link as latest_link  # also imported from here
 from tests.support.scenario import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario
 
+# The whole-run secrets grep (issue 15, item 2): these hooks collect every
+# secret and log line of the run and fail it if a line holds a secret.
+from tests.support.secrets_grep import pytest_runtest_protocol as pytest_runtest_protocol
+from tests.support.secrets_grep import pytest_sessionfinish as pytest_sessionfinish
+from tests.support.secrets_grep import pytest_sessionstart as pytest_sessionstart
+from tests.support.secrets_grep import pytest_terminal_summary as pytest_terminal_summary
+
 # Cheap argon2 in tests: the parameters are configuration, the code path is the same.
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_kib=64, parallelism=1)
 PG_ADMIN_URL = os.environ.get(

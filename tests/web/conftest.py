@@ -23,6 +23,7 @@ from quatrix_mfa.core.context import Core
 from quatrix_mfa.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, fresh_database
 from tests.servers import Server, init_admin, server_env
+from tests.support import secrets_grep
 from tests.support.browser import CHROMIUM, DESKTOP, PHONE, Admin
 
 SITE = "https://mfa.example.com"
@@ -136,6 +137,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(params=[PHONE, DESKTOP], ids=["phone", "desktop"])
 def page(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(base_url=server.root, viewport=request.param)
+    context.on("request", secrets_grep.browser_request)  # what a page posts, for the grep
     opened = context.new_page()
     violations: list[str] = []
     opened.on(
