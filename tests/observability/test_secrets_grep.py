@@ -60,9 +60,9 @@ def test_a_code_counts_as_a_whole_number_outside_decimals_and_times() -> None:
 
 
 def test_short_values_and_plain_words_are_not_searched_for() -> None:
-    secrets = book(password="password", code="12345", link_id="request")
+    secrets = book(password="password", code="12345", link_id="request", pw="bob@example.com")
     assert len(secrets) == 0
-    assert found(secrets, "login.password quatrix_mfa.request 12345") == []
+    assert found(secrets, "login.password quatrix_mfa.request 12345 bob@example.com") == []
 
 
 def test_the_masked_line_shows_the_kind_never_the_secret() -> None:

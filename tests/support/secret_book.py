@@ -15,7 +15,9 @@ What is not searched for at all, since it would match by accident without
 saying anything: values shorter than :data:`SHORTEST` characters, and single
 lower-case words shorter than :data:`SHORTEST_WORD` (a test sends
 ``password`` or ``request`` as a wrong password or a made-up link id; the
-logs are full of such words: ``login.password``, ``quatrix_mfa.request``).
+logs are full of such words: ``login.password``, ``quatrix_mfa.request``),
+and email addresses (a test sends the user's email as a password to see it
+refused; the logs may name a user by email: ``user unlock`` does).
 
 Each secret is looked for in the spellings a log line could show it in: as
 it is, JSON-escaped (a quote, a backslash, non-ASCII), URL-encoded, and a
@@ -39,6 +41,7 @@ SHORTEST = 6
 SHORTEST_WORD = 12
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LOWER_WORD = re.compile(r"[a-z]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _DIGITS = frozenset("0123456789")
 
@@ -63,6 +66,8 @@ class Hit:
 def worth_searching(value: str) -> bool:
     """Whether finding ``value`` in a line would say that it leaked (module docstring)."""
     if len(value) < SHORTEST or not _WORD.search(value):
+        return False
+    if _EMAIL.fullmatch(value):
         return False
     return not (_LOWER_WORD.fullmatch(value) and len(value) < SHORTEST_WORD)
 

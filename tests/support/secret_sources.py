@@ -62,11 +62,11 @@ ENV_URLS = {
 
 
 def from_request(request: httpx.Request, record: Record) -> None:
-    """The secrets a request carries: headers, cookies, the link id in its path, its body."""
+    """The secrets a request carries: headers, cookies, the link id in its path,
+    its body. Not its ``X-Auth-Token``: see :func:`from_answer`."""
     _authorization(request.headers.get("authorization", ""), record)
-    for name, kind in HEADERS.items():
-        for value in request.headers.get_list(name):
-            record(kind, value)
+    for value in request.headers.get_list("x-device-token"):
+        record(HEADERS["x-device-token"], value)
     for cookie in request.headers.get_list("cookie"):
         for pair in cookie.split(";"):
             name, _, value = pair.strip().partition("=")
@@ -97,7 +97,13 @@ def from_body(content_type: str, body: bytes | str, record: Record) -> None:
 
 
 def from_answer(response: httpx.Response, record: Record) -> None:
-    """The secrets an answer hands out: headers, cookies set, JSON fields, page markers."""
+    """The secrets an answer hands out: headers, cookies set, JSON fields, page
+    markers; and the request's ``X-Auth-Token`` unless it was refused (401): a
+    test forges tokens from values that are no secret (a user id) to see them
+    refused, while every session the service opens is kept from its answer."""
+    if response.status_code != 401:
+        for value in response.request.headers.get_list("x-auth-token"):
+            record(HEADERS["x-auth-token"], value)
     for name, kind in HEADERS.items():
         for value in response.headers.get_list(name):
             record(kind, value)
