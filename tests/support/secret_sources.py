@@ -4,11 +4,12 @@ in-process ``TestClient`` included), the requests a browser sends, and the
 environment of the ``quatrix-mfa`` processes a test starts.
 
 From a request: the password of Basic auth (and the header's credentials as
-sent), a bearer token, ``X-Auth-Token`` and ``X-Device-Token``, our cookies,
-the id in a mailed link's path, and the secret fields of a JSON or form
-body. From an answer: session ids, TOTP secrets (also inside the
-``otpauth://`` URI and on the enrollment page), recovery codes (JSON and
-page), ``X-Device-Token`` and the cookies set.
+sent), a bearer token, ``X-Auth-Token`` (unless refused) and
+``X-Device-Token``, our cookies, the id in a mailed link's path (unless
+refused), and the secret fields of a JSON or form body. From a mail a test
+reads from the outbox: the ids of its links. From an answer: session ids,
+TOTP secrets (also inside the ``otpauth://`` URI and on the enrollment page),
+recovery codes (JSON and page), ``X-Device-Token`` and the cookies set.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ def from_request(request: httpx.Request, record: Record) -> None:
             name, _, value = pair.strip().partition("=")
             if COOKIE_PREFIX in name:
                 record("cookie", value)
-    from_url(str(request.url), record)
     try:
         body = request.content
     except httpx.RequestNotRead:  # a streamed upload: not ours
@@ -81,7 +81,13 @@ def from_request(request: httpx.Request, record: Record) -> None:
 
 
 def from_url(url: str, record: Record) -> None:
-    for found in LINK_ID.finditer(urlsplit(url).path):
+    """The id of a mailed link in the path of ``url``."""
+    from_text(urlsplit(url).path, record)
+
+
+def from_text(text: str, record: Record) -> None:
+    """The ids of the mailed links in ``text`` (a path, a mail's body)."""
+    for found in LINK_ID.finditer(text):
         record("link id", found.group(1))
 
 
@@ -98,12 +104,16 @@ def from_body(content_type: str, body: bytes | str, record: Record) -> None:
 
 def from_answer(response: httpx.Response, record: Record) -> None:
     """The secrets an answer hands out: headers, cookies set, JSON fields, page
-    markers; and the request's ``X-Auth-Token`` unless it was refused (401): a
-    test forges tokens from values that are no secret (a user id) to see them
-    refused, while every session the service opens is kept from its answer."""
+    markers. And from the request, only if the service took it: its
+    ``X-Auth-Token`` unless refused (401), the link id in its path unless the
+    answer is an error: tests forge tokens and link ids from values that are
+    no secret (a user id) to see them refused, while every session the
+    service opens is kept from its answer and every link from the mail."""
     if response.status_code != 401:
         for value in response.request.headers.get_list("x-auth-token"):
             record(HEADERS["x-auth-token"], value)
+    if response.status_code < 400:  # a link id the service took (not a fuzzer's user id)
+        from_url(str(response.request.url), record)
     for name, kind in HEADERS.items():
         for value in response.headers.get_list(name):
             record(kind, value)
