@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from quatrix_mfa.core.bootstrap import bootstrap
 from quatrix_mfa.core.model import Step
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, error
 from tests.support.encoding import b64
@@ -301,3 +302,19 @@ def test_lifting_the_allow_list_lets_outside_logins_in(proxied: Api) -> None:
     )
     assert response.status_code == 200, response.text
     assert login_from(proxied, OUTSIDE).status_code == 200
+
+
+def test_a_session_used_more_often_than_its_short_idle_time_stays_open(make_api: Any) -> None:
+    # Idle time counts from the stored last-seen time, written at most once a
+    # minute: with a 60 s idle time a session used every 20 s had ended 60 s
+    # after it opened. Now written at least every tenth of the idle time.
+    short = make_api(session_idle_seconds=60)
+    bootstrap(short.core, ADMIN_EMAIL, "Example", ADMIN_PASSWORD)
+    token = short.full_session()
+    for _ in range(12):  # four minutes of use
+        short.clock.advance(20)
+        assert short.get("/profile", token).status_code == 200
+    short.clock.advance(59)
+    assert short.get("/profile", token).status_code == 200
+    short.clock.advance(60)
+    error(short.get("/profile", token), 401, 1)

@@ -266,3 +266,22 @@ def test_a_set_mfa_rotation_keeps_the_absolute_expiry_of_the_login(
     driver.clock.set(logged_in_at + max_seconds)
     assert not driver.alive(rotated)
     assert not driver.alive(tina.token) and not driver.alive(token)  # closed by the enrollment
+
+
+def test_wrong_codes_on_a_session_the_codes_beside_them_closed_are_answered_as_closed(
+    driver: CoreDriver, scenario: Scenario
+) -> None:
+    # Codes sent in parallel on one pending session each read it before any
+    # counted: once five closed it, the rest find it gone in their own
+    # transaction, and answer as for a closed session (code 1), not "wrong".
+    scenario.user_with_totp(scenario.admin().token, TINA)
+    pending = scenario.pending(TINA, PASSWORD)
+    stale = [driver.ctx(pending) for _ in range(7)]  # read before any code counted
+    answers = []
+    for ctx in stale:
+        try:
+            auth.second_factor(driver.core, ctx, "2FA", "000000")
+        except (WrongCode, NotAuthenticated) as refusal:
+            answers.append(type(refusal))
+    assert answers == [WrongCode] * 5 + [NotAuthenticated] * 2
+    assert not driver.alive(pending)

@@ -187,8 +187,8 @@ def second_factor(
         raise _refuse_throttled(core, ctx, refusal, user.id, factor=factor.name) from None
     except _Lost:
         with core.store.transaction() as tx:
-            _count_wrong_code(core, tx, ctx, keys, seen, factor.name, counted=factor.slow)
-        raise WrongCode() from None
+            alive = _count_wrong_code(core, tx, ctx, keys, seen, factor.name, counted=factor.slow)
+        raise (WrongCode() if alive else NotAuthenticated()) from None
     return result
 
 
@@ -224,7 +224,9 @@ def _check_inside(
         if factor is core.totp and credential is not None:
             why = drift.explain(core.totp, tx, user, credential, code, now)
         extra: dict[str, Any] = {} if why is None else {"reason": why.reason, "offset": why.offset}
-        _count_wrong_code(core, tx, ctx, keys, seen, factor.name, throttle_states, **extra)
+        alive = _count_wrong_code(core, tx, ctx, keys, seen, factor.name, throttle_states, **extra)
+    if not alive:  # closed meanwhile by the codes sent beside this one
+        raise NotAuthenticated()
     raise WrongCode(details=None if why is None else why.details())
 
 
@@ -314,7 +316,7 @@ def _count_wrong_code(
     *,
     counted: bool = False,
     **why: Any,
-) -> None:
+) -> bool:
     """A wrong (or replayed) code: it counts against the session (five close it),
     and against the user and the address unless :func:`count_attempt` already did.
     ``factor``: the name of the factor that checked it (totp, recovery, pin),
@@ -322,13 +324,14 @@ def _count_wrong_code(
 
     ``throttle_states``: what :meth:`Throttle.check` read earlier in this
     transaction, if it ran in it. ``why``: the drift diagnosis (reason, step
-    offset) for the audit row.
+    offset) for the audit row. Whether the session was still there
+    (:func:`quatrix_mfa.core.sessions.count_wrong_code`).
     """
     user, now = ctx.signed_in.user, ctx.now
     if not counted:
         core.throttle.failed(tx, keys.user, keys.address, now, throttle_states)
     seen.record(tx, now, audit.LOGIN_FACTOR, audit.FAILURE, target=user.id, factor=factor, **why)
-    count_wrong_code(core, tx, ctx)
+    return count_wrong_code(core, tx, ctx)
 
 
 def _redeem(

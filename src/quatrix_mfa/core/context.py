@@ -30,6 +30,17 @@ class SessionPolicy:
     # Refresh last-seen at most this often, so reads do not write every time.
     touch_interval: float = 60.0
     max_code_failures: int = 5
+
+    @property
+    def touch_every(self) -> float:
+        """How stale a session's last-seen time may get before a request
+        writes it: ``touch_interval``, but at most a tenth of the idle time.
+        Idle time counts from the stored last-seen, so a session in use ends
+        at most this much before its idle time after its last request (with
+        a 60 s idle time and a 60 s interval, one used every 20 s had ended
+        60 s after it opened)."""
+        return min(self.touch_interval, self.idle_seconds / 10)
+
     # How long a session's claim for one slow hash (a new PIN) holds at most:
     # past it (the process died mid-hash) the session may hash again.
     hash_lease_seconds: float = 30.0

@@ -170,7 +170,7 @@ def require_allowed_address(account: Account, addr: str | None) -> None:
 
 def _settlement(core: Core, caller: Caller, now: float, keepalive: bool) -> str | None:
     """What settling the caller's session writes: "expire" (delete it),
-    "touch" (its last-seen time, at most once per ``touch_interval``), or
+    "touch" (its last-seen time, at most once per ``touch_every``), or
     nothing. A full session of a user the account's 2FA deadline caught
     without 2FA expires at once, on whichever node it comes to."""
     session = caller.session
@@ -178,7 +178,7 @@ def _settlement(core: Core, caller: Caller, now: float, keepalive: bool) -> str 
         return "expire"
     if not session.pending and policy.past_enroll_by(caller.account, caller.user, now):
         return "expire"
-    stale = now - session.last_seen >= core.sessions.touch_interval
+    stale = now - session.last_seen >= core.sessions.touch_every
     return "touch" if not session.pending and (keepalive or stale) else None
 
 
@@ -204,16 +204,23 @@ def settle_session(core: Core, caller: Caller, *, keepalive: bool = False) -> Ca
     return caller
 
 
-def count_wrong_code(core: Core, tx: Transaction, ctx: Context) -> None:
+def count_wrong_code(core: Core, tx: Transaction, ctx: Context) -> bool:
     """A wrong code on the caller's pending session counts against it; the
     ``max_code_failures``-th closes it (DESIGN.md: five wrong codes close a
-    pending session), audited as such. A full session counts nothing here."""
+    pending session), audited as such. A full session counts nothing here.
+
+    False if the session was gone before this code counted (closed by the
+    codes sent beside it): the answer is then a closed session's, not
+    "wrong code", since no code can be right on it any more."""
     caller = ctx.signed_in
     if not caller.session.pending:
-        return
+        return True
     failures = tx.sessions.add_failure(caller.token_hash)
+    if failures == 0:
+        return False
     if failures >= core.sessions.max_code_failures and tx.sessions.delete(caller.token_hash):
         _record_closed(tx, caller, ctx.now, "too_many_wrong_codes", addr=ctx.addr)
+    return True
 
 
 def logout(core: Core, caller: Caller) -> None:
