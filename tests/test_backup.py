@@ -5,7 +5,9 @@ means (PostgreSQL's pg_restore)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +119,54 @@ def test_restore_refuses_a_copy_the_key_file_does_not_open_and_changes_nothing(
     one_line_error(other.run("restore", str(backup)))
     assert (other.data_dir / "quatrix-mfa.db").read_bytes() == before
     assert other.run("restore", "--check").returncode == 0
+
+
+def _foreign(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE x (a)")
+        db.commit()
+
+
+def _cut(path: Path, source: Path) -> None:
+    path.write_bytes(source.read_bytes()[:5000])
+
+
+@only_on("sqlite", "a SQLite file")
+@pytest.mark.parametrize(
+    ("what", "make", "words"),
+    [
+        ("an empty file", lambda path, _: path.write_bytes(b""), ["not a backup of quatrix-mfa"]),
+        ("another program's database", lambda path, _: _foreign(path), ["not a backup"]),
+        ("text", lambda path, _: path.write_text("garbage"), ["not a SQLite database"]),
+        ("a cut-off copy", _cut, ["nothing was replaced"]),
+    ],
+)
+def test_restore_refuses_what_is_no_backup_of_a_deployment_and_changes_nothing(
+    tmp_path: Path, what: str, make: Any, words: list[str]
+) -> None:
+    # Found by review: an empty file was migrated into an empty schema, put in
+    # place of the database with every user in it, and reported "restored".
+    origin = Cli(tmp_path / "origin", None)
+    origin.init()
+    good = tmp_path / "good.db"
+    assert origin.run("backup", str(good)).returncode == 0
+    bad = tmp_path / "bad.db"
+    make(bad, good)
+    before = (origin.data_dir / "quatrix-mfa.db").read_bytes()
+    one_line_error(origin.run("restore", str(bad)), *words)
+    assert (origin.data_dir / "quatrix-mfa.db").read_bytes() == before, what
+    assert "1 user" in origin.run("user", "list").stdout
+
+
+@only_on("sqlite", "a SQLite file")
+def test_restore_check_with_a_file_is_refused_rather_than_checking_something_else(
+    tmp_path: Path,
+) -> None:
+    origin = Cli(tmp_path / "origin", None)
+    origin.init()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("garbage")
+    one_line_error(origin.run("restore", str(garbage), "--check"), "--check")
 
 
 @only_on("sqlite", "a SQLite file")

@@ -116,6 +116,11 @@ def in_use(database: Path, url: str) -> str | None:
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     from quatrix_mfa.startup import StartupError, open_checked
 
+    if args.check and args.file is not None:
+        raise StartupError(
+            "--check verifies the configured database, not a FILE: restore the FILE, "
+            "or give --check alone"
+        )
     if args.check:
         open_checked(settings).dispose()
         print(
@@ -144,7 +149,14 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     staged = database.with_name(f".{database.name}.restoring")
     os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
-        _copy(backup, staged)
+        try:
+            _copy(backup, staged)
+            _require_deployment(staged, backup)
+        except sqlite3.DatabaseError as error:
+            raise StartupError(
+                f"{backup} is not a SQLite database this service can read ({error}); "
+                "nothing was replaced"
+            ) from None
         _check_copy(settings, staged)
         # The old database's log must not be applied to the restored file.
         for suffix in ("-wal", "-shm"):
@@ -161,6 +173,32 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         "be the one kept with this backup; start the service now"
     )
     return 0
+
+
+def _require_deployment(staged: Path, backup: Path) -> None:
+    """The copy is whole and a deployment of this service: an empty file, or
+    another program's database, would be migrated into an empty schema and
+    put every user, secret and session out of existence (found by review:
+    ``restore`` of an empty file said "restored" and the service started
+    with no one in it)."""
+    from quatrix_mfa.startup import StartupError
+
+    db = sqlite3.connect(staged)
+    try:
+        (health,) = db.execute("PRAGMA quick_check").fetchone()
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        ours = {"alembic_version", "accounts", "users"} <= tables
+        version = db.execute("SELECT version_num FROM alembic_version").fetchone() if ours else None
+        accounts = db.execute("SELECT count(*) FROM accounts").fetchone()[0] if ours else 0
+    finally:
+        db.close()
+    if health != "ok":
+        raise StartupError(f"{backup} is damaged ({health}); nothing was replaced")
+    if version is None or not accounts:
+        raise StartupError(
+            f"{backup} is not a backup of quatrix-mfa (no schema version or no account in "
+            "it); nothing was replaced"
+        )
 
 
 def _check_copy(settings: Settings, staged: Path) -> None:

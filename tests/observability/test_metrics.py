@@ -188,6 +188,25 @@ def test_metrics_without_the_bearer_token_are_a_404(
 
 
 @pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/metrics"), ("DELETE", "/metrics"), ("GET", "/metrics/"), ("HEAD", "/metrics/")],
+)
+def test_no_other_method_or_spelling_tells_an_outsider_that_metrics_exist(
+    metered: Api, method: str, path: str
+) -> None:
+    # Found by review: POST answered 405 and "/metrics/" a redirect to
+    # "/metrics", where an unknown path answers 404.
+    client = TestClient(metered.http.app)
+    answer = client.request(method, path, follow_redirects=False)
+    nowhere = client.request(method, "/no-such-page", follow_redirects=False)
+    assert answer.status_code == nowhere.status_code == 404
+    assert answer.text == nowhere.text
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    with_token = client.request(method, path, headers=bearer, follow_redirects=False)
+    assert with_token.status_code == (405 if path == "/metrics" else 404)
+
+
+@pytest.mark.parametrize(
     "overrides", [{}, {"metrics_token": METRICS_TOKEN, "metrics_addr": ("127.0.0.1", 9108)}]
 )
 def test_no_metrics_on_the_main_port_without_a_token_or_with_their_own_address(

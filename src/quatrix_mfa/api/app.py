@@ -280,15 +280,26 @@ def create_app(
     return app
 
 
+# Every method, so that none answers 405 (nor "/metrics/" a redirect) to
+# someone without the token: that would tell them the path exists.
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def _add_metrics(app: FastAPI, token: str) -> None:
     """``/metrics`` on the main port, for the bearer of ``token``; anyone else
-    gets the 404 of a path that does not exist."""
+    gets the 404 of a path that does not exist, whatever the method."""
 
-    @app.get(METRICS_PATH, include_in_schema=False)
     def metrics_page(request: Request) -> Response:
-        if not metrics_allowed(request.headers.get("authorization"), token):
+        if request.url.path != METRICS_PATH or not metrics_allowed(
+            request.headers.get("authorization"), token
+        ):
             raise StarletteHTTPException(404)
+        if request.method not in ("GET", "HEAD"):
+            raise StarletteHTTPException(405, headers={"Allow": "GET, HEAD"})
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    for path in (METRICS_PATH, f"{METRICS_PATH}/"):
+        app.add_api_route(path, metrics_page, methods=_ANY_METHOD, include_in_schema=False)
 
 
 def _add_health(app: FastAPI, store: SqlStore, status: NodeStatus, seconds: float) -> None:
