@@ -484,6 +484,9 @@ def test_rotate_key_under_load_loses_nothing_and_leaks_nothing(
         data_dir=data_dir,
         database_url=env.get("QUATRIX_MFA_DATABASE_URL", ""),
         argon2=FAST_ARGON2,
+        # Seeding writes 6,000 users in one transaction: past the service's
+        # 5 s bound for one unit of work on a loaded box (storage/deadline.py).
+        db_timeout_seconds=300,
     )
     core = build_core(settings)
     bulk = seed_users(core)
