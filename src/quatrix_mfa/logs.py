@@ -34,10 +34,23 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (RFC 3339, UTC), level, logger, message,
     the request id of the request in flight, and the record's own fields."""
 
+    # Made once: ``json.dumps`` with options builds a new encoder per call.
+    _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Every request writes a line: the date and time to the second are
+        # formatted once a second, not once a line (one tuple: read whole).
+        self._stamp = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        cached, stamp = self._stamp
+        if second != cached:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = (second, stamp)
         line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -53,7 +66,7 @@ class JsonFormatter(logging.Formatter):
             # The exception's type only: its text may quote a value, its
             # traceback locals are not printed but its message might be.
             line["error"] = record.exc_info[0].__name__
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return self._encode(line)
 
 
 class TextFormatter(logging.Formatter):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -115,10 +116,25 @@ METRIC_NAMES = frozenset(
 )
 
 
+# The children of the per-request metrics by their labels: ``labels()`` checks
+# its arguments and takes the metric's lock on every call, which cost as much
+# as the update itself. As bounded as the labels: route templates, and the
+# methods and statuses that reach them.
+_REQUEST_COUNTS: dict[tuple[str, str, int], Any] = {}
+_LATENCIES: dict[str, Any] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """The hot path's whole cost: two or three counter and histogram updates."""
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    count = _REQUEST_COUNTS.get((route, method, status))
+    if count is None:
+        count = REQUESTS.labels(route, method, str(status))
+        _REQUEST_COUNTS[(route, method, status)] = count
+    count.inc()
+    latency = _LATENCIES.get(route)
+    if latency is None:
+        latency = _LATENCIES[route] = LATENCY.labels(route)
+    latency.observe(seconds)
     if status == 429:
         RATE_LIMITED.labels(route).inc()
 

@@ -252,6 +252,11 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry instrumentation looks for configured
+        # providers on every request (~10 µs of the session check's CPU,
+        # bench/analysis.md); this service's metrics and log lines are its own
+        # (api/observing.py), so FastAPI's are off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.core = core
     app.state.trusted_proxies = forwarding.trusted_networks(
