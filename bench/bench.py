@@ -41,6 +41,7 @@ from config import (
     Mode,
     log,
 )
+from cores import run_cores
 from profiling import profile_run
 from statements import count_statements
 from workload import (
@@ -400,6 +401,7 @@ def main() -> None:
     # The short mode keeps to SQLite here, to stay under 3 minutes.
     for engine in ("sqlite",) if args.short else ("sqlite", "postgresql"):
         run_scale(mode, res, engine)
+        run_cores(mode, res, engine)
     if not args.short:
         pg_url = fresh_pg("bench_qmfa_statements")
         pg_dir, pg_users = seed_db("statements-pg", 100, pg_url, 100)

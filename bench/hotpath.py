@@ -39,13 +39,9 @@ Request = tuple[dict[str, Any], bytes]
 
 def _app(hot: bool) -> FastAPI:
     from quatrix_mfa.api.app import create_app
-    from quatrix_mfa.api.hot import HotRoutes
     from quatrix_mfa.settings import Settings
 
-    app = create_app(Settings.from_env(), background=False)
-    if not hot:  # the stack is built at the first request: drop the layer before it
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutes]
-    return app
+    return create_app(Settings.from_env(), background=False, hot_paths=hot)
 
 
 def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:

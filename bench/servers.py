@@ -73,11 +73,13 @@ class Server:
             self.proc.wait()
 
 
-def ours(data_dir: Path, database_url: str, cpus: str = SERVER_CPU) -> Server:
+def ours(
+    data_dir: Path, database_url: str, cpus: str = SERVER_CPU, workers: int = WORKERS
+) -> Server:
     env = {**SERVER_ENV, "QUATRIX_MFA_DATA_DIR": str(data_dir)}
     if database_url:
         env["QUATRIX_MFA_DATABASE_URL"] = database_url
-    cmd = [str(VENV / "quatrix-mfa"), "serve", "--port", str(OURS), "--workers", str(WORKERS)]
+    cmd = [str(VENV / "quatrix-mfa"), "serve", "--port", str(OURS), "--workers", str(workers)]
     return Server("quatrix-mfa", cmd, cpus, f"http://127.0.0.1:{OURS}/healthz", env)
 
 

@@ -4,15 +4,17 @@ route does: same status, body and headers, for every kind of token."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from quatrix_mfa.api.app import create_app
-from quatrix_mfa.api.hot import HotRoutes
 from quatrix_mfa.core.clock import FakeClock
 from quatrix_mfa.settings import Settings
 from tests.conftest import Api
@@ -26,8 +28,7 @@ PROFILE = "/profile"
 def through_router(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
     """The same deployment (database, keys, clock) served without api/hot.py:
     every request goes through FastAPI's router and dependencies."""
-    app = create_app(replace(settings), clock=clock, background=False)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutes]
+    app = create_app(replace(settings), clock=clock, background=False, hot_paths=False)
     with TestClient(
         app,
         base_url="http://testserver/api/1.0",
@@ -93,8 +94,9 @@ def test_a_session_check_from_outside_the_allow_list_is_refused_as_by_the_router
     proxied = make_api(peer="127.0.0.1", trust_forwarded_for=True)
     token = login_from(proxied, "10.0.0.1").json()["session_id"]
     assert restrict(proxied, token, ["10.0.0.0/24"], "10.0.0.1").status_code == 200
-    app = create_app(replace(settings, trust_forwarded_for=True), clock=clock, background=False)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutes]
+    app = create_app(
+        replace(settings, trust_forwarded_for=True), clock=clock, background=False, hot_paths=False
+    )
     with TestClient(
         app, base_url="http://testserver/api/1.0", client=("127.0.0.1", 50000)
     ) as routed:
@@ -103,6 +105,49 @@ def test_a_session_check_from_outside_the_allow_list_is_refused_as_by_the_router
             hot = proxied.get(PROFILE, headers=headers)
             assert hot.status_code == status, hot.text
             assert visible(hot) == visible(routed.get(PROFILE, headers=headers))
+
+
+def test_the_session_check_echoes_the_request_id_and_says_no_store_as_the_router_does(
+    api: Api, through_router: TestClient
+) -> None:
+    # Answered in front of Observe and NoStore: it adds what they add.
+    token = api.full_session()
+    for client in (api.http, through_router):
+        named = client.get(PROFILE, headers={"X-Auth-Token": token, "X-Request-Id": "rid-7.x"})
+        assert named.status_code == 200, named.text
+        assert named.headers["x-request-id"] == "rid-7.x"
+        assert named.headers["cache-control"] == "no-store"
+        refused = client.get(PROFILE, headers={"X-Request-Id": "not an id"})
+        assert refused.status_code == 401
+        assert re.fullmatch(r"[0-9a-f]{32}", refused.headers["x-request-id"])
+        assert refused.headers["cache-control"] == "no-store"
+
+
+def test_too_many_headers_on_the_session_check_are_refused_as_by_the_router(
+    api: Api, through_router: TestClient
+) -> None:
+    headers = {f"X-Filler-{i}": "x" for i in range(120)} | {"X-Auth-Token": api.full_session()}
+    hot, routed = api.get(PROFILE, headers=headers), through_router.get(PROFILE, headers=headers)
+    assert hot.status_code == 431, hot.text
+    assert visible(hot) == visible(routed)
+
+
+def test_an_unreadable_session_is_the_500_the_router_gives(
+    api: Api, through_router: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A stored session this code cannot read (a kind it does not know) is an
+    # unexpected error: an ErrorModel 500 on either side, logged by type only.
+    token = api.full_session()
+    with api.core.store.transaction() as tx:
+        tx.conn.execute(text("UPDATE sessions SET kind = 'bogus'"))  # type: ignore[attr-defined]
+    caplog.set_level(logging.INFO, logger="quatrix_mfa")
+    caplog.clear()
+    hot = api.get(PROFILE, headers={"X-Auth-Token": token})
+    routed = through_router.get(PROFILE, headers={"X-Auth-Token": token})
+    assert hot.status_code == routed.status_code == 500
+    assert hot.json() == routed.json() == {"code": -1, "msg": "Internal error"}
+    lines = [r for r in caplog.records if r.name == "quatrix_mfa.request"]
+    assert [(r.levelname, r.fields["status"]) for r in lines] == [("ERROR", 500)] * 2  # type: ignore[attr-defined]
 
 
 # POST /session/login, the second factor ------------------------------------------

@@ -8,18 +8,19 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from quatrix_mfa import __version__, forwarding, logs, metrics, web
 from quatrix_mfa.api import draining, errors
 from quatrix_mfa.api.caching import NoStore
-from quatrix_mfa.api.hot import HotRoutes
+from quatrix_mfa.api.hot import HotRoutes, SessionCheck
 from quatrix_mfa.api.limits import BodyLimit
 from quatrix_mfa.api.observing import METRICS_PATH, Observe, metrics_allowed
 from quatrix_mfa.api.routes import account, auth, devices, profile, recovery, reset, users
@@ -210,10 +211,28 @@ async def _checkpoints(store: SqlStore) -> None:
         await asyncio.sleep(CHECKPOINT_INTERVAL)
 
 
+class _App(FastAPI):
+    """FastAPI, with room for a layer in front of its own middleware (the
+    server-error, telemetry and body-limit layers it puts outermost)."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
+
+
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, background: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+    hot_paths: bool = True,
 ) -> FastAPI:
-    """Build the ASGI app for ``settings``; nothing is built at import time."""
+    """Build the ASGI app for ``settings``; nothing is built at import time.
+
+    ``hot_paths=False`` leaves out ``api/hot.py``: every request goes through
+    FastAPI's router, as the tests and benchmarks that compare the two need."""
     store = _store(settings)
     core = build_core(settings, clock, store)
     sender = (
@@ -244,7 +263,7 @@ def create_app(
             await run_in_threadpool(node.leave)
         store.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="quatrix-mfa",
         version=__version__,
         description="Quatrix API 1.0: login, sessions and multi-factor authentication",
@@ -276,12 +295,19 @@ def create_app(
         _add_metrics(app, settings.metrics_token)
     errors.install(app)
     web.install_error_pages(app)  # after errors.install: a page path's 404 is a page
-    # Innermost: the session check answered before FastAPI's router (api/hot.py).
-    app.add_middleware(HotRoutes, prefix=API_PREFIX, exception_handlers=app.exception_handlers)
+    if hot_paths:  # innermost: the second factor answered before FastAPI's router
+        app.add_middleware(HotRoutes, prefix=API_PREFIX, exception_handlers=app.exception_handlers)
     app.add_middleware(BodyLimit)
     app.add_middleware(NoStore, prefix=API_PREFIX)  # outside BodyLimit: its refusals too
-    # Outermost: every answer is counted, logged and carries the request id.
+    # Outermost of ours: every answer is counted, logged and carries the request id.
     app.add_middleware(Observe, trusted_proxies=app.state.trusted_proxies, prefix=API_PREFIX)
+    if hot_paths:  # in front of everything: the session check (api/hot.py)
+        app.front = functools.partial(
+            SessionCheck,
+            path=f"{API_PREFIX}/profile",
+            observer=Observe(None, app.state.trusted_proxies, API_PREFIX),  # type: ignore[arg-type]
+            exception_handlers=app.exception_handlers,
+        )
     return app
 
 

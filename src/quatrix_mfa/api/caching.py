@@ -15,6 +15,14 @@ _CACHE_CONTROL = b"cache-control"
 _NO_STORE = (_CACHE_CONTROL, b"no-store")
 
 
+def no_store(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Cache-Control: no-store`` added, unless they set their own."""
+    for name, _ in headers:
+        if name.lower() == _CACHE_CONTROL:
+            return headers
+    return [*headers, _NO_STORE]
+
+
 class NoStore:
     """Adds ``Cache-Control: no-store`` to every answer whose path starts with
     ``prefix`` and that does not set its own."""
@@ -30,10 +38,7 @@ class NoStore:
 
         async def send_no_store(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if all(name.lower() != _CACHE_CONTROL for name, _ in headers):
-                    headers.append(_NO_STORE)
-                message = {**message, "headers": headers}
+                message = {**message, "headers": no_store(list(message.get("headers", ())))}
             await send(message)
 
         await self.app(scope, receive, send_no_store)

@@ -8,9 +8,17 @@ a route's nested dependencies per request: ~300 µs of CPU around ~100 µs of
 work for the session check (bench/analysis.md, "The hot path"). Here an
 exact (method, path) lookup calls the route's own endpoint with the same
 dependencies, built by the same functions: the route itself, its OpenAPI
-entry and every other route stay FastAPI's. Any other method or spelling of
-the path (a trailing slash), and any body that is not plain valid JSON of the
-route's model, goes to FastAPI as before, which answers it as it always has.
+entry and every other route stay FastAPI's.
+
+:class:`SessionCheck` answers ``GET /profile`` in front of the whole
+middleware stack, FastAPI's and ours, whose layers had come to cost more
+than the check itself; it does what they do for this request by calling
+their own code (``Observe.begin``/``finish``, ``no_store``, the header
+limit, the app's exception handlers). :class:`HotRoutes` answers the second
+factor inside our middleware (its body passes the body limits first). Any
+other method or spelling of the path (a trailing slash), and any body that is
+not plain valid JSON of the route's model, goes to FastAPI as before, which
+answers it as it always has.
 
 Errors are mapped by the app's own exception handlers (``api/errors.py``),
 looked up as Starlette's exception middleware looks them up: an answer from
@@ -29,7 +37,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quatrix_mfa.api import deps
-from quatrix_mfa.api.limits import replaying
+from quatrix_mfa.api.caching import no_store
+from quatrix_mfa.api.limits import headers_too_large, replaying
+from quatrix_mfa.api.observing import Observe
 from quatrix_mfa.api.routes import auth, profile
 from quatrix_mfa.api.schemas import SessionLoginPostResp
 
@@ -71,8 +81,55 @@ class _Template:
         self.path_format = path
 
 
+class SessionCheck:
+    """``GET /api/1.0/profile`` in front of the whole middleware stack."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        observer: Observe,
+        exception_handlers: Mapping[Any, ExceptionHandler],
+    ) -> None:
+        self.app = app
+        self.path = path
+        self.template = _Template(path)
+        self.observer = observer
+        self.exception_handlers = exception_handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.path
+            or scope["method"] != "GET"
+            or headers_too_large(scope["headers"])  # refused the long way, by BodyLimit
+        ):
+            await self.app(scope, receive, send)
+            return
+        seen = self.observer.begin(scope)
+        scope["route"] = self.template  # the request's metrics and log line name it
+        request = Request(scope, receive)
+        unexpected: Exception | None = None
+        try:
+            try:
+                response = await _get_profile(request)
+            except Exception as error:
+                handler = handler_for(self.exception_handlers, error)
+                if handler is None:  # the server-error middleware's 500, raised on after
+                    handler, unexpected = self.exception_handlers[Exception], error
+                response = await handler(request, error)
+            # As NoStore and Observe add them, in that order.
+            response.raw_headers = [*no_store(response.raw_headers), seen.echoed]
+            seen.status = response.status_code
+            await response(scope, receive, send)
+        finally:
+            self.observer.finish(scope, seen)
+        if unexpected is not None:
+            raise unexpected  # logged by the server, as every route's unexpected error
+
+
 class HotRoutes:
-    """Exact-match dispatch for the hot routes, in front of FastAPI's router."""
+    """Exact-match dispatch for the second factor, in front of FastAPI's router."""
 
     def __init__(
         self,
@@ -82,7 +139,6 @@ class HotRoutes:
     ) -> None:
         self.app = app
         self.handlers: dict[tuple[str, str], tuple[Handler, _Template]] = {
-            ("GET", f"{prefix}/profile"): (_get_profile, _Template(f"{prefix}/profile")),
             ("POST", f"{prefix}/session/login"): (
                 _login_second_factor,
                 _Template(f"{prefix}/session/login"),
@@ -105,7 +161,7 @@ class HotRoutes:
         try:
             response = await handler(request)
         except Exception as error:
-            mapped = self._handler_for(error)
+            mapped = handler_for(self.exception_handlers, error)
             if mapped is None:
                 raise  # the server-error middleware's 500, as on every route
             response = await mapped(request, error)
@@ -117,12 +173,16 @@ class HotRoutes:
             return
         await response(scope, receive, send)
 
-    def _handler_for(self, error: Exception) -> ExceptionHandler | None:
-        # Starlette's order: the most specific class with a handler, except the
-        # catch-all ``Exception``, which is the outer server-error middleware's.
-        for cls in type(error).__mro__:
-            if cls is Exception:
-                return None
-            if cls in self.exception_handlers:
-                return self.exception_handlers[cls]
-        return None
+
+def handler_for(
+    handlers: Mapping[Any, ExceptionHandler], error: Exception
+) -> ExceptionHandler | None:
+    """The app's handler of ``error`` in Starlette's order: the most specific
+    class with a handler, except the catch-all ``Exception``, which is the
+    outer server-error middleware's (None)."""
+    for cls in type(error).__mro__:
+        if cls is Exception:
+            return None
+        if cls in handlers:
+            return handlers[cls]
+    return None

@@ -8,10 +8,12 @@ log line; nothing else is measured on the request path.
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +23,7 @@ from quatrix_mfa.forwarding import forwarded_client
 
 METRICS_PATH = "/metrics"
 _HEADER = observe.REQUEST_ID_HEADER.lower().encode()
+_XFF = b"x-forwarded-for"
 
 
 def route_of(scope: Scope, prefix: str = "") -> str:
@@ -46,8 +49,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class Observed:
+    """One request as :class:`Observe` records it, from its arrival to its log line."""
+
+    started: float
+    info: observe.RequestInfo
+    token: contextvars.Token[observe.RequestInfo | None]
+    echoed: tuple[bytes, bytes]  # the X-Request-Id header of the answer
+    status: int = 500  # what the client gets if the app raises before answering
+
+
 class Observe:
-    """Request id, metrics and the request's log line, around everything else."""
+    """Request id, metrics and the request's log line, around everything else.
+
+    :meth:`begin` and :meth:`finish` are also what ``api/hot.py``'s session
+    check calls, which answers in front of this middleware."""
 
     def __init__(
         self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), prefix: str = ""
@@ -60,36 +77,40 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
-        info, token = observe.begin(observe.request_id_from(_header(scope, _HEADER)))
-        status = 500  # what the client gets if the app raises before answering
-        echoed = info.request_id.encode()
+        seen = self.begin(scope)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (_HEADER, echoed)]
+                seen.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), seen.echoed]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - start
-            route = route_of(scope, self.prefix)
-            method = scope["method"]
-            metrics.observe_request(route, method, status, seconds)
-            if logs.REQUESTS.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                xff = [
-                    v.decode("latin-1")
-                    for k, v in scope.get("headers", ())
-                    if k == b"x-forwarded-for"
-                ]
-                peer = client[0] if client else None
-                addr = forwarded_client(peer, xff, self.trusted_proxies)
-                logs.request_line(method, route, status, seconds, addr, info)
-            observe.end(token)
+            self.finish(scope, seen)
+
+    @staticmethod
+    def begin(scope: Scope) -> Observed:
+        """A request arrives: its clock starts, its id is chosen (the client's
+        X-Request-Id when well-formed) and made the current request's."""
+        started = time.perf_counter()
+        info, token = observe.begin(observe.request_id_from(_header(scope, _HEADER)))
+        return Observed(started, info, token, (_HEADER, info.request_id.encode()))
+
+    def finish(self, scope: Scope, seen: Observed) -> None:
+        """The request is answered: its metrics and its log line."""
+        seconds = time.perf_counter() - seen.started
+        route = route_of(scope, self.prefix)
+        method = scope["method"]
+        metrics.observe_request(route, method, seen.status, seconds)
+        if logs.REQUESTS.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            xff = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == _XFF]
+            peer = client[0] if client else None
+            addr = forwarded_client(peer, xff, self.trusted_proxies)
+            logs.request_line(method, route, seen.status, seconds, addr, seen.info)
+        observe.end(seen.token)
 
 
 def metrics_allowed(authorization: str | None, token: str | None) -> bool:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import os
 import threading
@@ -87,13 +88,16 @@ class TokenHasher:
     """Keyed SHA-256 of high-entropy secrets, domain-separated by purpose."""
 
     def __init__(self, keys: KeyRing) -> None:
-        self._key = keys.hmac_key
+        # HMAC keyed once (RFC 2104 section 2: the key's inner and outer pads),
+        # copied for each hash: OpenSSL 3 sets a key up from scratch in every
+        # one-shot call, which cost more than the hashing (bench/analysis.md).
+        self._keyed = hmac.new(keys.hmac_key, digestmod=hashlib.sha256)
 
     def hash(self, purpose: str, value: str) -> str:
         msg = purpose.encode() + b"\x00" + value.encode("utf-8", "surrogatepass")
-        # The one-shot form: OpenSSL's HMAC in one call, without hmac.HMAC's two
-        # hash objects; it runs for every request that carries a session token.
-        return hmac.digest(self._key, msg, "sha256").hex()
+        mac = self._keyed.copy()  # every request that carries a session token
+        mac.update(msg)
+        return mac.hexdigest()
 
 
 @dataclass(frozen=True)
