@@ -48,6 +48,7 @@ from workload import (
     Users,
     login_lines,
     pooled,
+    pooled_rounds,
     profile_lines,
     seed_db,
     totp,
@@ -289,10 +290,7 @@ def run_scale(mode: Mode, res: dict[str, Any], engine: str) -> None:
     finally:
         if big_url:
             drop_pg(big_db)
-    res[f"scale_{engine}"] = {
-        size: {what: pooled(done) for what, done in by_what.items()}
-        for size, by_what in runs.items()
-    }
+    res[f"scale_{engine}"] = pooled_rounds(runs)
 
 
 def _scale_round(

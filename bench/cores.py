@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import ALL_CPUS, OURS, SERVER_CPU, Mode
-from workload import pooled, profile_lines, seed_db, verify_lines, write_requests, wrk
+from workload import pooled_rounds, profile_lines, seed_db, verify_lines, write_requests, wrk
 
 from servers import drop_pg, fresh_pg, ours
 
@@ -62,7 +62,4 @@ def run_cores(mode: Mode, res: dict[str, Any], engine: str) -> None:
     finally:
         if url:
             drop_pg(db)
-    res[f"cores_{engine}"] = {
-        workers: {what: pooled(done) for what, done in by_what.items()}
-        for workers, by_what in runs.items()
-    }
+    res[f"cores_{engine}"] = pooled_rounds(runs)

@@ -100,6 +100,14 @@ def wrk(
     return result
 
 
+def pooled_rounds(runs: dict[Any, dict[str, list[dict[str, Any]]]]) -> dict[Any, Any]:
+    """``{setup: {what: [run, ...]}}`` with each list of rounds :func:`pooled`."""
+    return {
+        setup: {what: pooled(done) for what, done in by_what.items()}
+        for setup, by_what in runs.items()
+    }
+
+
 def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Runs repeated in rounds as one: summed counts, percentiles over all their answers.
 
