@@ -442,6 +442,26 @@ def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: Use
     assert kept == ["f" * 64, "p" * 64]
 
 
+
+def test_expired_sessions_are_found_in_a_read_and_one_used_since_is_kept(
+    core: Core, user: User
+) -> None:
+    idle = 900.0
+    with core.store.transaction() as tx:
+        tx.sessions.add(SessionRecord("i" * 64, user.id, NOW, NOW, NOW + 9999))  # idle full
+        tx.sessions.add(SessionRecord("j" * 64, user.id, NOW, NOW, NOW + 9999))  # idle full
+        tx.sessions.add(SessionRecord("f" * 64, user.id, NOW, NOW + 500, NOW + 9999))  # fresh
+    later = NOW + idle + 1
+    with core.store.transaction(write=False) as tx:
+        found = tx.sessions.expired(later, idle)
+    assert sorted(found) == ["i" * 64, "j" * 64]
+    with core.store.transaction() as tx:
+        tx.sessions.touch("j" * 64, later)  # used between the read and the purge
+    with core.store.transaction() as tx:
+        assert tx.sessions.delete_expired([*found, "f" * 64], later, idle) == 1
+        kept = [t * 64 for t in "ijf" if tx.sessions.get(t * 64) is not None]
+    assert kept == ["j" * 64, "f" * 64]
+
 # Throttle
 
 

@@ -238,6 +238,16 @@ class SessionRepository(Protocol):
         """Move a session to another credential epoch (the one a change keeps)."""
         ...
 
+    def expired(self, now: float, idle_seconds: float, limit: int = 1000) -> list[str]:
+        """Token hashes of up to ``limit`` sessions past their expiry or idle
+        time: a read, so that the scan it may take holds no write lock."""
+        ...
+
+    def delete_expired(self, token_hashes: Sequence[str], now: float, idle_seconds: float) -> int:
+        """Delete those of ``token_hashes`` that are still expired (a session
+        used since it was found is kept); returns how many."""
+        ...
+
     def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
         """Delete up to ``limit`` expired sessions; returns how many."""
         ...
