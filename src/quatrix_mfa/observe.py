@@ -10,8 +10,6 @@ there and changes made on a thread reach the middleware's log line.
 from __future__ import annotations
 
 import contextvars
-import os
-import random
 import re
 import secrets
 from dataclasses import dataclass
@@ -35,19 +33,11 @@ _current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
 )
 
 
-# New ids: 128 random bits from a generator seeded from the OS once per
-# process (and again in a forked child). An id names a request in the logs;
-# it grants nothing, so it needs no draw from the OS per request, which cost
-# a system call on the session check's path (bench/analysis.md).
-_ids = random.Random(secrets.randbits(256))  # noqa: S311 - an id, not a secret
-os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(256)))
-
-
 def request_id_from(header: str | None) -> str:
     """``header`` when well-formed (1-64 of ``[A-Za-z0-9._-]``), else a new random id."""
     if header is not None and _WELL_FORMED.fullmatch(header):
         return header
-    return f"{_ids.getrandbits(128):032x}"
+    return secrets.token_hex(16)
 
 
 def begin(request_id: str) -> tuple[RequestInfo, contextvars.Token[RequestInfo | None]]:

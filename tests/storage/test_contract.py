@@ -442,7 +442,6 @@ def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: Use
     assert kept == ["f" * 64, "p" * 64]
 
 
-
 def test_expired_sessions_are_found_in_a_read_and_one_used_since_is_kept(
     core: Core, user: User
 ) -> None:
@@ -461,6 +460,7 @@ def test_expired_sessions_are_found_in_a_read_and_one_used_since_is_kept(
         assert tx.sessions.delete_expired([*found, "f" * 64], later, idle) == 1
         kept = [t * 64 for t in "ijf" if tx.sessions.get(t * 64) is not None]
     assert kept == ["j" * 64, "f" * 64]
+
 
 # Throttle
 
