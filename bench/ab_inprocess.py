@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +52,8 @@ def one_side(requests: int) -> None:
     gc.freeze()  # as serve does
     statuses: list[int] = []
 
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
     async def run(requests: Any, count: int) -> float:
-        started = time.process_time()
-        for _ in range(count):
-            scope, body = next(requests)
-
-            async def receive(body: bytes = body) -> dict[str, Any]:
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await app(dict(scope, state={}), receive, send)
-        return (time.process_time() - started) / count
+        return await hotpath.cpu_per_request(app, requests, count, statuses)
 
     async def main() -> tuple[float, float]:
         profile = hotpath.profile_requests(rows[:1000])
