@@ -437,7 +437,8 @@ def test_purge_removes_expired_and_idle_full_sessions_only(core: Core, user: Use
         tx.sessions.add(SessionRecord("f" * 64, user.id, NOW, NOW + 500, NOW + 9999))  # fresh
         tx.sessions.add(SessionRecord("p" * 64, user.id, NOW, NOW, NOW + 9999, (Step.TOTP,)))
     with core.store.transaction() as tx:
-        assert tx.sessions.purge_expired(NOW + idle + 1, idle) == 2
+        found = tx.sessions.expired(NOW + idle + 1, idle)
+        assert tx.sessions.delete_expired(found, NOW + idle + 1, idle) == 2
         kept = [t * 64 for t in "eifp" if tx.sessions.get(t * 64) is not None]
     assert kept == ["f" * 64, "p" * 64]
 

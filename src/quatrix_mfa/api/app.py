@@ -22,7 +22,7 @@ from quatrix_mfa.api import draining, errors
 from quatrix_mfa.api.caching import NoStore
 from quatrix_mfa.api.hot import HotRoutes, SessionCheck
 from quatrix_mfa.api.limits import BodyLimit
-from quatrix_mfa.api.observing import METRICS_PATH, Observe, metrics_allowed
+from quatrix_mfa.api.observing import METRICS_PATH, Observe, Recorder, metrics_allowed
 from quatrix_mfa.api.routes import account, auth, devices, profile, recovery, reset, users
 from quatrix_mfa.api.routes import settings as site_settings
 from quatrix_mfa.core import maintenance
@@ -305,7 +305,7 @@ def create_app(
         app.front = functools.partial(
             SessionCheck,
             path=f"{API_PREFIX}/profile",
-            observer=Observe(None, app.state.trusted_proxies, API_PREFIX),  # type: ignore[arg-type]
+            recorder=Recorder(app.state.trusted_proxies, API_PREFIX),
             exception_handlers=app.exception_handlers,
         )
     return app

@@ -13,7 +13,7 @@ entry and every other route stay FastAPI's.
 :class:`SessionCheck` answers ``GET /profile`` in front of the whole
 middleware stack, FastAPI's and ours, whose layers had come to cost more
 than the check itself; it does what they do for this request by calling
-their own code (``Observe.begin``/``finish``, ``no_store``, the header
+their own code (``Recorder.begin``/``finish``, as Observe, ``no_store``, the header
 limit, the app's exception handlers). :class:`HotRoutes` answers the second
 factor inside our middleware (its body passes the body limits first). Any
 other method or spelling of the path (a trailing slash), and any body that is
@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from quatrix_mfa.api import deps
 from quatrix_mfa.api.caching import no_store
 from quatrix_mfa.api.limits import headers_too_large, replaying
-from quatrix_mfa.api.observing import Observe
+from quatrix_mfa.api.observing import Recorder
 from quatrix_mfa.api.routes import auth, profile
 from quatrix_mfa.api.schemas import SessionLoginPostResp
 
@@ -88,13 +88,13 @@ class SessionCheck:
         self,
         app: ASGIApp,
         path: str,
-        observer: Observe,
+        recorder: Recorder,
         exception_handlers: Mapping[Any, ExceptionHandler],
     ) -> None:
         self.app = app
         self.path = path
         self.template = _Template(path)
-        self.observer = observer
+        self.recorder = recorder
         self.exception_handlers = exception_handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,7 +106,7 @@ class SessionCheck:
         ):
             await self.app(scope, receive, send)
             return
-        seen = self.observer.begin(scope)
+        seen = self.recorder.begin(scope)
         scope["route"] = self.template  # the request's metrics and log line name it
         request = Request(scope, receive)
         unexpected: Exception | None = None
@@ -123,7 +123,7 @@ class SessionCheck:
             seen.status = response.status_code
             await response(scope, receive, send)
         finally:
-            self.observer.finish(scope, seen)
+            self.recorder.finish(scope, seen)
         if unexpected is not None:
             raise unexpected  # logged by the server, as every route's unexpected error
 

@@ -51,7 +51,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 @dataclass(slots=True)
 class Observed:
-    """One request as :class:`Observe` records it, from its arrival to its log line."""
+    """One request as :class:`Recorder` records it, from its arrival to its log line."""
 
     started: float
     info: observe.RequestInfo
@@ -60,35 +60,13 @@ class Observed:
     status: int = 500  # what the client gets if the app raises before answering
 
 
-class Observe:
-    """Request id, metrics and the request's log line, around everything else.
+class Recorder:
+    """A request's id, metrics and log line: what :class:`Observe` does around
+    every request, and ``api/hot.py``'s session check in front of it."""
 
-    :meth:`begin` and :meth:`finish` are also what ``api/hot.py``'s session
-    check calls, which answers in front of this middleware."""
-
-    def __init__(
-        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), prefix: str = ""
-    ) -> None:
-        self.app = app
+    def __init__(self, trusted_proxies: Sequence[Network] = (), prefix: str = "") -> None:
         self.trusted_proxies = tuple(trusted_proxies)
         self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen = self.begin(scope)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), seen.echoed]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self.finish(scope, seen)
 
     @staticmethod
     def begin(scope: Scope) -> Observed:
@@ -111,6 +89,33 @@ class Observe:
             addr = forwarded_client(peer, xff, self.trusted_proxies)
             logs.request_line(method, route, seen.status, seconds, addr, seen.info)
         observe.end(seen.token)
+
+
+class Observe:
+    """Request id, metrics and the request's log line, around everything else."""
+
+    def __init__(
+        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), prefix: str = ""
+    ) -> None:
+        self.app = app
+        self.recorder = Recorder(trusted_proxies, prefix)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = self.recorder.begin(scope)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), seen.echoed]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.recorder.finish(scope, seen)
 
 
 def metrics_allowed(authorization: str | None, token: str | None) -> bool:

@@ -248,10 +248,6 @@ class SessionRepository(Protocol):
         used since it was found is kept); returns how many."""
         ...
 
-    def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
-        """Delete up to ``limit`` expired sessions; returns how many."""
-        ...
-
 
 class ThrottleRepository(Protocol):
     def states(self, keys: Sequence[str]) -> list[ThrottleState]: ...

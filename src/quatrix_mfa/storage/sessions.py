@@ -212,9 +212,6 @@ class SqlSessionRepository:
         self.purged_expired += count
         return count
 
-    def purge_expired(self, now: float, idle_seconds: float, limit: int = 1000) -> int:
-        return self.delete_expired(self.expired(now, idle_seconds, limit), now, idle_seconds)
-
 
 def _expired(now: float, idle_seconds: float) -> Any:
     """Past its absolute expiry, or a full session idle too long.
