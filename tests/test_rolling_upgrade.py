@@ -1,6 +1,7 @@
 """Issue 16, item 4: a rolling upgrade and a rollback under load, with no
 answer other than 2xx. Today's code is the old release; a copy of it with
-one added migration (0010, expand only: a new table, and "0009 still works")
+one added migration (the next revision, expand only: a new table, and "today's
+head still works")
 is the new one. Two nodes share the database; a node leaving for a restart
 is first taken out of the load's rotation, as a load balancer would."""
 
@@ -18,39 +19,52 @@ import httpx
 import quatrix_mfa
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import free_port, init_admin, wait_healthy
+from tests.support.revisions import HEAD, NEXT
 
-MIGRATION_0010 = '''"""upgrade probe (a test's new release)
+NEXT_MIGRATION = f'''"""upgrade probe (a test's new release)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: {NEXT}
+Revises: {HEAD}
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "{NEXT}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("upgrade_probe", sa.Column("id", sa.Integer(), primary_key=True))
-    op.execute("UPDATE schema_compat SET oldest_code_revision = '0009'")
+    # The probe keeps what schema_compat said, for its downgrade to put back.
+    op.create_table(
+        "upgrade_probe",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("oldest_before", sa.String(32), nullable=False),
+    )
+    op.execute(
+        "INSERT INTO upgrade_probe (id, oldest_before) "
+        "SELECT 1, oldest_code_revision FROM schema_compat WHERE id = 1"
+    )
+    op.execute("UPDATE schema_compat SET oldest_code_revision = \'{HEAD}\'")
 
 
 def downgrade() -> None:
+    op.execute(
+        "UPDATE schema_compat SET oldest_code_revision = "
+        "(SELECT oldest_before FROM upgrade_probe WHERE id = 1)"
+    )
     op.drop_table("upgrade_probe")
-    op.execute("UPDATE schema_compat SET oldest_code_revision = '0008'")
 '''
 
 
 def new_release(folder: Path) -> Path:
-    """A copy of today's package with migration 0010 added; its path to import from."""
+    """A copy of today's package with the next migration added; its path to import from."""
     root = folder / "new-release"
     shutil.copytree(Path(quatrix_mfa.__file__).parent, root / "quatrix_mfa")
     versions = root / "quatrix_mfa" / "storage" / "migrations" / "versions"
-    (versions / "0010_upgrade_probe.py").write_text(MIGRATION_0010)
+    (versions / f"{NEXT}_upgrade_probe.py").write_text(NEXT_MIGRATION)
     return root
 
 
@@ -164,7 +178,7 @@ def test_rolling_upgrade_and_rollback_under_load_answer_only_2xx(
         # 1. The new release migrates the schema; the old nodes keep serving, ready.
         migrated = cli(env_a, new, "migrate")
         assert migrated.returncode == 0, migrated.stderr
-        assert "Schema at revision 0010" in migrated.stdout
+        assert f"Schema at revision {NEXT}" in migrated.stdout
         assert a.ready() and b.ready()
 
         # 2. Rolling: one node at a time, out of rotation, new code, back in.
@@ -182,7 +196,7 @@ def test_rolling_upgrade_and_rollback_under_load_answer_only_2xx(
             load.join_rotation(node)
 
         # 4. The new schema goes, with the new release's migrate; still ready.
-        down = cli(env_a, new, "migrate", "--to", "0009")
+        down = cli(env_a, new, "migrate", "--to", HEAD)
         assert down.returncode == 0, down.stderr
         assert a.ready() and b.ready()
     finally:
@@ -191,7 +205,7 @@ def test_rolling_upgrade_and_rollback_under_load_answer_only_2xx(
             load.join(timeout=30)
         a.stop()
         b.stop()
-        cli(env_a, new, "migrate", "--to", "0009")  # the PostgreSQL run shares the database
+        cli(env_a, new, "migrate", "--to", HEAD)  # the PostgreSQL run shares the database
     assert len(load.answers) > 20
     assert {name for name, _ in load.answers} == {"a", "b"}
     bad = [(name, status) for name, status in load.answers if not 200 <= status < 300]

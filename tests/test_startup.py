@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL, only_on
 from tests.servers import free_port, wait_healthy
+from tests.support.revisions import HEAD, NEXT, TWO_BACK
 from tests.support.shell import Cli, refused
 from tests.support.shell import cli as cli  # the fixture
 
@@ -253,8 +254,9 @@ def test_a_schema_one_version_ahead_serves_and_an_older_code_refuses(cli: Cli) -
     """Expand-then-contract: a newer release's migration says which code still
     works on it (schema_compat); code older than that refuses with both versions."""
     cli.init()
+    oldest = cli.scalar("SELECT oldest_code_revision FROM schema_compat")
     try:
-        newer_schema(cli, oldest_code="0009")
+        newer_schema(cli, oldest_code=HEAD)
         assert cli.run("keys", "status").returncode == 0
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -271,27 +273,27 @@ def test_a_schema_one_version_ahead_serves_and_an_older_code_refuses(cli: Cli) -
         finally:
             process.terminate()
             process.wait(timeout=20)
-        assert cli.scalar("SELECT version_num FROM alembic_version") == "0010"
-        newer_schema(cli, oldest_code="0010")
-        line = refused(cli.run("keys", "status"), "0010", "0009")
+        assert cli.scalar("SELECT version_num FROM alembic_version") == NEXT
+        newer_schema(cli, oldest_code=NEXT)
+        line = refused(cli.run("keys", "status"), NEXT, HEAD)
         assert "newer than this code's" in line
-        refused(cli.run("migrate"), "0010", "0009")
+        refused(cli.run("migrate"), NEXT, HEAD)
     finally:  # the PostgreSQL run shares one database between tests
         run_sql(
             cli,
             [
-                "UPDATE alembic_version SET version_num = '0009'",
-                "UPDATE schema_compat SET oldest_code_revision = '0008'",
+                f"UPDATE alembic_version SET version_num = '{HEAD}'",
+                f"UPDATE schema_compat SET oldest_code_revision = '{oldest}'",
             ],
         )
 
 
 def newer_schema(cli: Cli, oldest_code: str) -> None:
-    """The database as a release with migration 0010 would leave it."""
+    """The database as a next release's migration would leave it."""
     run_sql(
         cli,
         [
-            "UPDATE alembic_version SET version_num = '0010'",
+            f"UPDATE alembic_version SET version_num = '{NEXT}'",
             "DELETE FROM schema_compat",
             f"INSERT INTO schema_compat (id, oldest_code_revision) VALUES (1, '{oldest_code}')",
         ],
@@ -311,16 +313,17 @@ def run_sql(cli: Cli, statements: list[str]) -> None:
 
 
 def test_migrate_takes_the_schema_back_and_forth(cli: Cli) -> None:
+    """Two revisions back (each one's downgrade runs), refused by serve, and up again."""
     cli.init()
     try:
-        down = cli.run("migrate", "--to", "0008")
+        down = cli.run("migrate", "--to", TWO_BACK)
         assert down.returncode == 0, down.stderr
-        assert cli.scalar("SELECT version_num FROM alembic_version") == "0008"
-        refused(cli.run("serve", "--port", PORT, "--no-migrate"), "0008", "quatrix-mfa migrate")
+        assert cli.scalar("SELECT version_num FROM alembic_version") == TWO_BACK
+        refused(cli.run("serve", "--port", PORT, "--no-migrate"), TWO_BACK, "quatrix-mfa migrate")
     finally:  # the PostgreSQL run shares one database between tests
         up = cli.run("migrate")
     assert up.returncode == 0, up.stderr
-    assert cli.scalar("SELECT version_num FROM alembic_version") == "0009"
+    assert cli.scalar("SELECT version_num FROM alembic_version") == HEAD
     assert cli.scalar("SELECT count(*) FROM users") == 1
 
 
@@ -329,6 +332,6 @@ def test_a_downgrade_through_a_revision_without_one_is_refused_before_any_step(c
     0002 (no downgrade) halfway left the schema half taken back, tables gone."""
     cli.init()
     refused(cli.run("migrate", "--to", "0001"), "0002", "no downgrade", "nothing was changed")
-    assert cli.scalar("SELECT version_num FROM alembic_version") == "0009"
+    assert cli.scalar("SELECT version_num FROM alembic_version") == HEAD
     assert cli.scalar("SELECT count(*) FROM trusted_devices") == 0  # the table is still there
     assert cli.scalar("SELECT count(*) FROM users") == 1

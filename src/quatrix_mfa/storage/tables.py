@@ -160,7 +160,8 @@ sessions = Table(
         index=True,
     ),
     Column("created", Float, nullable=False),
-    Column("last_seen", Float, nullable=False),
+    # Indexed (migration 0010): the purge looks for idle sessions by it.
+    Column("last_seen", Float, nullable=False, index=True),
     Column("expires_at", Float, nullable=False, index=True),
     Column("steps", String(16), nullable=False),
     Column("failures", Integer, nullable=False),
