@@ -1,15 +1,19 @@
 """Store.single_statement_read: the session check's one read, on every database.
 
-On SQLite's event-loop reader it runs without BEGIN and COMMIT; it must still
-see exactly what a transaction sees, and see a change committed elsewhere at
-once (a session closed on one node is refused at once on every node)."""
+On SQLite's event-loop reader, and on PostgreSQL in autocommit, it runs without
+BEGIN and COMMIT; it must still see exactly what a transaction sees, and see a
+change committed elsewhere at once (a session closed on one node is refused at
+once on every node)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import TypeVar
+
+import psycopg
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account, SessionRecord, User
@@ -81,23 +85,36 @@ def test_a_session_closed_elsewhere_is_gone_for_the_next_single_read(
     assert asyncio.run(main()) == (True, False)
 
 
-def test_the_loop_reader_opens_no_transaction_for_one_statement(
-    core: Core, account: Account, db_kind: str
-) -> None:
+def _driver_in_transaction(tx: object) -> bool:
+    """Whether the driver's own connection is inside a transaction now: what
+    the database was sent, not SQLAlchemy's bookkeeping."""
+    raw = tx.conn.connection.driver_connection  # type: ignore[attr-defined]
+    if isinstance(raw, sqlite3.Connection):
+        return raw.in_transaction
+    return bool(raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+
+def test_one_statement_goes_without_begin_and_commit(core: Core, account: Account) -> None:
+    """SQLite's loop reader and PostgreSQL's autocommit read: the one statement
+    alone, where a read-only transaction sends BEGIN first."""
     _add_session(core, account)
     store = store_of(core)
 
-    def open_transactions() -> tuple[bool, bool]:
+    def open_transactions() -> tuple[bool, bool, bool, object]:
         with core.store.single_statement_read() as tx:
-            tx.sessions.get_with_owner(HASH)
-            single = tx.conn.in_transaction()  # type: ignore[attr-defined]
+            found = tx.sessions.get_with_owner(HASH)
+            single = _driver_in_transaction(tx)
+            raw = tx.conn.connection.driver_connection  # type: ignore[attr-defined]
         with core.store.transaction(write=False) as tx:
             tx.sessions.get_with_owner(HASH)
-            whole = tx.conn.in_transaction()  # type: ignore[attr-defined]
-        return single, whole
+            whole = _driver_in_transaction(tx)
+        return found is not None, single, whole, raw
 
-    single, whole = _on_the_loop(store, open_transactions)
+    found, single, whole, raw = _on_the_loop(store, open_transactions)
+    assert found
     assert whole is True
-    # SQLite reads one statement from one snapshot: no BEGIN/COMMIT around it.
-    # Elsewhere (PostgreSQL, in the thread pool) it is a read-only transaction.
-    assert single is (db_kind != "sqlite")
+    assert single is False
+    if isinstance(raw, psycopg.Connection):
+        # Back in the pool, the connection is out of autocommit again: the
+        # next unit of work on it is a transaction, all or nothing.
+        assert raw.autocommit is False

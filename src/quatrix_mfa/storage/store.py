@@ -279,8 +279,15 @@ class SqlStore:
         ``COMMIT``: the driver is in autocommit (storage/engine.py), and SQLite
         reads one statement from one snapshot of the log. The two statements
         around it were a third of the session check's database time
-        (bench/analysis.md). Anywhere else, a read-only transaction."""
+        (bench/analysis.md). On PostgreSQL the connection is in autocommit for
+        it: every statement there reads from a snapshot of its own, and
+        ``BEGIN`` and ``COMMIT`` were two of the check's four round trips.
+        Elsewhere on SQLite (off the loop), a read-only transaction."""
         reader = self._free_loop_reader()
+        if reader is None and not self.is_sqlite:
+            with self._autocommit_read() as tx:
+                yield tx
+            return
         if reader is None:
             with self.transaction(write=False) as tx:
                 yield tx
@@ -292,6 +299,28 @@ class SqlStore:
             if reason is None:
                 raise
             reader.invalidate()
+            raise StoreUnavailable(reason) from error
+
+    @contextmanager
+    def _autocommit_read(self) -> Iterator[SqlTransaction]:
+        """PostgreSQL's :meth:`single_statement_read`: a pooled connection (its
+        deadline and ping as for a transaction) in autocommit, so the one
+        statement goes alone; the connection is back out of autocommit when
+        the pool has it again (SQLAlchemy resets what ``execution_options`` set)."""
+        deadline = nullcontext() if self._deadlines is None else self._deadlines.within()
+        try:
+            with deadline, self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                try:
+                    yield SqlTransaction(conn, False)
+                except Exception as error:
+                    if outage_reason(error) is not None and not conn.invalidated:
+                        conn.invalidate()
+                    raise
+        except Exception as error:
+            reason = outage_reason(error)
+            if reason is None:
+                raise
             raise StoreUnavailable(reason) from error
 
     def _connect(self, write: bool) -> AbstractContextManager[Connection]:
