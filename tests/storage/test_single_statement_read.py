@@ -17,6 +17,7 @@ import psycopg
 
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.model import Account, SessionRecord, User
+from quatrix_mfa.core.ports import Transaction
 from quatrix_mfa.storage.store import SqlStore
 from tests.support.storage import NOW, new_user, store_of
 
@@ -48,9 +49,8 @@ def test_a_single_statement_read_finds_what_a_transaction_finds(
     def both() -> tuple[object, object, object]:
         with core.store.transaction(write=False) as tx:
             in_transaction = tx.sessions.get_with_owner(HASH)
-        with core.store.single_statement_read() as tx:
-            single = tx.sessions.get_with_owner(HASH)
-            missing = tx.sessions.get_with_owner("d" * 64)
+        single = core.store.single_statement_read(lambda tx: tx.sessions.get_with_owner(HASH))
+        missing = core.store.single_statement_read(lambda tx: tx.sessions.get_with_owner("d" * 64))
         return in_transaction, single, missing
 
     in_transaction, single, missing = _on_the_loop(store_of(core), both)
@@ -65,8 +65,8 @@ def test_a_session_closed_elsewhere_is_gone_for_the_next_single_read(
     store = store_of(core)
 
     def read() -> bool:
-        with core.store.single_statement_read() as tx:
-            return tx.sessions.get_with_owner(HASH) is not None
+        found = core.store.single_statement_read(lambda tx: tx.sessions.get_with_owner(HASH))
+        return found is not None
 
     def close_on_another_thread() -> None:
         def close() -> None:
@@ -101,10 +101,11 @@ def test_one_statement_goes_without_begin_and_commit(core: Core, account: Accoun
     store = store_of(core)
 
     def open_transactions() -> tuple[bool, bool, bool, object]:
-        with core.store.single_statement_read() as tx:
-            found = tx.sessions.get_with_owner(HASH)
-            single = _driver_in_transaction(tx)
+        def read(tx: Transaction) -> tuple[object, bool, object]:
             raw = tx.conn.connection.driver_connection  # type: ignore[attr-defined]
+            return tx.sessions.get_with_owner(HASH), _driver_in_transaction(tx), raw
+
+        found, single, raw = core.store.single_statement_read(read)
         with core.store.transaction(write=False) as tx:
             tx.sessions.get_with_owner(HASH)
             whole = _driver_in_transaction(tx)

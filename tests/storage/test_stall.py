@@ -171,3 +171,43 @@ def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
     own_postgres.start()
     add(store, "after")  # checked before use and replaced: no error for this unit
     assert count(own_postgres, "after") == 1
+
+
+def _single_read(store: SqlStore) -> int:
+    """The session check's kind of read (``single_statement_read``): one statement."""
+    return int(
+        store.single_statement_read(
+            lambda tx: tx.conn.execute(text("SELECT count(*) FROM notes")).scalar()  # type: ignore[attr-defined]
+        )
+    )
+
+
+def test_a_single_read_after_a_restart_is_made_again_and_answers(
+    store: SqlStore, own_postgres: OwnPostgres
+) -> None:
+    """The single read takes its pooled connection without a ping: one the
+    server closed fails at once, and the read is made again with the ping,
+    which replaces the pool's connections. The caller sees no error."""
+    add(store, "before")
+    assert _single_read(store) == 1  # connections wait in the pool
+    own_postgres.stop()
+    own_postgres.start()
+    assert finishes(lambda: _single_read(store), TIMEOUT + SLACK) == 1
+    assert finishes(lambda: _single_read(store), TIMEOUT + SLACK) == 1
+    assert store.engine.pool.checkedout() == 0
+
+
+def test_a_single_read_on_a_stalled_server_gives_up_in_time(
+    store: SqlStore, own_postgres: OwnPostgres
+) -> None:
+    """Not made again past its deadline: a frozen server's answer is a
+    StoreUnavailable within the store's bound, as for any unit of work."""
+    add(store, "before")
+    assert _single_read(store) == 1
+    with own_postgres.stalled():
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            finishes(lambda: _single_read(store), TIMEOUT + SLACK)
+        assert time.monotonic() - started < TIMEOUT + SLACK
+        assert store.engine.pool.checkedout() == 0
+    assert finishes(lambda: _single_read(store), TIMEOUT + SLACK) == 1

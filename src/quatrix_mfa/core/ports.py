@@ -436,12 +436,14 @@ class Store(Protocol):
         """All-or-nothing unit of work; ``write=False`` for read-only work."""
         ...
 
-    def single_statement_read(self) -> AbstractContextManager[Transaction]:
-        """A read that runs exactly one statement, for the hottest reads (the
-        session check): that statement sees one consistent state, so where
-        the database reads every statement from a snapshot of its own, no
-        transaction is opened around it. Two statements in it may see two
-        states: use :meth:`transaction` for anything more."""
+    def single_statement_read(self, work: Callable[[Transaction], T]) -> T:
+        """``work(tx)``'s result, for ``work`` that runs exactly one statement:
+        the hottest reads (the session check). That statement sees one
+        consistent state, so where the database reads every statement from a
+        snapshot of its own, no transaction is opened around it. Two
+        statements in it may see two states: use :meth:`transaction` for
+        anything more. ``work`` may be called twice (a read made again on
+        another connection): it must change nothing."""
         ...
 
     async def run(self, work: Callable[[], T], *, slow: bool = False, write: bool = True) -> T:

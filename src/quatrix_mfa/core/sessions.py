@@ -153,8 +153,8 @@ def read_session(core: Core, raw_token: str | None, addr: str | None) -> Caller:
     if token is None or token != raw_token:
         raise NotAuthenticated()
     hashed = token_hash(core, token)
-    with core.store.single_statement_read() as tx:  # one statement: session, user, account
-        found = tx.sessions.get_with_owner(hashed)
+    # One statement: the session, its user and their account.
+    found = core.store.single_statement_read(lambda tx: tx.sessions.get_with_owner(hashed))
     if found is None or not found[1].is_active:
         raise NotAuthenticated()
     session, user, account = found

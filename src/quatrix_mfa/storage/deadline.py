@@ -55,21 +55,37 @@ _local = threading.local()
 class Within:
     """``with Within(seconds):`` a connection this thread takes from the pool
     meanwhile is cut off ``seconds`` from now (or at the deadline of an outer
-    ``Within``, if that comes first)."""
+    ``Within``, if that comes first).
 
-    __slots__ = ("_outer", "_seconds")
+    ``ping=False``: a connection taken meanwhile is not pinged first. For a
+    read alone, which its caller makes again on another connection when this
+    one turns out closed (a server restart), instead of paying a round trip
+    for every use (``SqlStore.single_statement_read``)."""
 
-    def __init__(self, seconds: float) -> None:
+    __slots__ = ("_outer", "_outer_ping", "_ping", "_seconds")
+
+    def __init__(self, seconds: float, ping: bool = True) -> None:
         self._seconds = seconds
+        self._ping = ping
         self._outer: float | None = None
+        self._outer_ping = True
 
     def __enter__(self) -> None:
         self._outer = outer = getattr(_local, "deadline", None)
+        self._outer_ping = getattr(_local, "ping", True)
         deadline = time.monotonic() + self._seconds
         _local.deadline = deadline if outer is None else min(outer, deadline)
+        _local.ping = self._ping
 
     def __exit__(self, *_: object) -> None:
         _local.deadline = self._outer
+        _local.ping = self._outer_ping
+
+
+def seconds_left() -> float | None:
+    """What is left of this thread's current :class:`Within`, None outside one."""
+    deadline = getattr(_local, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class _Watchdog:
@@ -126,9 +142,10 @@ class Deadlines:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def within(self, seconds: float | None = None) -> Within:
-        """A unit of work's deadline (the engine's own bound unless ``seconds``)."""
-        return Within(self.seconds if seconds is None else seconds)
+    def within(self, seconds: float | None = None, ping: bool = True) -> Within:
+        """A unit of work's deadline (the engine's own bound unless ``seconds``);
+        ``ping=False``: see :class:`Within`."""
+        return Within(self.seconds if seconds is None else seconds, ping)
 
     def watch(self, engine: Engine) -> None:
         """Arm a deadline on every connection ``engine``'s pool hands out.
@@ -154,7 +171,10 @@ class Deadlines:
         def checked_out(dbapi_connection: Any, entry: ConnectionPoolEntry, _proxy: Any) -> None:
             deadline = getattr(_local, "deadline", None) or time.monotonic() + seconds
             _WATCHDOG.arm(entry, deadline, entry.info["socket"])
-            if entry.info.pop("fresh", False):
+            fresh = entry.info.pop("fresh", False)
+            # Used unchecked: its user makes the read again should it fail.
+            entry.info["unpinged"] = not fresh and not getattr(_local, "ping", True)
+            if fresh or entry.info["unpinged"]:
                 return
             try:
                 ping(dbapi_connection)

@@ -19,7 +19,7 @@ from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
-from quatrix_mfa.storage.deadline import Deadlines
+from quatrix_mfa.storage.deadline import Deadlines, seconds_left
 from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outage import outage_reason, wrapped_outage
@@ -31,6 +31,10 @@ from quatrix_mfa.storage.throttle import SqlThrottleRepository
 from quatrix_mfa.storage.users import SqlUserRepository
 
 T = TypeVar("T")
+
+
+class _UnpingedConnectionLost(StoreUnavailable):
+    """A connection used without its ping failed: made again, with the ping."""
 
 
 def _passive_checkpoint(driver: Any) -> tuple[int, int]:
@@ -271,29 +275,23 @@ class SqlStore:
             raise StoreUnavailable(reason) from error
         _committed(tx)  # after the writer lock is given up: nothing waits on a log line
 
-    @contextmanager
-    def single_statement_read(self) -> Iterator[SqlTransaction]:
+    def single_statement_read(self, work: Callable[[SqlTransaction], T]) -> T:
         """See :meth:`quatrix_mfa.core.ports.Store.single_statement_read`.
 
         On SQLite's loop reader the statement runs without ``BEGIN`` and
         ``COMMIT``: the driver is in autocommit (storage/engine.py), and SQLite
         reads one statement from one snapshot of the log. The two statements
         around it were a third of the session check's database time
-        (bench/analysis.md). On PostgreSQL the connection is in autocommit for
-        it: every statement there reads from a snapshot of its own, and
-        ``BEGIN`` and ``COMMIT`` were two of the check's four round trips.
+        (bench/analysis.md). On PostgreSQL, :meth:`_autocommit_read`.
         Elsewhere on SQLite (off the loop), a read-only transaction."""
         reader = self._free_loop_reader()
         if reader is None and not self.is_sqlite:
-            with self._autocommit_read() as tx:
-                yield tx
-            return
+            return self._autocommit_read(work)
         if reader is None:
             with self.transaction(write=False) as tx:
-                yield tx
-            return
+                return work(tx)
         try:
-            yield SqlTransaction(reader, False)
+            return work(SqlTransaction(reader, False))
         except Exception as error:  # the driver's, from the prepared statement
             reason = outage_reason(error)
             if reason is None:
@@ -301,18 +299,36 @@ class SqlStore:
             reader.invalidate()
             raise StoreUnavailable(reason) from error
 
-    @contextmanager
-    def _autocommit_read(self) -> Iterator[SqlTransaction]:
-        """PostgreSQL's :meth:`single_statement_read`: a pooled connection (its
-        deadline and ping as for a transaction) in autocommit, so the one
-        statement goes alone; the connection is back out of autocommit when
-        the pool has it again (SQLAlchemy resets what ``execution_options`` set)."""
-        deadline = nullcontext() if self._deadlines is None else self._deadlines.within()
+    def _autocommit_read(self, work: Callable[[SqlTransaction], T]) -> T:
+        """PostgreSQL's :meth:`single_statement_read`: one statement alone, on a
+        pooled connection in autocommit (each statement there reads from a
+        snapshot of its own) and without the pool's ping. ``BEGIN``,
+        ``COMMIT`` and the ping were three of the session check's four round
+        trips (bench/analysis.md). A connection the server closed since its
+        last use (a restart) fails at once: the read is then made again with
+        the ping, which replaces every connection made before the restart, as
+        the ping would have done first. The connection goes back to the pool
+        out of autocommit (SQLAlchemy resets what ``execution_options`` set)."""
+        if self._deadlines is None:  # the pool pings every connection itself
+            return self._autocommit_try(work)
+        with self._deadlines.within(ping=False):
+            try:
+                return self._autocommit_try(work)
+            except _UnpingedConnectionLost:
+                left = seconds_left()
+                if left is None or left <= 0:  # cut off at the deadline: no time for another
+                    raise
+                with self._deadlines.within(ping=True):
+                    return self._autocommit_try(work)
+
+    def _autocommit_try(self, work: Callable[[SqlTransaction], T]) -> T:
+        unpinged = False
         try:
-            with deadline, self.engine.connect() as conn:
+            with self.engine.connect() as conn:
+                unpinged = bool(conn.info.pop("unpinged", False))
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 try:
-                    yield SqlTransaction(conn, False)
+                    return work(SqlTransaction(conn, False))
                 except Exception as error:
                     if outage_reason(error) is not None and not conn.invalidated:
                         conn.invalidate()
@@ -321,7 +337,8 @@ class SqlStore:
             reason = outage_reason(error)
             if reason is None:
                 raise
-            raise StoreUnavailable(reason) from error
+            lost = _UnpingedConnectionLost if unpinged else StoreUnavailable
+            raise lost(reason) from error
 
     def _connect(self, write: bool) -> AbstractContextManager[Connection]:
         """A connection for one transaction: the loop's reader for a read on
