@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -210,4 +212,43 @@ def test_a_single_read_on_a_stalled_server_gives_up_in_time(
             finishes(lambda: _single_read(store), TIMEOUT + SLACK)
         assert time.monotonic() - started < TIMEOUT + SLACK
         assert store.engine.pool.checkedout() == 0
+    assert finishes(lambda: _single_read(store), TIMEOUT + SLACK) == 1
+
+
+def test_a_single_read_that_fails_late_is_not_made_again(
+    store: SqlStore, own_postgres: OwnPostgres
+) -> None:
+    """The read waits on a lock; late in its time its connection is cut and
+    the server takes no new connections. Made again, it would wait for a new
+    connection past the deadline (the least connect time is 2 s): it is not,
+    the answer is a StoreUnavailable within the bound."""
+    add(store, "before")
+    assert _single_read(store) == 1  # a pooled connection, used without its ping next time
+    with (
+        psycopg.connect(own_postgres.url, autocommit=True) as admin,
+        psycopg.connect(own_postgres.url) as locker,
+    ):
+        locker.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")  # held: the read waits
+        keep = (admin.info.backend_pid, locker.info.backend_pid)
+
+        def cut_late() -> None:
+            time.sleep(TIMEOUT * 0.6)
+            os.kill(own_postgres.postmaster(), signal.SIGSTOP)  # no new connections answered
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> ALL(%s)",
+                (list(keep),),
+            )
+
+        cutter = threading.Thread(target=cut_late)
+        cutter.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                finishes(lambda: _single_read(store), TIMEOUT + SLACK)
+            assert time.monotonic() - started < TIMEOUT + SLACK
+        finally:
+            cutter.join()
+            own_postgres.resume()
+        locker.rollback()
     assert finishes(lambda: _single_read(store), TIMEOUT + SLACK) == 1

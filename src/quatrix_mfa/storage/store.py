@@ -33,6 +33,11 @@ from quatrix_mfa.storage.users import SqlUserRepository
 T = TypeVar("T")
 
 
+# A connection the server closed fails its first statement within
+# milliseconds; a try that failed later than this is not made again.
+RETRY_WITHIN_SECONDS = 0.25
+
+
 class _UnpingedConnectionLost(StoreUnavailable):
     """A connection used without its ping failed: made again, with the ping."""
 
@@ -307,16 +312,23 @@ class SqlStore:
         trips (bench/analysis.md). A connection the server closed since its
         last use (a restart) fails at once: the read is then made again with
         the ping, which replaces every connection made before the restart, as
-        the ping would have done first. The connection goes back to the pool
-        out of autocommit (SQLAlchemy resets what ``execution_options`` set)."""
+        the ping would have done first. A try that failed later is not made
+        again (the deadline). The connection goes back to the pool out of
+        autocommit (SQLAlchemy resets what ``execution_options`` set)."""
         if self._deadlines is None:  # the pool pings every connection itself
             return self._autocommit_try(work)
+        bound = self._deadlines.seconds
         with self._deadlines.within(ping=False):
             try:
                 return self._autocommit_try(work)
             except _UnpingedConnectionLost:
                 left = seconds_left()
-                if left is None or left <= 0:  # cut off at the deadline: no time for another
+                # Only a failure at once is a connection closed beforehand. A
+                # second try after a later one (a lock waited for, then the
+                # connection cut) could outlast the deadline: a new
+                # connection's least connect time is 2 s, and the pool's wait
+                # is bounded by the engine, not by what is left of this one.
+                if left is None or bound - left > RETRY_WITHIN_SECONDS:
                     raise
                 with self._deadlines.within(ping=True):
                     return self._autocommit_try(work)
