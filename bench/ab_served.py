@@ -1,8 +1,9 @@
 """Served A/B of two source trees: GET /api/1.0/profile and a valid second
 factor at C=16 against ``quatrix-mfa serve`` (one worker on the server's CPU,
-wrk on the other), the two trees taking turns on one seeded database.
+wrk on the other; ``--workers 2``: the server on both CPUs, wrk sharing one),
+the two trees taking turns on one seeded database.
 
-    .venv/bin/python bench/ab_served.py BEFORE_SRC [AFTER_SRC] [--engine postgresql]
+    .venv/bin/python bench/ab_served.py BEFORE_SRC [AFTER_SRC] [--engine postgresql] [--workers 2]
 
 ``BEFORE_SRC``: the ``src`` folder of another checkout (``git worktree add
 --detach /tmp/before <commit>``), put first on the server's ``PYTHONPATH``;
@@ -18,7 +19,7 @@ import shutil
 from typing import Any
 
 import config
-from config import BENCH, OURS
+from config import ALL_CPUS, BENCH, OURS
 from workload import pooled, profile_lines, seed_db, verify_lines, write_requests, wrk
 
 from servers import drop_pg, fresh_pg, ours
@@ -32,6 +33,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="more than 1: the server on both CPUs"
+    )
     args = parser.parse_args()
     config.RUN = config.WORK / "ab-served"
     shutil.rmtree(config.RUN, ignore_errors=True)
@@ -49,7 +53,10 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, src in trees.items():
                 os.environ["PYTHONPATH"] = src
-                server = ours(data_dir, url)
+                if args.workers > 1:
+                    server = ours(data_dir, url, cpus=ALL_CPUS, workers=args.workers)
+                else:
+                    server = ours(data_dir, url)
                 try:
                     wrk(OURS, prof, 16, 2, cycle=True, label=f"warm-up, {name}")
                     runs[name]["profile"].append(

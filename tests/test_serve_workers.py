@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
 from tests.servers import free_port, init_admin, serve, server_env, wait_healthy
-from tests.support.processes import worker_pids
+from tests.support.processes import tcp_sockets, worker_pids
+
+LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp spells them
 
 
 def test_serve_with_two_workers_runs_two_processes_serving_one_database(
@@ -40,5 +43,43 @@ def test_serve_with_two_workers_runs_two_processes_serving_one_database(
             assert list(pool.map(login, range(24))) == [200] * 24
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
     finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+def test_each_worker_listens_on_its_own_and_connections_opened_at_once_are_spread(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    """Every worker has a listening socket of its own on the port
+    (SO_REUSEPORT), so the kernel spreads new connections over the workers.
+    On one shared socket, the worker that woke first could accept all the
+    connections a client opened at once, and keep them (bench/analysis.md)."""
+    env = server_env(tmp_path, db_kind, database_url)
+    init_admin(env)
+    port = free_port()
+    server = serve(env, port, "--workers", "2", start_new_session=True)
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) for _ in range(16)]
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+        workers = worker_pids(server.pid)
+        listening = [tcp_sockets(pid, port, LISTENING) for pid in sorted(workers)]
+        assert all(len(own) == 1 for own in listening), listening
+        assert listening[0] != listening[1]
+        assert not tcp_sockets(server.pid, port, LISTENING)  # the supervisor takes none
+        start = threading.Barrier(len(clients))
+
+        def connect(client: httpx.Client) -> int:
+            start.wait()
+            return client.get("/healthz").status_code  # kept alive afterwards
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            assert list(pool.map(connect, clients)) == [200] * len(clients)
+        held = {pid: len(tcp_sockets(pid, port, ESTABLISHED)) for pid in workers}
+        assert sum(held.values()) == len(clients), held
+        # 16 connections hashed over two sockets: all on one has odds of 1 in 32,768.
+        assert all(count > 0 for count in held.values()), held
+    finally:
+        for client in clients:
+            client.close()
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)

@@ -14,8 +14,13 @@ On SIGTERM (or a first Ctrl-C) a worker
 4. lets the requests in flight finish, up to ``shutdown_seconds``;
 5. runs the application's shutdown (mail still queued is sent).
 
-With ``--workers N`` the supervisor marks each worker that ended as dead for
-the metrics (its counters stay counted, its live gauges go).
+With ``--workers N`` each worker listens on a socket of its own, all bound to
+the port with ``SO_REUSEPORT``: the kernel spreads new connections over them.
+On one shared socket, the worker that woke first accepted every connection a
+client opened at once, and kept-alive they stayed there (bench/analysis.md).
+The supervisor holds the port bound (not listening: it takes no connections)
+and marks each worker that ended as dead for the metrics (its counters stay
+counted, its live gauges go).
 
 A second SIGINT stops at once, as in uvicorn.
 """
@@ -118,8 +123,33 @@ async def _accept_queued(listener: Any, limit: float = 1.0) -> None:
         await asyncio.sleep(0.001)
 
 
+def _port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` with ``SO_REUSEPORT``, as every
+    worker's listening socket and the supervisor's hold on the port are."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _DrainingProcess(multiprocess.Process):
-    """A worker of ``serve --workers N`` running :class:`DrainingServer`."""
+    """A worker of ``serve --workers N`` running :class:`DrainingServer` on a
+    listening socket of its own (``SO_REUSEPORT``, see the module's doc)."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
+        # In the worker: the supervisor's socket (bound, not listening) is
+        # only its hold on the port; this worker listens on its own.
+        for held in sockets or []:
+            held.close()
+        own = _port_socket(self.config.host, self.config.port)
+        own.listen(self.config.backlog)
+        super().target([own])
 
     @property
     def server(self) -> uvicorn.Server:
@@ -163,8 +193,8 @@ class _Supervisor(multiprocess.Multiprocess):
             self.announce = None
 
     def handle_term(self) -> None:
-        # The workers' copies of the listening socket must be the last: once
-        # they stop accepting, connecting must be refused, not left queued.
+        # The supervisor's hold on the port (bound, not listening) goes first:
+        # once the workers stop listening, connecting must be refused.
         for sock in self.sockets:
             sock.close()
         super().handle_term()
@@ -213,7 +243,8 @@ def run(
     port accepts connections and every worker serves."""
     cfg = config(settings, host, port, workers, http)
     if workers > 1:
-        sock = cfg.bind_socket()
+        sock = _port_socket(host, port)  # a port in use fails here, before any worker
+        cfg.port = sock.getsockname()[1]  # port 0: the workers join the one it got
         # uvicorn's supervisor makes its workers by this module-level name.
         multiprocess.Process = _DrainingProcess  # type: ignore[misc]
         try:

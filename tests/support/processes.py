@@ -61,3 +61,26 @@ def stop(server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
+
+
+def tcp_sockets(pid: int, port: int, state: str) -> set[int]:
+    """Inodes of ``pid``'s TCP sockets on local ``port`` in ``state``, as
+    /proc/net/tcp spells it ("0A": listening, "01": established)."""
+    wanted = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == state:
+                wanted.add(int(fields[9]))
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inode = int(target[len("socket:[") : -1])
+            if inode in wanted:
+                held.add(inode)
+    return held
