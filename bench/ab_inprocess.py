@@ -71,9 +71,10 @@ def one_side(requests: int) -> None:
 
 
 def main() -> None:
+    import config  # bench/, first on the path when run as a script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before")
-    parser.add_argument("after", nargs="?", default=str(BENCH.parent / "src"))
+    config.two_trees(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

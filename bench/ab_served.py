@@ -19,7 +19,7 @@ import shutil
 from typing import Any
 
 import config
-from config import ALL_CPUS, BENCH, OURS
+from config import ALL_CPUS, OURS
 from workload import pooled, profile_lines, seed_db, verify_lines, write_requests, wrk
 
 from servers import drop_pg, fresh_pg, ours
@@ -27,8 +27,7 @@ from servers import drop_pg, fresh_pg, ours
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before")
-    parser.add_argument("after", nargs="?", default=str(BENCH.parent / "src"))
+    config.two_trees(parser)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -57,3 +58,11 @@ FULL = Mode("full", 10, 160_000, 1_000_000, 1000, 5, 4)
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def two_trees(parser: argparse.ArgumentParser) -> None:
+    """The A/B scripts' two source trees: ``before`` (another checkout's
+    ``src``, ``git worktree add --detach /tmp/before <commit>``) and ``after``
+    (this checkout's, unless given)."""
+    parser.add_argument("before")
+    parser.add_argument("after", nargs="?", default=str(ROOT / "src"))

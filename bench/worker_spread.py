@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import config
-from config import ALL_CPUS, BENCH, OURS
+from config import ALL_CPUS, OURS
 from workload import profile_lines, seed_db, write_requests, wrk
 
 from servers import ours
@@ -47,8 +47,7 @@ def _load(result: dict[str, Any], requests: Path, label: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before")
-    parser.add_argument("after", nargs="?", default=str(BENCH.parent / "src"))
+    config.two_trees(parser)
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
