@@ -82,12 +82,6 @@ class Within:
         _local.ping = self._outer_ping
 
 
-def seconds_left() -> float | None:
-    """What is left of this thread's current :class:`Within`, None outside one."""
-    deadline = getattr(_local, "deadline", None)
-    return None if deadline is None else deadline - time.monotonic()
-
-
 class _Watchdog:
     """One thread per process: shuts the socket of each connection that is
     still out of its pool past its deadline."""

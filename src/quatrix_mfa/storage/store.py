@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
@@ -19,7 +20,7 @@ from quatrix_mfa.core.errors import StoreUnavailable
 from quatrix_mfa.storage.accounts import SqlAccountRepository
 from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
-from quatrix_mfa.storage.deadline import Deadlines, seconds_left
+from quatrix_mfa.storage.deadline import Deadlines
 from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
 from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
 from quatrix_mfa.storage.outage import outage_reason, wrapped_outage
@@ -317,18 +318,17 @@ class SqlStore:
         autocommit (SQLAlchemy resets what ``execution_options`` set)."""
         if self._deadlines is None:  # the pool pings every connection itself
             return self._autocommit_try(work)
-        bound = self._deadlines.seconds
+        started = time.monotonic()
         with self._deadlines.within(ping=False):
             try:
                 return self._autocommit_try(work)
             except _UnpingedConnectionLost:
-                left = seconds_left()
                 # Only a failure at once is a connection closed beforehand. A
                 # second try after a later one (a lock waited for, then the
                 # connection cut) could outlast the deadline: a new
                 # connection's least connect time is 2 s, and the pool's wait
                 # is bounded by the engine, not by what is left of this one.
-                if left is None or bound - left > RETRY_WITHIN_SECONDS:
+                if time.monotonic() - started > RETRY_WITHIN_SECONDS:
                     raise
                 with self._deadlines.within(ping=True):
                     return self._autocommit_try(work)
