@@ -2,19 +2,23 @@
 
 README: nodes starting at once migrate once (a PostgreSQL advisory lock; on
 SQLite the write lock). Every process must exit 0 and leave the schema
-complete and at the newest revision.
+complete and at the newest revision. The lock must be held from reading the
+version to the last migration: free in between, another node reads a version
+the first one has already planned past, and both run the same migration.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from quatrix_mfa.api.app import build_core
 from quatrix_mfa.core.bootstrap import bootstrap
@@ -40,6 +44,32 @@ while not go.exists():
     if time.monotonic() > deadline:
         sys.exit("start signal never came")
     time.sleep(0.005)
+migrate.upgrade(sys.argv[1])
+"""
+# A migrator that stops between its first migration and its second (at
+# Alembic's per-migration transaction, where the interleaving happens) until
+# the test has probed the lock.
+PAUSING_CHILD = """
+import sys, time
+from pathlib import Path
+from alembic.runtime.migration import MigrationContext
+from quatrix_mfa.storage import migrate
+paused, resume = Path(sys.argv[2]), Path(sys.argv[3])
+original = MigrationContext.begin_transaction
+steps = 0
+def begin_transaction(self, _per_migration=False):
+    global steps
+    if _per_migration:
+        steps += 1
+        if steps == 2:
+            paused.touch()
+            deadline = time.monotonic() + 60
+            while not resume.exists():
+                if time.monotonic() > deadline:
+                    sys.exit("never resumed")
+                time.sleep(0.005)
+    return original(self, _per_migration)
+MigrationContext.begin_transaction = begin_transaction
 migrate.upgrade(sys.argv[1])
 """
 
@@ -85,6 +115,33 @@ def migrate_at_once(url: str, go: Path) -> list[subprocess.CompletedProcess[str]
             if child.poll() is None:
                 child.kill()
                 child.wait(timeout=10)
+
+
+def migration_lock_is_free(url: str) -> bool:
+    """Whether another node could start migrating now: SQLite's write lock or
+    the PostgreSQL advisory lock, tried without waiting."""
+    if url.startswith("sqlite"):
+        probe = sqlite3.connect(make_url(url).database or "", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as error:
+            assert "locked" in str(error), error
+            return False
+        finally:
+            probe.close()
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            taken = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": migrate.MIGRATION_LOCK}
+            ).scalar_one()
+            if taken:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migrate.MIGRATION_LOCK})
+            return bool(taken)
+    finally:
+        engine.dispose()
 
 
 def assert_complete_and_current(url: str) -> None:
@@ -135,3 +192,28 @@ def test_a_service_can_use_the_database_the_racing_processes_migrated(
         assert admin is not None and admin.email == ADMIN_EMAIL
     finally:
         core.store.dispose()  # type: ignore[attr-defined]
+
+
+def test_a_migrating_node_holds_the_lock_between_two_migrations(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    paused, resume = tmp_path / "paused", tmp_path / "resume"
+    child = subprocess.Popen(
+        [sys.executable, "-c", PAUSING_CHILD, fresh_url, str(paused), str(resume)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not paused.exists():
+            assert child.poll() is None, child.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the migrator never reached its second migration"
+            time.sleep(0.01)
+        free = migration_lock_is_free(fresh_url)
+    finally:
+        resume.touch()
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err[-2000:]
+    assert not free, "between two migrations another node could read the version and run them too"
+    assert_complete_and_current(fresh_url)

@@ -22,6 +22,10 @@ from quatrix_mfa.storage.engine import normalize_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+# Any constant: every node that migrates a PostgreSQL database takes this
+# advisory lock for the whole run (SQLite: the write lock, for the same span).
+MIGRATION_LOCK = 7_310_420_001
+
 
 def alembic_config(url: str) -> Config:
     config = Config()

@@ -6,10 +6,8 @@ from alembic import context
 from sqlalchemy import text
 
 from quatrix_mfa.storage.engine import make_engine
+from quatrix_mfa.storage.migrate import MIGRATION_LOCK
 from quatrix_mfa.storage.tables import metadata
-
-# Any constant: every node that migrates takes the same PostgreSQL advisory lock.
-_MIGRATION_LOCK = 7_310_420_001
 
 
 def run_migrations_online() -> None:
@@ -19,7 +17,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Several nodes starting at once: one migrates, the others wait here.
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
             connection.commit()
         if connection.dialect.name == "sqlite":
             # A batch migration recreates a table (SQLite cannot drop a column
@@ -33,12 +31,20 @@ def run_migrations_online() -> None:
                 target_metadata=metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
+                # Alembic reads the version once, then runs each migration in a
+                # transaction of its own on SQLite. Between two of them the
+                # write lock was free: another node read the version there,
+                # ran the rest, and this one then ran them again ("table
+                # already exists"). One transaction for the whole run (SQLite's
+                # DDL is transactional) holds the lock from that read to the
+                # end, and a crash leaves the schema as it was.
+                transactional_ddl=True,
             )
             with context.begin_transaction():
                 context.run_migrations()
         finally:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
                 connection.commit()
     engine.dispose()
 
