@@ -148,6 +148,10 @@ def test_an_unreadable_session_is_the_500_the_router_gives(
     assert hot.json() == routed.json() == {"code": -1, "msg": "Internal error"}
     lines = [r for r in caplog.records if r.name == "quatrix_mfa.request"]
     assert [(r.levelname, r.fields["status"]) for r in lines] == [("ERROR", 500)] * 2  # type: ignore[attr-defined]
+    # Like every other answer: never cached, and named by the id its log line has.
+    assert hot.headers["cache-control"] == routed.headers["cache-control"] == "no-store"
+    logged = [r.fields["request_id"] for r in lines]  # type: ignore[attr-defined]
+    assert [hot.headers["x-request-id"], routed.headers["x-request-id"]] == logged
 
 
 # POST /session/login, the second factor ------------------------------------------

@@ -13,11 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quatrix_mfa.api.deps import TOKEN_HEADER
+from quatrix_mfa.api.observing import Recorder
 from quatrix_mfa.core import audit
 from quatrix_mfa.core.context import Core
 from quatrix_mfa.core.crypto import KeyUnavailable
 from quatrix_mfa.core.errors import ErrorCode, QuatrixError, StoreUnavailable, TooManyAttempts
 from quatrix_mfa.core.sessions import SESSION_FIELD
+from quatrix_mfa.observe import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +165,16 @@ async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     return unavailable_response(error)
 
 
-async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Logged by type and place only: the exception text could hold request data.
     log.error("unhandled %s", type(error).__name__, exc_info=False)
-    return error_response(500, -1, "Internal error")
+    # Starlette answers this one from outside every middleware of ours, so
+    # the headers they add to every other answer are added here.
+    headers = {"Cache-Control": "no-store"}
+    request_id = Recorder.request_id(request.scope)
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = request_id
+    return error_response(500, -1, "Internal error", headers=headers)
 
 
 def install(app: FastAPI) -> None:

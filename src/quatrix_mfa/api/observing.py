@@ -24,6 +24,9 @@ from quatrix_mfa.forwarding import forwarded_client
 METRICS_PATH = "/metrics"
 _HEADER = observe.REQUEST_ID_HEADER.lower().encode()
 _XFF = b"x-forwarded-for"
+# Where Observe leaves the request's id for the server-error middleware, which
+# answers an unexpected error from outside Observe (so past its send).
+_ID_IN_SCOPE = "quatrix_mfa.request_id"
 
 
 def route_of(scope: Scope, prefix: str = "") -> str:
@@ -76,6 +79,12 @@ class Recorder:
         info, token = observe.begin(observe.request_id_from(_header(scope, _HEADER)))
         return Observed(started, info, token, (_HEADER, info.request_id.encode()))
 
+    @staticmethod
+    def request_id(scope: Scope) -> str | None:
+        """The id :class:`Observe` gave the request in ``scope``, if it saw it."""
+        found = scope.get(_ID_IN_SCOPE)
+        return found if isinstance(found, str) else None
+
     def finish(self, scope: Scope, seen: Observed) -> None:
         """The request is answered: its metrics and its log line."""
         seconds = time.perf_counter() - seen.started
@@ -105,6 +114,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         seen = self.recorder.begin(scope)
+        scope[_ID_IN_SCOPE] = seen.info.request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
