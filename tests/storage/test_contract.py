@@ -466,26 +466,45 @@ def test_expired_sessions_are_found_in_a_read_and_one_used_since_is_kept(
 # Throttle
 
 
-def test_concurrent_throttle_failures_are_each_counted_once(core: Core) -> None:
+@pytest.mark.parametrize("keys", [["u:shared"], ["u:shared", "a:shared"]])
+def test_concurrent_throttle_failures_are_each_counted_once(core: Core, keys: list[str]) -> None:
     per_thread = 5
 
-    def fail(_: int) -> list[int]:
+    def fail(_: int) -> list[list[int]]:
         counts = []
         for _ in range(per_thread):
             with core.store.transaction() as tx:
-                counts.append(tx.throttle.add_failure("u:shared", NOW))
+                counts.append(tx.throttle.add_failures(keys, NOW))
         return counts
 
-    counts = sorted(c for thread in race(THREADS, fail) for c in thread)
-    assert counts == list(range(1, THREADS * per_thread + 1))
+    seen = [counts for thread in race(THREADS, fail) for counts in thread]
+    for i in range(len(keys)):  # every key: each count seen once
+        assert sorted(c[i] for c in seen) == list(range(1, THREADS * per_thread + 1))
     with core.store.transaction(write=False) as tx:
-        [state] = tx.throttle.states(["u:shared"])
-    assert state.failures == THREADS * per_thread
+        states = tx.throttle.states(keys)
+    assert [s.failures for s in states] == [THREADS * per_thread] * len(keys)
+
+
+def test_keys_counted_at_once_each_get_their_own_count_in_their_order(core: Core) -> None:
+    with core.store.transaction() as tx:
+        for _ in range(3):
+            tx.throttle.add_failures(["a:10.0.0.0/24"], NOW)
+        assert tx.throttle.add_failures(["u:new", "a:10.0.0.0/24"], NOW) == [1, 4]
+        assert tx.throttle.add_failures(["a:10.0.0.0/24", "u:new"], NOW) == [5, 2]
+        assert tx.throttle.add_failures(["u:a", "u:b", "u:new"], NOW) == [1, 1, 3]
+        assert tx.throttle.add_failures([], NOW) == []
+
+
+def test_a_key_named_twice_in_one_count_is_refused_and_counts_nothing(core: Core) -> None:
+    with pytest.raises(ValueError), core.store.transaction() as tx:
+        tx.throttle.add_failures(["u:twice", "u:twice"], NOW)
+    with core.store.transaction(write=False) as tx:
+        assert tx.throttle.states(["u:twice"]) == []
 
 
 def test_throttle_block_never_lowers(core: Core) -> None:
     with core.store.transaction() as tx:
-        assert tx.throttle.add_failure("a:1.2.3.4", NOW) == 1
+        assert tx.throttle.add_failures(["a:1.2.3.4"], NOW) == [1]
         tx.throttle.block_until("a:1.2.3.4", NOW + 100)
         tx.throttle.block_until("a:1.2.3.4", NOW + 50)
         [state] = tx.throttle.states(["a:1.2.3.4"])
@@ -498,9 +517,9 @@ def test_throttle_block_never_lowers(core: Core) -> None:
 def test_throttle_clear_resets_one_key_only(core: Core) -> None:
     with core.store.transaction() as tx:
         for key in ("u:x", "u:x", "a:y"):
-            tx.throttle.add_failure(key, NOW)
+            tx.throttle.add_failures([key], NOW)
         tx.throttle.clear("u:x")
-        assert tx.throttle.add_failure("u:x", NOW + 1) == 1
+        assert tx.throttle.add_failures(["u:x"], NOW + 1) == [1]
         assert [(s.key, s.failures) for s in tx.throttle.states(["a:y"])] == [("a:y", 1)]
 
 
@@ -606,7 +625,7 @@ def test_transaction_that_raises_leaves_no_partial_write(core: Core, user: User)
         account = new_account(tx)
         newcomer = new_user(tx, account, "newcomer@example.com")
         tx.sessions.add(session(user, "r" * 64))
-        tx.throttle.add_failure("u:rolled-back", NOW)
+        tx.throttle.add_failures(["u:rolled-back"], NOW)
         tx.audit.append(AuditEvent(NOW, "login", "failure", target_id=user.id))
         user.name = "changed"
         tx.users.save(user)

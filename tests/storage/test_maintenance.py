@@ -77,7 +77,7 @@ def test_purge_removes_dead_enrollments_links_counters_and_old_mail(
             ("quiet", NOW - 2 * 86400, 0.0),
             ("blocking", NOW - 2 * 86400, NOW + 600),
         ):
-            tx.throttle.add_failure(key, updated)
+            tx.throttle.add_failures([key], updated)
             tx.throttle.block_until(key, blocked)
         for sent_at in (None, NOW - 3600, NOW - 8 * 86400):
             tx.outbox.enqueue(

@@ -26,7 +26,7 @@ def test_there_is_no_writer_lock_to_take_on_postgresql(core: Core) -> None:
     with store.writer_if_free() as free:
         assert free is False
         with store.transaction() as tx:  # and writers do not wait for one
-            tx.throttle.add_failure("k", 1.0)
+            tx.throttle.add_failures(["k"], 1.0)
     with store.transaction(write=False) as tx:
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
 
@@ -37,7 +37,7 @@ def test_a_free_writer_lock_is_taken_and_transactions_run_inside_it(core: Core) 
     with store.writer_if_free() as free:
         assert free is True
         with store.transaction() as tx:  # the same thread may write while holding it
-            tx.throttle.add_failure("k", 1.0)
+            tx.throttle.add_failures(["k"], 1.0)
     with store.transaction(write=False) as tx:
         assert [state.failures for state in tx.throttle.states(["k", "x"])] == [1]
 

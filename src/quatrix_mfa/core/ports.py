@@ -251,8 +251,9 @@ class SessionRepository(Protocol):
 
 class ThrottleRepository(Protocol):
     def states(self, keys: Sequence[str]) -> list[ThrottleState]: ...
-    def add_failure(self, key: str, now: float) -> int:
-        """Atomically count one failure; returns the new count."""
+    def add_failures(self, keys: Sequence[str], now: float) -> list[int]:
+        """Atomically count one failure against each of ``keys`` (distinct);
+        returns their new counts, in the order of ``keys``."""
         ...
 
     def block_until(self, key: str, until: float) -> None:

@@ -105,11 +105,11 @@ class Throttle:
         (saves reading the address key's state again).
         """
         self._decay(tx, address_key, now, seen)
-        for key, threshold in (
-            (user_key, self.policy.user_threshold),
-            (address_key, self.policy.address_threshold),
+        counts = tx.throttle.add_failures([user_key, address_key], now)
+        for key, failures, threshold in (
+            (user_key, counts[0], self.policy.user_threshold),
+            (address_key, counts[1], self.policy.address_threshold),
         ):
-            failures = tx.throttle.add_failure(key, now)
             delay = self.policy.delay(failures, threshold)
             if delay:
                 tx.throttle.block_until(key, now + delay)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +37,7 @@ _CLEAR_THROTTLE = Prepared(
 class _ThrottleStatements:
     """The throttle's upserts, built once per dialect (``ON CONFLICT`` differs)."""
 
-    add_failure: Prepared
+    add_failures: dict[int, Prepared]  # by the number of keys counted at once
     attempt: Prepared
 
     @classmethod
@@ -44,24 +45,40 @@ class _ThrottleStatements:
     def of(cls, dialect: str) -> _ThrottleStatements:
         insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
         now = bindparam("b_now", type_=throttle.c.updated.type)
-        fresh = insert_of(throttle).values(
-            key=bindparam("b_key"), failures=1, blocked_until=0.0, updated=now
-        )
-        # One upsert with RETURNING: concurrent failures each see their own count.
-        add_failure = fresh.on_conflict_do_update(
-            index_elements=[throttle.c.key],
-            set_={"failures": throttle.c.failures + 1, "updated": now},
-        ).returning(throttle.c.failures)
+
+        def fresh(count: int) -> Any:
+            fields = {"failures": 1, "blocked_until": 0.0, "updated": now}
+            rows = [{"key": bindparam(f"b_key_{i}"), **fields} for i in range(count)]
+            return insert_of(throttle).values(rows)
+
+        # One upsert with RETURNING: concurrent failures each see their own
+        # count. A user key and an address key in one statement (a wrong
+        # code counts against both): one round trip instead of two.
+        add_failures = {
+            count: Prepared(
+                fresh(count)
+                .on_conflict_do_update(
+                    index_elements=[throttle.c.key],
+                    set_={"failures": throttle.c.failures + 1, "updated": now},
+                )
+                .returning(throttle.c.key, throttle.c.failures)
+            )
+            for count in (1, 2)
+        }
         # The same, but a blocked key is left as it is (the attempt is refused).
         blocked = throttle.c.blocked_until > now
-        attempt = fresh.on_conflict_do_update(
-            index_elements=[throttle.c.key],
-            set_={
-                "failures": case((blocked, throttle.c.failures), else_=throttle.c.failures + 1),
-                "updated": case((blocked, throttle.c.updated), else_=now),
-            },
-        ).returning(throttle.c.failures, throttle.c.blocked_until, throttle.c.updated)
-        return cls(Prepared(add_failure), Prepared(attempt))
+        attempt = (
+            fresh(1)
+            .on_conflict_do_update(
+                index_elements=[throttle.c.key],
+                set_={
+                    "failures": case((blocked, throttle.c.failures), else_=throttle.c.failures + 1),
+                    "updated": case((blocked, throttle.c.updated), else_=now),
+                },
+            )
+            .returning(throttle.c.failures, throttle.c.blocked_until, throttle.c.updated)
+        )
+        return cls(add_failures, Prepared(attempt))
 
 
 _BEFORE = bindparam("b_before", type_=throttle.c.blocked_until.type)
@@ -102,14 +119,22 @@ class SqlThrottleRepository:
         query = select(throttle).where(throttle.c.key.in_(list(keys)))
         return [_STATE(row) for row in self.conn.execute(query)]
 
-    def add_failure(self, key: str, now: float) -> int:
-        params = {"b_key": key, "b_now": now}
-        return int(self.statements.add_failure.rows(self.conn, params)[0].failures)
+    def add_failures(self, keys: Sequence[str], now: float) -> list[int]:
+        if len(set(keys)) != len(keys):
+            raise ValueError("each key is counted once")  # ON CONFLICT touches a row once
+        prepared = self.statements.add_failures.get(len(keys))
+        if prepared is None:  # more keys at once than any caller counts
+            return [count for key in keys for count in self.add_failures([key], now)]
+        params: dict[str, Any] = {f"b_key_{i}": key for i, key in enumerate(keys)}
+        params["b_now"] = now
+        # RETURNING's rows come in no promised order: matched by key.
+        counts = {row.key: int(row.failures) for row in prepared.rows(self.conn, params)}
+        return [counts[key] for key in keys]
 
     def attempt(self, key: str, now: float) -> ThrottleState:
         # PostgreSQL holds the upserted row's lock until commit, so racing
         # attempts queue here and each sees the count and block before it.
-        params = {"b_key": key, "b_now": now}
+        params = {"b_key_0": key, "b_now": now}
         row = self.statements.attempt.rows(self.conn, params)[0]
         return ThrottleState(key, row.failures, row.blocked_until, row.updated)
 
