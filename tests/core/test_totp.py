@@ -71,6 +71,25 @@ def test_hotp_matches_rfc4226_appendix_d(counter: int, expected: str) -> None:
     assert totp.hotp(SEED_SHA1, counter) == expected
 
 
+@pytest.mark.parametrize("length", [14, 16, 20, 32, 64])
+@pytest.mark.parametrize("digest", [hashlib.sha1, hashlib.sha256, hashlib.sha512])
+def test_codes_are_pyotps_own_for_keys_of_any_length(
+    length: int, digest: Callable[..., Any]
+) -> None:
+    # The key is kept as bytes, not decoded from base32 per code as pyotp does.
+    key = bytes(range(7, 7 + length))
+    plain = pyotp.HOTP(totp.base32(key), digits=8, digest=digest)
+    for counter in (0, 1, 2**31, 2**40 + 3, *range(STEP - 20, STEP + 21)):
+        assert totp.hotp(key, counter, digits=8, digest=digest) == plain.at(counter)
+
+
+def test_a_key_shorter_than_pyotp_accepts_is_refused_as_pyotp_does() -> None:
+    with pytest.raises(ValueError, match="at least 112 bits"):
+        pyotp.HOTP(totp.base32(bytes(13)))
+    with pytest.raises(ValueError, match="at least 112 bits"):
+        totp.hotp(bytes(13), 0)
+
+
 def test_default_code_is_six_digit_sha1_over_30_second_steps() -> None:
     # RFC 6238's SHA-1 vector at T=59 ends in the 6-digit HOTP of counter 1.
     assert totp.code_at(SEED_SHA1, 59) == "287082"
