@@ -1,5 +1,6 @@
-"""In-process A/B of two source trees: CPU per request of GET /api/1.0/profile
-and of a valid second factor, each tree in its own process, taking turns.
+"""In-process A/B of two source trees: CPU per request of GET /api/1.0/profile,
+of a valid second factor and of a wrong code, each tree in its own process,
+taking turns.
 
     .venv/bin/python bench/ab_inprocess.py BEFORE_SRC [AFTER_SRC] [--rounds 3]
 
@@ -31,6 +32,7 @@ def one_side(requests: int) -> None:
     sys.path.insert(0, str(BENCH))
     import hotpath
     import seed
+    from workload import wrong_code
 
     import quatrix_mfa
     from quatrix_mfa import logs
@@ -50,24 +52,31 @@ def one_side(requests: int) -> None:
     logs.configure("json", "info")
     app = create_app(Settings.from_env(), background=False)
     gc.freeze()  # as serve does
-    statuses: list[int] = []
+    statuses: dict[int, list[int]] = {200: [], 401: []}
 
-    async def run(requests: Any, count: int) -> float:
-        return await hotpath.cpu_per_request(app, requests, count, statuses)
+    async def run(requests: Any, count: int, expect: int = 200) -> float:
+        return await hotpath.cpu_per_request(app, requests, count, statuses[expect])
 
-    async def main() -> tuple[float, float]:
+    async def main() -> tuple[float, float, float]:
         profile = hotpath.profile_requests(rows[:1000])
         await run(profile, 200)
         profiles = [await run(profile, requests // 4) for _ in range(4)]
-        verify = hotpath.verify_requests(rows[200:])
+        verify = hotpath.verify_requests(rows[200:])  # half of the rows after 200
         verifies = [await run(verify, requests // 8) for _ in range(4)]
-        return min(profiles), min(verifies)
+        wrong = hotpath.verify_requests(rows[200 + requests :], code=wrong_code)
+        wrongs = [await run(wrong, requests // 8, 401) for _ in range(4)]
+        return min(profiles), min(verifies), min(wrongs)
 
-    profile, verify = asyncio.run(main())
-    if set(statuses) != {200}:
-        raise SystemExit(f"unexpected answers: {sorted(set(statuses))}")
+    profile, verify, wrong = asyncio.run(main())
+    for expect, seen in statuses.items():
+        if set(seen) != {expect}:
+            raise SystemExit(f"unexpected answers: {sorted(set(seen))}, not {expect}")
     where = Path(quatrix_mfa.__file__).parent.parent
-    print(f"profile {profile * 1e6:6.1f} µs  verify {verify * 1e6:7.1f} µs  ({where})", file=report)
+    print(
+        f"profile {profile * 1e6:6.1f} µs  verify {verify * 1e6:7.1f} µs  "
+        f"wrong {wrong * 1e6:7.1f} µs  ({where})",
+        file=report,
+    )
 
 
 def main() -> None:

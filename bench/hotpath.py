@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,14 @@ def profile_requests(rows: list[list[str]]) -> Iterator[Request]:
             yield scope, b""
 
 
-def verify_requests(rows: list[list[str]]) -> Iterator[Request]:
+def verify_requests(
+    rows: list[list[str]], code: Callable[[str, int], str] = totp
+) -> Iterator[Request]:
+    """The second factor on each row's pending session, once each, with
+    ``code(secret, step)`` (a valid code by default)."""
     step = int(time.time() // 30)
     for _email, secret, pending, _full in rows:  # each pending session once
-        body = json.dumps({"auth_type": "2FA", "code": totp(secret, step)}).encode()
+        body = json.dumps({"auth_type": "2FA", "code": code(secret, step)}).encode()
         headers = [
             (b"x-auth-token", pending.encode()),
             (b"content-type", b"application/json"),
