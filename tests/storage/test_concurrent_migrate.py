@@ -217,3 +217,56 @@ def test_a_migrating_node_holds_the_lock_between_two_migrations(
     assert child.returncode == 0, err[-2000:]
     assert not free, "between two migrations another node could read the version and run them too"
     assert_complete_and_current(fresh_url)
+
+
+def _waiting_on_flock(pid: int) -> bool:
+    """Whether ``pid`` waits for an ``flock`` (a ``->`` line of /proc/locks):
+    blocked in the kernel, without SQLite's busy timeout."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields and "FLOCK" in fields and str(pid) in fields:
+            return True
+    return False
+
+
+def test_a_node_starting_during_a_long_upgrade_waits_for_it_without_a_timeout(
+    db_kind: str, fresh_url: str, tmp_path: Path
+) -> None:
+    if db_kind != "sqlite":
+        pytest.skip("PostgreSQL's side: pg_advisory_lock waits without a timeout")
+    paused, resume = tmp_path / "paused", tmp_path / "resume"
+    first = subprocess.Popen(
+        [sys.executable, "-c", PAUSING_CHILD, fresh_url, str(paused), str(resume)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    second = None
+    try:
+        deadline = time.monotonic() + 60
+        while not paused.exists():
+            assert first.poll() is None, first.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the first migrator never paused"
+            time.sleep(0.01)
+        second = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from quatrix_mfa.storage import migrate; migrate.upgrade(sys.argv[1])",
+                fresh_url,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Queued in the kernel, not polling SQLite's busy timeout (which gives
+        # up after 30 s, however long the first node's upgrade takes).
+        while not _waiting_on_flock(second.pid):
+            assert second.poll() is None, second.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the second migrator never queued"
+            time.sleep(0.01)
+    finally:
+        resume.touch()
+        _, first_err = first.communicate(timeout=120)
+        second_err = second.communicate(timeout=120)[1] if second is not None else ""
+    assert first.returncode == 0, first_err[-2000:]
+    assert second is not None and second.returncode == 0, second_err[-2000:]
+    assert_complete_and_current(fresh_url)

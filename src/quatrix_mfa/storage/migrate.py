@@ -9,7 +9,11 @@ one version ahead, and older code refuses with one line naming both versions.
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +29,25 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # Any constant: every node that migrates a PostgreSQL database takes this
 # advisory lock for the whole run (SQLite: the write lock, for the same span).
 MIGRATION_LOCK = 7_310_420_001
+
+
+@contextmanager
+def sqlite_migration_queue(database: str | None) -> Iterator[None]:
+    """On an SQLite file: wait, for as long as it takes, for any other
+    process migrating it, on an ``flock`` of a file beside it; PostgreSQL's
+    advisory lock waits the same way. The write lock alone (which the run
+    also holds, from reading the version to the end) is given up on after
+    SQLite's busy timeout: a second node started during an upgrade longer
+    than 30 s failed with "database is locked". Elsewhere, nothing."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    fd = os.open(f"{database}-migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which gives up the lock
 
 
 def alembic_config(url: str) -> Config:
@@ -52,8 +75,8 @@ def downgrade(url: str, to: str) -> None:
 def without_downgrade(current: str, to: str) -> list[str]:
     """The revisions a downgrade from ``current`` to ``to`` would undo that
     cannot be undone (their module says ``downgradable = False``). Checked
-    before anything runs: on SQLite each step commits on its own, so a path
-    that fails halfway would leave a half-downgraded schema behind."""
+    before anything runs, so that the refusal names them (a run is one
+    transaction on both databases: one failing halfway would roll back)."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return sorted(
         rev.revision
