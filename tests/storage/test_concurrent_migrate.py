@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -194,27 +195,39 @@ def test_a_service_can_use_the_database_the_racing_processes_migrated(
         core.store.dispose()  # type: ignore[attr-defined]
 
 
-def test_a_migrating_node_holds_the_lock_between_two_migrations(
-    fresh_url: str, tmp_path: Path
-) -> None:
+def wait_for(done: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    """Wait until ``done()``, failing with ``process``'s error output if it ends first."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+@contextmanager
+def paused_migrator(url: str, tmp_path: Path) -> Iterator[None]:
+    """A migrator stopped between its first migration and its second for as
+    long as the block runs; it must then finish and succeed."""
     paused, resume = tmp_path / "paused", tmp_path / "resume"
     child = subprocess.Popen(
-        [sys.executable, "-c", PAUSING_CHILD, fresh_url, str(paused), str(resume)],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", PAUSING_CHILD, url, str(paused), str(resume)],
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not paused.exists():
-            assert child.poll() is None, child.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the migrator never reached its second migration"
-            time.sleep(0.01)
-        free = migration_lock_is_free(fresh_url)
+        wait_for(paused.exists, child, "the migrator never reached its second migration")
+        yield
     finally:
         resume.touch()
         _, err = child.communicate(timeout=120)
     assert child.returncode == 0, err[-2000:]
+
+
+def test_a_migrating_node_holds_the_lock_between_two_migrations(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    with paused_migrator(fresh_url, tmp_path):
+        free = migration_lock_is_free(fresh_url)
     assert not free, "between two migrations another node could read the version and run them too"
     assert_complete_and_current(fresh_url)
 
@@ -234,39 +247,17 @@ def test_a_node_starting_during_a_long_upgrade_waits_for_it_without_a_timeout(
 ) -> None:
     if db_kind != "sqlite":
         pytest.skip("PostgreSQL's side: pg_advisory_lock waits without a timeout")
-    paused, resume = tmp_path / "paused", tmp_path / "resume"
-    first = subprocess.Popen(
-        [sys.executable, "-c", PAUSING_CHILD, fresh_url, str(paused), str(resume)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    upgrade = "import sys; from quatrix_mfa.storage import migrate; migrate.upgrade(sys.argv[1])"
     second = None
     try:
-        deadline = time.monotonic() + 60
-        while not paused.exists():
-            assert first.poll() is None, first.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the first migrator never paused"
-            time.sleep(0.01)
-        second = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from quatrix_mfa.storage import migrate; migrate.upgrade(sys.argv[1])",
-                fresh_url,
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        # Queued in the kernel, not polling SQLite's busy timeout (which gives
-        # up after 30 s, however long the first node's upgrade takes).
-        while not _waiting_on_flock(second.pid):
-            assert second.poll() is None, second.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the second migrator never queued"
-            time.sleep(0.01)
+        with paused_migrator(fresh_url, tmp_path):
+            second = subprocess.Popen(
+                [sys.executable, "-c", upgrade, fresh_url], stderr=subprocess.PIPE, text=True
+            )
+            # Queued in the kernel, not polling SQLite's busy timeout (which
+            # gives up after 30 s, however long the first node's upgrade takes).
+            wait_for(lambda: _waiting_on_flock(second.pid), second, "it never queued")
     finally:
-        resume.touch()
-        _, first_err = first.communicate(timeout=120)
-        second_err = second.communicate(timeout=120)[1] if second is not None else ""
-    assert first.returncode == 0, first_err[-2000:]
-    assert second is not None and second.returncode == 0, second_err[-2000:]
+        err = second.communicate(timeout=120)[1] if second is not None else ""
+    assert second is not None and second.returncode == 0, err[-2000:]
     assert_complete_and_current(fresh_url)
