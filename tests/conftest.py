@@ -109,6 +109,17 @@ def database_url(db_kind: str, database_template: str, tmp_path: Path) -> str:
     return fresh_database(db_kind, database_template, tmp_path)
 
 
+# The bound of a unit of work on PostgreSQL (QUATRIX_MFA_DB_TIMEOUT_SECONDS)
+# for the apps and cores made in the test process. The server ends a
+# transaction left idle that long, and the client cuts a connection out that
+# long: with the default 5 s, a stall of the test process itself (a full
+# garbage collection of a long run's heap on a loaded CI box) looked like an
+# outage, and a test's setup got a 503 or "idle-in-transaction timeout" (seen
+# twice in 1,900 tests). The bound is the subject of tests/storage/test_stall.py
+# and tests/test_database_outage.py, which set their own.
+TEST_DB_TIMEOUT_SECONDS = 60
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """A new deployment: its key file made as ``init`` makes it."""
@@ -117,6 +128,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         argon2=FAST_ARGON2,
         public_url="https://mfa.example.com",
+        db_timeout_seconds=TEST_DB_TIMEOUT_SECONDS,
     )
     create_key_file(made.key_file)
     return made
