@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from quatrix_mfa.storage.deadline import LEAST_CONNECT_SECONDS, Deadlines
 
@@ -90,11 +90,24 @@ def make_engine(url: str, pool_size: int = 10, deadlines: Deadlines | None = Non
     return engine
 
 
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of the SQLite database at ``url``; None for PostgreSQL, an
+    in-memory database or a ``file:`` URI (whose file SQLite names itself).
+    Beside it go the lock files of its writers and of its migrations."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def _create_private(url: str) -> None:
     """A new SQLite file is created 0600 whatever the umask: it holds password
     hashes and sealed secrets (SQLite gives its -wal and -shm files the same mode)."""
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    database = sqlite_file(url)
+    if database is None:
         return
     path = Path(database)
     if path.exists() or not path.parent.is_dir():

@@ -27,19 +27,20 @@ from quatrix_mfa.storage.engine import normalize_url
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Any constant: every node that migrates a PostgreSQL database takes this
-# advisory lock for the whole run (SQLite: the write lock, for the same span).
+# advisory lock for the whole run (SQLite: sqlite_migration_queue, for the same span).
 MIGRATION_LOCK = 7_310_420_001
 
 
 @contextmanager
 def sqlite_migration_queue(database: str | None) -> Iterator[None]:
-    """On an SQLite file: wait, for as long as it takes, for any other
-    process migrating it, on an ``flock`` of a file beside it; PostgreSQL's
-    advisory lock waits the same way. The write lock alone (which the run
-    also holds, from reading the version to the end) is given up on after
-    SQLite's busy timeout: a second node started during an upgrade longer
-    than 30 s failed with "database is locked". Elsewhere, nothing."""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    """On an SQLite file (``database``, from ``engine.sqlite_file``): wait, for
+    as long as it takes, for any other process migrating it, on an ``flock``
+    of a file beside it; PostgreSQL's advisory lock waits the same way. The
+    write lock alone (which the run also holds, from reading the version to
+    the end) is given up on after SQLite's busy timeout: a second node started
+    during an upgrade longer than 30 s failed with "database is locked".
+    Without a file (None), nothing."""
+    if database is None:
         yield
         return
     fd = os.open(f"{database}-migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -22,7 +22,7 @@ from quatrix_mfa.storage.audit import SqlAuditRepository
 from quatrix_mfa.storage.credentials import SqlCredentialRepository
 from quatrix_mfa.storage.deadline import Deadlines
 from quatrix_mfa.storage.devices import SqlTrustedDeviceRepository
-from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine
+from quatrix_mfa.storage.engine import RESTART_PAGES, make_engine, sqlite_file
 from quatrix_mfa.storage.outage import outage_reason, wrapped_outage
 from quatrix_mfa.storage.outbox import SqlOutboxRepository
 from quatrix_mfa.storage.recoveries import SqlRecoveryRepository
@@ -228,9 +228,8 @@ class SqlStore:
         # PostgreSQL's client-side bound (storage/deadline.py); none on SQLite,
         # a file on this machine, whose waits are its own busy timeout.
         self._deadlines = None if self.is_sqlite else deadlines
-        database = engine.url.database if self.is_sqlite else None
-        on_disk = database and database != ":memory:" and not database.startswith("file:")
-        self._writer = WriterQueue(f"{database}-writer.lock" if on_disk else None)
+        database = sqlite_file(engine.url)
+        self._writer = WriterQueue(None if database is None else f"{database}-writer.lock")
         # SQLite: the event loop's own connection for the reads it runs
         # (``run``), kept between them. Taking one from the pool and giving it
         # back cost as much as the session check's query (bench/analysis.md).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from quatrix_mfa.storage.engine import make_engine
+from quatrix_mfa.storage.engine import make_engine, sqlite_file
 from quatrix_mfa.storage.migrate import MIGRATION_LOCK, sqlite_migration_queue
 from quatrix_mfa.storage.tables import metadata
 
@@ -14,8 +14,7 @@ def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
     engine = make_engine(url, pool_size=1)
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    with sqlite_migration_queue(database), engine.connect() as connection:
+    with sqlite_migration_queue(sqlite_file(engine.url)), engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Several nodes starting at once: one migrates, the others wait here.
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
