@@ -1,13 +1,12 @@
 """storage/engine.py: which URLs name an SQLite file, the one place that decides
-where the writer and migration lock files go and which file is made 0600."""
+where the writer and migration lock files go and which file is made 0600 (that
+file's mode, under umask 0, is proven through ``init`` in tests/test_startup.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from quatrix_mfa.storage.engine import make_engine, sqlite_file
+from quatrix_mfa.storage.engine import sqlite_file
 
 
 @pytest.mark.parametrize(
@@ -24,10 +23,3 @@ from quatrix_mfa.storage.engine import make_engine, sqlite_file
 )
 def test_only_a_file_database_has_a_file(url: str, expected: str | None) -> None:
     assert sqlite_file(url) == expected
-
-
-def test_a_new_database_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    engine = make_engine(f"sqlite:///{path}")
-    engine.dispose()
-    assert path.stat().st_mode & 0o777 == 0o600
