@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from quatrix_mfa.core import policy, profile
 from quatrix_mfa.core.errors import (
-    FactorForced,
     FactorNotActive,
     NotAuthenticated,
     ParameterError,
@@ -34,6 +33,7 @@ from quatrix_mfa.web.answers import (
     needs_password,
     reauthenticated,
     refusal,
+    remove_own_factor,
     to_login,
 )
 from quatrix_mfa.web.i18n import N_
@@ -166,17 +166,4 @@ def twofa_new_codes(page: BrowserDep) -> Response:
 @router.post(REMOVE_PATH)
 def twofa_remove(page: BrowserDep) -> Response:
     """Turn 2FA off, unless it is forced: then the page says who forces it."""
-    if (answer := guard(page, back=PATH)) is not None:
-        return answer
-    given, errors = fields(page, CURRENT_PASSWORD)
-    if not errors:
-        errors = reauthenticated(page, given[CURRENT_PASSWORD])
-    if errors:
-        return _page(page, 400, form="remove", errors=errors)
-    try:
-        profile.remove_factor(page.core, page.ctx, TWO_FA)
-    except SignedInByDevice:
-        return _page(page, 403)
-    except (FactorForced, FactorNotActive) as error:
-        return _page(page, 400, form="remove", errors={"remove": refusal(page, error)})
-    return page.redirect(PATH, notice="2fa-off")
+    return remove_own_factor(page, TWO_FA, _page, back=PATH, notice="2fa-off")

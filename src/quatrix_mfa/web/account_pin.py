@@ -12,8 +12,6 @@ from starlette.responses import Response
 
 from quatrix_mfa.core import policy, profile
 from quatrix_mfa.core.errors import (
-    FactorForced,
-    FactorNotActive,
     NotAuthenticated,
     ParameterError,
     SignedInByDevice,
@@ -30,6 +28,7 @@ from quatrix_mfa.web.answers import (
     needs_password,
     reauthenticated,
     refusal,
+    remove_own_factor,
     to_login,
 )
 from quatrix_mfa.web.i18n import N_
@@ -101,17 +100,4 @@ def pin_set(page: BrowserDep) -> Response:
 @router.post(REMOVE_PATH)
 def pin_remove(page: BrowserDep) -> Response:
     """Remove the PIN, unless an administrator requires it: the page says so."""
-    if (answer := guard(page, back=PATH)) is not None:
-        return answer
-    given, errors = fields(page, CURRENT_PASSWORD)
-    if not errors:
-        errors = reauthenticated(page, given[CURRENT_PASSWORD])
-    if errors:
-        return _page(page, 400, form="remove", errors=errors)
-    try:
-        profile.remove_factor(page.core, page.ctx, PIN)
-    except SignedInByDevice:
-        return _page(page, 403)
-    except (FactorForced, FactorNotActive) as error:
-        return _page(page, 400, form="remove", errors={"remove": refusal(page, error)})
-    return page.redirect(PATH, notice="pin-off")
+    return remove_own_factor(page, PIN, _page, back=PATH, notice="pin-off")

@@ -5,11 +5,12 @@ the guard of every signed-in page (a full session; on a post, the CSRF token).""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
 
-from quatrix_mfa.core import devices, policy, reauth
+from quatrix_mfa.core import devices, policy, profile, reauth
 from quatrix_mfa.core.errors import (
     AddressNotAllowed,
     FactorForced,
@@ -236,3 +237,28 @@ def reauthenticated(page: Browser, password: str) -> dict[str, str]:
     except ParameterError:
         return {CURRENT_PASSWORD: page.gettext("That is not your current password.")}
     return {}
+
+
+def remove_own_factor(
+    page: Browser, factor: str, show: Callable[..., Response], *, back: str, notice: str
+) -> Response:
+    """The "turn it off" form of the caller's own ``factor`` (the 2FA and PIN
+    pages): the current password unless the sign-in is recent, then core's
+    ``remove_factor``. ``show(page, status, form=..., errors=...)`` is the
+    factor's page; a refusal (forced, not on) shows on its remove form, a
+    session opened by a trusted device gets it as a 403. Success goes back to
+    ``back`` with ``notice``."""
+    if (answer := guard(page, back=back)) is not None:
+        return answer
+    given, errors = fields(page, CURRENT_PASSWORD)
+    if not errors:
+        errors = reauthenticated(page, given[CURRENT_PASSWORD])
+    if errors:
+        return show(page, 400, form="remove", errors=errors)
+    try:
+        profile.remove_factor(page.core, page.ctx, factor)
+    except SignedInByDevice:
+        return show(page, 403)
+    except (FactorForced, FactorNotActive) as error:
+        return show(page, 400, form="remove", errors={"remove": refusal(page, error)})
+    return page.redirect(back, notice=notice)
