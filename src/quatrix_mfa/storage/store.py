@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -41,6 +41,27 @@ RETRY_WITHIN_SECONDS = 0.25
 
 class _UnpingedConnectionLost(StoreUnavailable):
     """A connection used without its ping failed: made again, with the ping."""
+
+
+def _drop_if_broken(conn: Connection, error: Exception) -> None:
+    """Invalidate ``conn`` if ``error`` is an outage. SQLAlchemy does not see
+    the driver's errors of prepared statements (storage/prepared.py), and a
+    connection an outage broke must not go back to the pool (pool_pre_ping
+    would find it, but only on its next use)."""
+    if outage_reason(error) is not None and not conn.invalidated:
+        conn.invalidate()
+
+
+def _raise_as_unavailable(
+    error: Exception, lost: type[StoreUnavailable] = StoreUnavailable
+) -> NoReturn:
+    """Raise ``error`` as callers of the store see it: an outage
+    (storage/outage.py) as ``lost``, a :class:`StoreUnavailable` that core
+    answers with 503; anything else, a fault, as it is."""
+    reason = outage_reason(error)
+    if reason is None:
+        raise error
+    raise lost(reason) from error
 
 
 def _passive_checkpoint(driver: Any) -> tuple[int, int]:
@@ -267,17 +288,10 @@ class SqlStore:
                         tx = SqlTransaction(conn, write)
                         yield tx
                 except Exception as error:
-                    # SQLAlchemy does not see the driver's errors of prepared
-                    # statements: a connection an outage broke must not go
-                    # back to the pool (pool_pre_ping would catch it, later).
-                    if outage_reason(error) is not None and not conn.invalidated:
-                        conn.invalidate()
+                    _drop_if_broken(conn, error)
                     raise
         except Exception as error:  # SQLAlchemy's or, from prepared statements, the driver's
-            reason = outage_reason(error)
-            if reason is None:
-                raise
-            raise StoreUnavailable(reason) from error
+            _raise_as_unavailable(error)
         _committed(tx)  # after the writer lock is given up: nothing waits on a log line
 
     def single_statement_read(self, work: Callable[[SqlTransaction], T]) -> T:
@@ -298,11 +312,8 @@ class SqlStore:
         try:
             return work(SqlTransaction(reader, False))
         except Exception as error:  # the driver's, from the prepared statement
-            reason = outage_reason(error)
-            if reason is None:
-                raise
-            reader.invalidate()
-            raise StoreUnavailable(reason) from error
+            _drop_if_broken(reader, error)
+            _raise_as_unavailable(error)
 
     def _autocommit_read(self, work: Callable[[SqlTransaction], T]) -> T:
         """PostgreSQL's :meth:`single_statement_read`: one statement alone, on a
@@ -341,15 +352,10 @@ class SqlStore:
                 try:
                     return work(SqlTransaction(conn, False))
                 except Exception as error:
-                    if outage_reason(error) is not None and not conn.invalidated:
-                        conn.invalidate()
+                    _drop_if_broken(conn, error)
                     raise
         except Exception as error:
-            reason = outage_reason(error)
-            if reason is None:
-                raise
-            lost = _UnpingedConnectionLost if unpinged else StoreUnavailable
-            raise lost(reason) from error
+            _raise_as_unavailable(error, _UnpingedConnectionLost if unpinged else StoreUnavailable)
 
     def _connect(self, write: bool) -> AbstractContextManager[Connection]:
         """A connection for one transaction: the loop's reader for a read on
