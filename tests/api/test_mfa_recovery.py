@@ -115,6 +115,21 @@ def test_an_administrator_may_approve_at_once(api: Api, admin_token: str) -> Non
     assert api.login(TINA, PASSWORD).headers["Mfa-Code"] == "3"
 
 
+def test_approving_an_approved_recovery_again_mails_and_audits_nothing_new(
+    api: Api, admin_token: str
+) -> None:
+    tina, _, _ = totp_user(api, admin_token, TINA)
+    recover(api, pending(api))
+    assert api.post("/user/recover-mfa/approve", {"ids": [tina]}, admin_token).status_code == 200
+    mailed = len(outbox.mails(api.core))
+    api.clock.advance(60)
+    again = api.post("/user/recover-mfa/approve", {"ids": [tina]}, api.full_session())
+    assert again.status_code == 200, again.text
+    assert len(outbox.mails(api.core)) == mailed
+    assert events(api) == ["recovery.started", "recovery.approved"]
+    assert api.login(TINA, PASSWORD).headers["Mfa-Code"] == "3"
+
+
 def test_an_administrator_may_cancel(api: Api, admin_token: str) -> None:
     tina, _, _ = totp_user(api, admin_token, TINA)
     recover(api, pending(api))

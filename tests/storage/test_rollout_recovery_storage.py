@@ -90,6 +90,11 @@ def test_a_user_has_at_most_one_open_recovery(core: Core, account: Account) -> N
         tx.recoveries.add(MfaRecovery("b" * 64, user.id, account.id, NOW, NOW + 10))
     with core.store.transaction() as tx:
         assert tx.recoveries.approve("a" * 64, "admin", NOW + 1)
+        # Approved once: a second approval wins nothing and changes nothing.
+        assert not tx.recoveries.approve("a" * 64, "other", NOW + 2)
+        approved = tx.recoveries.get("a" * 64)
+        assert approved is not None
+        assert (approved.approved_by, approved.ready_at) == ("admin", NOW + 1)
         assert tx.recoveries.close("a" * 64, RecoveryState.COMPLETED, NOW + 2)
         assert not tx.recoveries.approve("a" * 64, "admin", NOW + 3)
         # A closed one no longer counts: a new recovery may open.

@@ -172,7 +172,8 @@ def open_recoveries(core: Core, ctx: Context, ids: Sequence[str]) -> dict[str, M
 
 def approve(core: Core, ctx: Context, ids: Sequence[str]) -> None:
     """An administrator lets the users' open recoveries complete at their next
-    password login, without the wait."""
+    password login, without the wait. Approving one already approved changes
+    nothing and mails nothing (it is still a success)."""
     _decide(core, ctx, ids, approve=True)
 
 
@@ -195,8 +196,10 @@ def _decide(core: Core, ctx: Context, ids: Sequence[str], *, approve: bool) -> N
         for user in users:
             id_hash = found[user.id].id_hash
             if approve:
-                tx.recoveries.approve(id_hash, caller.user.id, now)
-                mail.security_notice(tx, user.email, "recovery_approved", now, ctx.addr)
-                who.record(tx, now, audit.RECOVERY_APPROVED, target=user.id)
+                # An approved one stays as the first approval left it: no
+                # second mail to the user, no second audit row.
+                if tx.recoveries.approve(id_hash, caller.user.id, now):
+                    mail.security_notice(tx, user.email, "recovery_approved", now, ctx.addr)
+                    who.record(tx, now, audit.RECOVERY_APPROVED, target=user.id)
             elif tx.recoveries.close(id_hash, RecoveryState.CANCELLED, now):
                 _cancelled(tx, who, user, now, "by an administrator")

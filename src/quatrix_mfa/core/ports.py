@@ -356,7 +356,9 @@ class RecoveryRepository(Protocol):
         ...
 
     def approve(self, id_hash: str, by: str, now: float) -> bool:
-        """Atomically mark an open recovery approved and ready now."""
+        """Atomically mark an open recovery that no administrator approved yet
+        approved by ``by`` and ready at ``now``; True for exactly one caller
+        (a repeated approval keeps the first one's approver and time)."""
         ...
 
 

@@ -71,7 +71,11 @@ class SqlRecoveryRepository:
     def approve(self, id_hash: str, by: str, now: float) -> bool:
         won = self.conn.execute(
             update(mfa_recoveries)
-            .where(mfa_recoveries.c.id_hash == id_hash, _OPEN)
+            .where(
+                mfa_recoveries.c.id_hash == id_hash,
+                _OPEN,
+                mfa_recoveries.c.approved_by.is_(None),
+            )
             .values(approved_by=by, ready_at=now)
         ).rowcount
         return bool(won)
