@@ -105,6 +105,30 @@ async def cpu_per_request(
     return (time.process_time() - started) / count
 
 
+def seeded_rows(users: int, prefix: str) -> list[list[str]]:
+    """``users`` seeded users (email, TOTP secret, pending and full session
+    tokens) in a new data folder, which this process's settings name from
+    now on; the address limit is lifted, as every request comes from one."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(
+        QUATRIX_MFA_DATA_DIR=str(data_dir),
+        QUATRIX_MFA_ADDRESS_FAILURE_THRESHOLD="100000",
+    )
+    from quatrix_mfa.settings import Settings
+
+    seed.seed(Settings.from_env(), users, users, data_dir / "users.tsv")
+    return [line.split("\t") for line in (data_dir / "users.tsv").read_text().splitlines()]
+
+
+def log_to_devnull(log_format: str) -> None:
+    """Log as serve does, a line a request, into /dev/null (stdout)."""
+    from quatrix_mfa import logs
+
+    sys.stdout.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    logs.configure(log_format, "info")
+
+
 async def _measure(
     apps: dict[str, FastAPI], work: dict[str, Iterator[Request]], rounds: int, block: int
 ) -> dict[str, list[float]]:
@@ -142,22 +166,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=300)
     parser.add_argument("--log", choices=("json", "text", "off"), default="json")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="qmfa-hotpath-"))
-    os.environ.update(
-        QUATRIX_MFA_DATA_DIR=str(data_dir),
-        QUATRIX_MFA_ADDRESS_FAILURE_THRESHOLD="100000",
-    )
-    from quatrix_mfa.settings import Settings
-
-    users = 2 * (args.rounds * args.block + 50)
-    seed.seed(Settings.from_env(), users, users, data_dir / "users.tsv")
-    rows = [line.split("\t") for line in (data_dir / "users.tsv").read_text().splitlines()]
-    if args.log != "off":  # as serve logs: a line a request, here to /dev/null
-        from quatrix_mfa import logs
-
-        sys.stdout.flush()
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        logs.configure(args.log, "info")
+    rows = seeded_rows(2 * (args.rounds * args.block + 50), "qmfa-hotpath-")
+    if args.log != "off":
+        log_to_devnull(args.log)
     apps = {"router": _app(hot=False), "hot": _app(hot=True)}
     half = len(rows) // 2
     sides = {"router": rows[:half], "hot": rows[half:]}

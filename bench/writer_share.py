@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +32,6 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import hotpath  # noqa: E402 - bench/ is not a package
-import seed  # noqa: E402
 from workload import wrong_code  # noqa: E402
 
 REPORT = sys.stderr  # stdout takes the request log lines (to /dev/null)
@@ -103,20 +100,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--block", type=int, default=500)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="qmfa-writer-share-"))
-    os.environ.update(
-        QUATRIX_MFA_DATA_DIR=str(data_dir),
-        QUATRIX_MFA_ADDRESS_FAILURE_THRESHOLD="100000",
-    )
-    from quatrix_mfa import logs
-    from quatrix_mfa.settings import Settings
-
     per_side = args.rounds * args.block + 50
-    seed.seed(Settings.from_env(), 2 * per_side, 2 * per_side, data_dir / "users.tsv")
-    rows = [line.split("\t") for line in (data_dir / "users.tsv").read_text().splitlines()]
-    sys.stdout.flush()
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    logs.configure("json", "info")
+    rows = hotpath.seeded_rows(2 * per_side, "qmfa-writer-share-")
+    hotpath.log_to_devnull("json")
     held = HeldTime()
     held.install()
     valid = hotpath.verify_requests(rows[:per_side])
