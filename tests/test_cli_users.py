@@ -4,6 +4,7 @@ as real subprocesses on a real database (SQLite, and PostgreSQL with
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.support.shell import cli as cli  # the fixtures too
 from tests.support.shell import open_api as open_api
 
 BOB = "bob@example.com"
+USER_COMMANDS = ("unlock", "reset-mfa", "make-admin", "reset-link")
 
 
 @pytest.fixture
@@ -205,8 +207,27 @@ def test_reset_link_of_a_disabled_user_is_refused(cli: Cli, api: Api) -> None:
 
 def test_an_unknown_email_is_one_line_and_a_failure(cli: Cli, api: Api) -> None:
     before = len(audit_rows(api))
-    for command in ("unlock", "reset-mfa", "make-admin", "reset-link"):
+    for command in USER_COMMANDS:
         refused(cli.run("user", command, "nobody@example.com"), "nobody@example.com")
+    assert len(audit_rows(api)) == before
+
+
+def test_an_email_that_is_not_utf8_is_refused_before_anything_is_read(cli: Cli, api: Api) -> None:
+    # Bytes a shell passes as they are; Python holds them as lone surrogates.
+    email = os.fsdecode(b"\xff\xfe@example.com")
+    before = len(audit_rows(api))
+    for argument, args in (
+        *(("email", ("user", command, email)) for command in USER_COMMANDS),
+        ("--account", ("user", "unlock", ADMIN_EMAIL, "--account", email)),
+        ("--user", ("audit", "--user", email)),
+    ):
+        result = cli.run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith(
+            f"error: argument {argument}: b'\\xff\\xfe@example.com' is not UTF-8 text"
+        ), line
     assert len(audit_rows(api)) == before
 
 

@@ -216,6 +216,8 @@ def cmd_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """keys add | activate | retire | status, rotate-key."""
+    from quatrix_mfa.cli import text
+
     keys = commands.add_parser("keys", help="add, activate and retire encryption keys")
     sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="write a new, inactive key into the key file")
@@ -224,10 +226,10 @@ def register(commands: Any) -> None:
         "activate",
         help="once every live node holds the key: make it active, re-encrypt every secret",
     )
-    act.add_argument("key_id", metavar="KID")
+    act.add_argument("key_id", metavar="KID", type=text)
     act.set_defaults(func=cmd_activate)
     retire = sub.add_parser("retire", help="remove a key nothing is sealed under any more")
-    retire.add_argument("key_id", metavar="KID")
+    retire.add_argument("key_id", metavar="KID", type=text)
     retire.set_defaults(func=cmd_retire)
     status = sub.add_parser("status", help="keys, what uses them, and the live nodes")
     status.set_defaults(func=cmd_status)

@@ -164,21 +164,22 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """serve, migrate."""
-    from quatrix_mfa.cli import int_between
+    from quatrix_mfa.cli import int_between, text
 
     serve = commands.add_parser(
         "serve", help="check the key file and database, migrate the schema, then serve HTTP"
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", type=text)
     serve.add_argument("--port", type=int_between(1, 65535), default=8080)
     serve.add_argument("--workers", type=int_between(1, 256), default=1)
     serve.add_argument(
         "--init-admin",
         metavar="EMAIL",
+        type=text,
         help="on the first start of a new deployment, run init with this administrator "
         "and print the link that sets their password",
     )
-    serve.add_argument("--account-name", default="Quatrix")
+    serve.add_argument("--account-name", default="Quatrix", type=text)
     serve.add_argument(
         "--no-migrate",
         action="store_true",
@@ -196,6 +197,6 @@ def register(commands: Any) -> None:
     migrate = commands.add_parser(
         "migrate", help="upgrade the database schema to this release (or --to REV, also down)"
     )
-    migrate.add_argument("--to", metavar="REV", help="revision to move to, e.g. 0008")
+    migrate.add_argument("--to", metavar="REV", type=text, help="revision to move to, e.g. 0008")
     migrate.add_argument("--wait-for-db", metavar="SECONDS", type=int_between(0, 3600), default=0)
     migrate.set_defaults(func=cmd_migrate)

@@ -36,23 +36,28 @@ def _when(ts: float | None) -> str:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``user`` and its commands on the root parser's subcommands."""
+    from quatrix_mfa.cli import text
+
     user = sub.add_parser(
         "user", help="break-glass: list users, unlock, reset 2FA, make admin, password link"
     )
     commands = user.add_subparsers(dest="user_command", required=True)
     listing = commands.add_parser("list", help="every user: role, status, 2FA, lock")
-    listing.add_argument("--account", metavar="ID", help="only this account's users")
+    listing.add_argument("--account", metavar="ID", type=text, help="only this account's users")
     listing.set_defaults(func=_run(_list))
-    for name, action, text in (
+    for name, action, summary in (
         ("unlock", _unlock, "clear the user's failed-login and link-request counters"),
         ("reset-mfa", _reset_mfa, "remove the user's 2FA key and recovery codes; end sessions"),
         ("make-admin", _make_admin, "make the user an (active) administrator"),
         ("reset-link", _reset_link, "print a one-time link that sets the user's password"),
     ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("email")
+        command = commands.add_parser(name, help=summary)
+        command.add_argument("email", type=text)
         command.add_argument(
-            "--account", metavar="ID", help="the account's user, when several hold the email"
+            "--account",
+            metavar="ID",
+            type=text,
+            help="the account's user, when several hold the email",
         )
         command.set_defaults(func=_run(action))
 
