@@ -80,6 +80,19 @@ def serve(env: dict[str, str], port: int, *args: str, **popen: Any) -> subproces
     )
 
 
+def serve_logged(env: dict[str, str], port: int, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``quatrix-mfa serve --port PORT ARGS`` in a session of its own (to stop
+    with :func:`tests.support.processes.stop`), stdout and stderr into ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -11,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
-from tests.servers import free_port, init_admin, serve, server_env, wait_healthy
-from tests.support.processes import tcp_sockets, worker_pids
+from tests.servers import free_port, init_admin, serve, serve_logged, server_env, wait_healthy
+from tests.support.processes import stop, tcp_sockets, wait_replaced, worker_pids
 
 LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp spells them
 
@@ -83,3 +84,37 @@ def test_each_worker_listens_on_its_own_and_connections_opened_at_once_are_sprea
             client.close()
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
+
+
+def test_a_worker_killed_unasked_is_logged_with_the_worker_that_replaces_it(
+    tmp_path: Path, db_kind: str, database_url: str
+) -> None:
+    env = server_env(tmp_path, db_kind, database_url)
+    env["QUATRIX_MFA_LOG_FORMAT"] = "json"
+    init_admin(env)
+    port = free_port()
+    out = tmp_path / "stdout.log"
+    server = serve_logged(env, port, out, "--workers", "2")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+        workers = worker_pids(server.pid)
+        killed = min(workers)
+        os.kill(killed, signal.SIGKILL)
+        [new] = wait_replaced(server.pid, killed) - workers
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+    finally:
+        stop(server, timeout=30)
+    lines = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+    ended = [line for line in lines if line.get("worker_pid") == killed]
+    assert ended == [
+        {
+            "time": ended[0]["time"],
+            "level": "error",
+            "logger": "quatrix_mfa.serving",
+            "message": f"worker {killed} was ended by SIGKILL; worker {new} replaces it",
+            "worker_pid": killed,
+            "new_pid": new,
+        }
+    ], ended
+    # A worker the supervisor stops itself (the server's own stop) is not such a line.
+    assert [line["worker_pid"] for line in lines if "worker_pid" in line] == [killed]

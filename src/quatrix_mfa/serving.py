@@ -18,9 +18,10 @@ With ``--workers N`` each worker listens on a socket of its own, all bound to
 the port with ``SO_REUSEPORT``: the kernel spreads new connections over them.
 On one shared socket, the worker that woke first accepted every connection a
 client opened at once, and kept-alive they stayed there (bench/analysis.md).
-The supervisor holds the port bound (not listening: it takes no connections)
-and marks each worker that ended as dead for the metrics (its counters stay
-counted, its live gauges go).
+The supervisor holds the port bound (not listening: it takes no connections),
+logs each worker that ended unasked (crashed, killed, hung) and the one that
+replaces it, and marks it dead for the metrics (its counters stay counted,
+its live gauges go).
 
 A second SIGINT stops at once, as in uvicorn.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import select
 import signal
 import socket
@@ -42,10 +44,12 @@ import uvicorn
 from prometheus_client import multiprocess as prometheus_multiprocess
 from uvicorn.supervisors import multiprocess
 
-from quatrix_mfa import metrics
+from quatrix_mfa import logs, metrics
 from quatrix_mfa.api import draining
 from quatrix_mfa.api.http_protocol import LimitedHttpToolsProtocol
 from quatrix_mfa.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # How long a connection accepted while stopping may take to send its request.
 FIRST_REQUEST_GRACE = 1.0
@@ -182,7 +186,21 @@ class _Supervisor(multiprocess.Multiprocess):
         self.announce = announce
 
     def keep_subprocess_alive(self) -> None:
+        before = list(self.processes)
+        # None: still running when looked at; uvicorn kills one that stopped answering.
+        exited = [process.process.exitcode for process in before]
         super().keep_subprocess_alive()
+        for old, code, new in zip(before, exited, self.processes, strict=True):
+            if new is not old:
+                log.error(
+                    "worker %s %s; worker %s replaces it",
+                    old.process.pid,
+                    _how_it_ended(code),
+                    new.process.pid,
+                    extra={
+                        logs.FIELDS: {"worker_pid": old.process.pid, "new_pid": new.process.pid}
+                    },
+                )
         # Checked on each tick of the supervisor's loop (not waited for in a
         # loop of its own, which would leave signals unanswered meanwhile):
         # a start slowed down by a busy machine takes as long as it takes.
@@ -200,6 +218,18 @@ class _Supervisor(multiprocess.Multiprocess):
         super().handle_term()
 
     handle_int = handle_term
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    """A worker's end in words, from its exit code as multiprocessing has it."""
+    if exitcode is None:
+        return "stopped answering and was killed"
+    if exitcode < 0:
+        try:
+            return f"was ended by {signal.Signals(-exitcode).name}"
+        except ValueError:  # a real-time signal has no name
+            return f"was ended by signal {-exitcode}"
+    return f"exited with status {exitcode}"
 
 
 def config(settings: Settings, host: str, port: int, workers: int, http: Any) -> uvicorn.Config:

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import httpx
 from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
-from tests.servers import CLI, free_port, init_admin, server_env, wait_healthy
+from tests.servers import CLI, free_port, init_admin, serve_logged, server_env, wait_healthy
 from tests.support.metrics import parse, value
-from tests.support.processes import stop, worker_pids
+from tests.support.processes import stop, wait_replaced, worker_pids
 
 LOGINS = 24
 
@@ -32,14 +31,7 @@ def test_two_workers_report_through_one_metrics_address_and_log_json_lines(
     port, metrics_port = free_port(), free_port()
     env["QUATRIX_MFA_METRICS_ADDR"] = f"127.0.0.1:{metrics_port}"
     out = tmp_path / "stdout.log"
-    with out.open("wb") as stdout:
-        server = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = serve_logged(env, port, out, "--workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, server)
@@ -177,13 +169,7 @@ def test_a_worker_stopped_by_sigterm_keeps_its_counts_and_drops_its_live_gauges(
         mine = {p.name for p in folder.iterdir() if p.name.endswith(f"_{stopped}.db")}
         assert any(name.startswith("gauge_live") for name in mine), mine
         os.kill(stopped, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            now = worker_pids(server.pid)
-            if stopped not in now and len(now) == 2:
-                break
-            time.sleep(0.1)
-        assert stopped not in now and len(now) == 2, now
+        wait_replaced(server.pid, stopped)
         wait_healthy(url, server)
         left = {p.name for p in folder.iterdir() if p.name.endswith(f"_{stopped}.db")}
         assert not any(name.startswith("gauge_live") for name in left), left

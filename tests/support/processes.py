@@ -51,6 +51,18 @@ def read_until(process: subprocess.Popen[bytes], prefix: bytes, timeout: float =
     raise AssertionError(f"no line starting {prefix!r} within {timeout} s")
 
 
+def wait_replaced(parent: int, gone: int, workers: int = 2, timeout: float = 30.0) -> set[int]:
+    """Wait until ``gone`` is no worker of ``parent`` and ``workers`` are again;
+    the workers then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = worker_pids(parent)
+        if gone not in now and len(now) == workers:
+            return now
+        time.sleep(0.1)
+    raise AssertionError(f"worker {gone} not replaced in {timeout} s: {sorted(now)}")
+
+
 def stop(server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """SIGTERM ``server`` (started with ``start_new_session``) and wait for it;
     if it has not ended in ``timeout`` seconds, SIGKILL its whole group."""
