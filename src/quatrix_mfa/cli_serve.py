@@ -12,14 +12,20 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from quatrix_mfa.settings import PREFIX, Settings
+from quatrix_mfa.settings import PREFIX, Settings, host_port
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from quatrix_mfa.cli_setup import first_admin, initialise
     from quatrix_mfa.keys import read_key_file
     from quatrix_mfa.settings import ConfigError
-    from quatrix_mfa.startup import check_port, node_name, open_checked, prepare_data_dir
+    from quatrix_mfa.startup import (
+        check_metrics_apart,
+        check_port,
+        node_name,
+        open_checked,
+        prepare_data_dir,
+    )
 
     settings = settings.listening_on(args.host, args.port)
     try:
@@ -30,6 +36,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     for warning in settings.exposure_warnings():  # it still starts: the values may be meant
         print(f"warning: {warning}", file=sys.stderr)
     check_port(args.host, args.port)
+    check_metrics_apart(args.host, args.port, settings.metrics_addr)
     if args.init_admin and not settings.key_file.exists():
         # The documented first start (./scripts/serve): this is ``init``, which
         # makes keys for a new database only and refuses on one with users.
@@ -88,7 +95,8 @@ def _observability(settings: Settings, workers: int) -> Iterator[None]:
                 metrics_listener.start(host, port, registry, settings.metrics_token)
             except OSError as error:  # taken, or no such address here: one line, no traceback
                 raise StartupError(
-                    f"{PREFIX}METRICS_ADDR={host}:{port}: cannot listen there ({error.strerror})"
+                    f"{PREFIX}METRICS_ADDR={host_port((host, port))}: "
+                    f"cannot listen there ({error.strerror})"
                 ) from None
         yield
     finally:

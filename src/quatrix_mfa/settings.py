@@ -195,14 +195,13 @@ class Settings:
                 f"name the client address in X-Forwarded-For, and so dodge the per-address "
                 f"throttle and the IP allow-list; list only your own proxies"
             )
-        if self.metrics_addr is not None and not self.metrics_token:
-            host, port = self.metrics_addr
-            if not _is_loopback(host):
-                found.append(
-                    f"{PREFIX}METRICS_ADDR={host}:{port} is reachable from other machines "
-                    f"and {PREFIX}METRICS_TOKEN is unset: anyone who can connect reads the "
-                    f"metrics; listen on 127.0.0.1 or set a token"
-                )
+        metrics = self.metrics_addr
+        if metrics is not None and not self.metrics_token and not _is_loopback(metrics[0]):
+            found.append(
+                f"{PREFIX}METRICS_ADDR={host_port(metrics)} is reachable from other machines "
+                f"and {PREFIX}METRICS_TOKEN is unset: anyone who can connect reads the "
+                f"metrics; listen on 127.0.0.1 or set a token"
+            )
         return found
 
     def check_consistent(self) -> None:
@@ -256,6 +255,12 @@ def _node_id(raw: str) -> str:
     if len(raw) > 128 or not raw.isprintable():
         raise ValueError("at most 128 printable characters")
     return raw
+
+
+def host_port(address: tuple[str, int]) -> str:
+    """``host:port`` as it is written, an IPv6 host in brackets (``[::1]:9108``)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _host_port(raw: str) -> tuple[str, int]:

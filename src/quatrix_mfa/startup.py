@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from quatrix_mfa.keys import make_private_dir, read_key_file
-from quatrix_mfa.settings import PREFIX, Settings
+from quatrix_mfa.settings import PREFIX, Settings, host_port
 from quatrix_mfa.storage import migrate
 from quatrix_mfa.storage.deployment import verify_or_adopt
 from quatrix_mfa.storage.engine import make_engine
@@ -156,6 +156,25 @@ def check_port(host: str, port: int) -> None:
             raise StartupError(
                 f"cannot listen on {host}:{port}: {error.strerror or error}"
             ) from None
+
+
+# The wildcard addresses: a listener on one of them takes the port on all.
+_EVERY_ADDRESS = {"0.0.0.0", "::", ""}  # noqa: S104 - names them, binds nothing
+
+
+def check_metrics_apart(host: str, port: int, metrics_addr: tuple[str, int] | None) -> None:
+    """Refuse a ``METRICS_ADDR`` on serve's own port and address (or on every
+    address, or serve on every address): the metrics listener would take the
+    port first, and serve could not bind it."""
+    if metrics_addr is None or metrics_addr[1] != port:
+        return
+    metrics_host = metrics_addr[0]
+    hosts = {metrics_host.strip("[]"), host.strip("[]")}
+    if len(hosts) == 1 or hosts & _EVERY_ADDRESS:
+        raise StartupError(
+            f"{PREFIX}METRICS_ADDR={host_port(metrics_addr)} is the port serve listens on "
+            f"(--port {port}): give /metrics a port of its own"
+        )
 
 
 def node_name(port: int) -> str:

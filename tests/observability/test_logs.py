@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from quatrix_mfa import logs
-from quatrix_mfa.settings import ConfigError, Settings
+from quatrix_mfa.settings import ConfigError, Settings, host_port
 from tests.conftest import ADMIN_EMAIL, Api, basic
 from tests.support.http import audit_rows
 
@@ -121,6 +121,22 @@ def test_log_and_metrics_settings_are_read_and_checked() -> None:
     defaults = Settings.from_env({})
     assert defaults.log_format == "" and defaults.log_level == "info"
     assert defaults.metrics_addr is None and defaults.metrics_token is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "address", "written"),
+    [
+        ("127.0.0.1:9108", ("127.0.0.1", 9108), "127.0.0.1:9108"),
+        ("[::1]:9108", ("::1", 9108), "[::1]:9108"),
+        ("[::]:9108", ("::", 9108), "[::]:9108"),
+    ],
+)
+def test_a_metrics_address_is_written_back_as_it_was_given(
+    raw: str, address: tuple[str, int], written: str
+) -> None:
+    settings = Settings.from_env({"QUATRIX_MFA_METRICS_ADDR": raw})
+    assert settings.metrics_addr == address
+    assert host_port(address) == written
 
 
 @pytest.mark.parametrize(

@@ -91,3 +91,18 @@ def test_settings_that_expose_too_much_are_one_warning_line_each_and_it_still_st
     assert "X-Forwarded-For" in proxies and "10.0.0.1" not in proxies
     assert f"QUATRIX_MFA_METRICS_ADDR=0.0.0.0:{metrics_port}" in listener
     assert "QUATRIX_MFA_METRICS_TOKEN" in listener
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "[::]"])
+def test_a_metrics_address_on_serves_own_port_is_refused_in_one_line(cli: Cli, host: str) -> None:
+    cli.init()
+    port = free_port()
+    result = cli.run("serve", "--port", str(port), METRICS_ADDR=f"{host}:{port}")
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
+    assert errors == [
+        f"error: QUATRIX_MFA_METRICS_ADDR={host}:{port} is the port serve listens on "
+        f"(--port {port}): give /metrics a port of its own"
+    ]
+    with pytest.raises(httpx.TransportError):  # nothing was started
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
