@@ -114,6 +114,7 @@ class Server:
     name: str = "server"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None  # where its stdout and stderr go (None: nowhere)
 
     @property
     def root(self) -> str:
@@ -125,7 +126,10 @@ class Server:
 
     def start(self) -> None:
         """Start the process; :meth:`wait_healthy` waits until it answers."""
-        self.process = serve(self.env, self.port)
+        if self.log is None:
+            self.process = serve(self.env, self.port)
+        else:
+            self.process = serve_logged(self.env, self.port, self.log)
 
     def wait_healthy(self) -> None:
         assert self.process is not None

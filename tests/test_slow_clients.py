@@ -62,7 +62,10 @@ def post_head(path: str, *headers: str) -> bytes:
 def assert_408(answer: bytes) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b"connection: close" in head.lower()
+    fields = head.lower().split(b"\r\n")
+    assert b"connection: close" in fields
+    assert b"cache-control: no-store" in fields  # as every answer of the app
+    assert sum(f.startswith(b"x-request-id: ") for f in fields) == 1
     assert json.loads(body)["code"] == 2
 
 

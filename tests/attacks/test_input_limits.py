@@ -385,7 +385,7 @@ def server(api: Api, tmp_path: Path, db_kind: str, database_url: str) -> Iterato
     env = server_env(tmp_path, db_kind, database_url)
     env["QUATRIX_MFA_DATA_DIR"] = str(tmp_path / "data")
     env["QUATRIX_MFA_DATABASE_URL"] = database_url
-    running = Server(env)
+    running = Server(env, log=tmp_path / "serve.log")
     running.start()
     try:
         running.wait_healthy()
@@ -407,13 +407,24 @@ def exchange(server: Server, head: bytes, body: bytes = b"") -> bytes:
 
 
 def error_model(answer: bytes, status: int) -> dict[str, Any]:
+    """The ErrorModel of a raw answer, which has the app's headers whoever sent
+    it (the app, or the HTTP protocol for a request the app never saw)."""
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:300]
-    assert b"content-type: application/json" in head.lower(), head
+    fields = head.lower().split(b"\r\n")
+    assert b"content-type: application/json" in fields, head
+    assert b"cache-control: no-store" in fields, head
+    assert sum(f.startswith(b"x-request-id: ") for f in fields) == 1, head
     body: dict[str, Any] = json.loads(payload)
     assert isinstance(body["code"], int) and isinstance(body["msg"], str), body
     assert "detail" not in body, body
     return body
+
+
+def request_id_of(answer: bytes) -> str:
+    fields = answer.partition(b"\r\n\r\n")[0].decode().split("\r\n")
+    [value] = [f.split(":", 1)[1] for f in fields if f.lower().startswith("x-request-id:")]
+    return value.strip()
 
 
 def request_head(method: str, path: str, *headers: str) -> bytes:
@@ -443,8 +454,15 @@ def test_the_real_server_bounds_request_heads_and_bodies(server: Server, world: 
     huge = request_head("GET", "/profile", token, "X-Long: " + "a" * 16 * 1024 * 1024)
     answer = exchange(server, huge)
     assert answer == b"" or error_model(answer, 431)["code"] == 2, answer[:300]
-    # Not HTTP at all (a NUL in a header): still an ErrorModel.
-    assert error_model(exchange(server, request_head("GET", "/profile", "X-A: a\0b")), 400)
+    # Not HTTP at all (a NUL in a header): still an ErrorModel, and its log line
+    # carries the id the answer names.
+    not_http = exchange(server, request_head("GET", "/profile", "X-A: a\0b"))
+    assert error_model(not_http, 400)
+    request_id = request_id_of(not_http)
+    assert server.log is not None
+    lines = server.log.read_text().splitlines()
+    logged = [json.loads(line) for line in lines if request_id in line]
+    assert [(line["status"], line["route"]) for line in logged] == [(400, "-")]
     # Chunked bodies, with no Content-Length, are counted while read.
     for size in [MAX_BODY + 1, 4 * 1024 * 1024]:
         post = request_head(

@@ -26,6 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from quatrix_mfa import logs, observe
 from quatrix_mfa.api import draining
 from quatrix_mfa.api.limits import MAX_HEADER_BYTES, error_body
 
@@ -107,6 +108,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.answer(400, msg)
 
     def answer(self, status: int, msg: str) -> None:
+        """An ErrorModel for a request the app never saw, with the headers the
+        app's answers have (no-store, an X-Request-Id of its own) and its
+        request line in the log under that id; then the connection closes."""
+        # A new id: the request's own X-Request-Id, if it sent one, was not read.
+        info = observe.RequestInfo(observe.request_id_from(None))
         payload = error_body(msg)
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         for name, value in self.server_state.default_headers:
@@ -114,7 +120,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         head += [
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(payload),
+            b"cache-control: no-store\r\n",
+            b"x-request-id: %s\r\n" % info.request_id.encode(),
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + payload)
         self.transport.close()
+        # Neither method nor route was read whole: "-" for both.
+        logs.request_line("-", "-", status, 0.0, self.client[0] if self.client else None, info)
