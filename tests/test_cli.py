@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, basic
-from tests.servers import free_port, wait_healthy
+from tests.servers import CLI, free_port, wait_healthy
 from tests.support.shell import LINK, Cli
 from tests.support.shell import cli as cli  # the fixtures too
 from tests.support.shell import open_api as open_api
@@ -62,6 +62,21 @@ def test_init_refuses_a_weak_password_before_writing_anything(cli: Cli) -> None:
     result = cli.run("init", "--email", ADMIN_EMAIL, "--password-stdin", stdin="password\n")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not cli.data_dir.exists()
+
+
+def test_init_refuses_a_password_that_is_not_utf8_before_writing_anything(cli: Cli) -> None:
+    # A password no browser or Basic header could send: nobody could sign in with it.
+    result = subprocess.run(
+        [*CLI, "init", "--email", ADMIN_EMAIL, "--password-stdin"],
+        input=b"\xff\xfe long password here x\n",
+        capture_output=True,
+        env=cli.env(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == ["error: the password on stdin is not UTF-8 text"]
     assert not cli.data_dir.exists()
 
 

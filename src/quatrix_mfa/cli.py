@@ -68,7 +68,16 @@ def when(ts: float | None) -> str:
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from quatrix_mfa.cli_setup import initialise
 
-    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    password = None
+    if args.password_stdin:
+        # As bytes, decoded as UTF-8 whatever the locale: the browser and Basic
+        # auth send the password in UTF-8, so any other reading of the bytes
+        # would store a password nobody can sign in with.
+        try:
+            password = sys.stdin.buffer.readline().decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            print("error: the password on stdin is not UTF-8 text", file=sys.stderr)
+            return 2
     return initialise(settings, args.email, args.account_name, password)
 
 

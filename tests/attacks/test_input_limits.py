@@ -440,6 +440,10 @@ def test_the_real_server_bounds_request_heads_and_bodies(server: Server, world: 
     assert error_model(exchange(server, xff), 431)["details"] == {
         "headers": f"at most {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes"
     }
+    # A page's path too: the same ErrorModel, not to be stored either.
+    page = xff.replace(f"GET {PREFIX}/profile ".encode(), b"GET /login ", 1)
+    assert page.startswith(b"GET /login ")
+    assert error_model(exchange(server, page), 431)["code"] == 2
     # Over the server's limit: answered as soon as it is, before the head even ends
     # (plain httptools would wait for the rest, holding all of it).
     long_value = "X-Long: " + "a" * MAX_HEAD

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quatrix_mfa.api.caching import no_store
 from quatrix_mfa.api.errors import error_model
 from quatrix_mfa.core.errors import ErrorCode
 
@@ -121,15 +122,19 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 
 
 async def _refuse(send: Send, status: int, msg: str, details: dict[str, Any]) -> None:
+    """An ErrorModel answer, not to be stored (``no-store``) on any path: the
+    pages' paths too, which NoStore (api/caching.py) does not cover."""
     payload = error_body(msg, details)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
+            "headers": no_store(
+                [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ]
+            ),
         }
     )
     await send({"type": "http.response.body", "body": payload})
