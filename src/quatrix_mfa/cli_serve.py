@@ -36,7 +36,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     for warning in settings.exposure_warnings():  # it still starts: the values may be meant
         print(f"warning: {warning}", file=sys.stderr)
     check_port(args.host, args.port)
-    check_metrics_apart(args.host, args.port, settings.metrics_addr)
+    check_metrics_apart(args.port, settings.metrics_addr)
     if args.init_admin and not settings.key_file.exists():
         # The documented first start (./scripts/serve): this is ``init``, which
         # makes keys for a new database only and refuses on one with users.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -263,13 +264,21 @@ def host_port(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# ``host:port``: a name or an IPv4 address; ``[v6]:port``: an IPv6 address,
+# bracketed as in a URL (RFC 3986 section 3.2.2). ASCII digits only.
+_PLAIN_HOST_PORT = re.compile(r"([A-Za-z0-9.-]+):([0-9]{1,5})")
+_BRACKETED_HOST_PORT = re.compile(
+    r"\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9._-]+)?)\]"  # a colon: IPv6 only
+    r":([0-9]{1,5})"
+)
+
+
 def _host_port(raw: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port``, e.g. ``127.0.0.1:9108``."""
-    host, sep, port = raw.strip().rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
-    return host, int(port)
+    """``host:port`` or ``[v6]:port``, e.g. ``127.0.0.1:9108`` or ``[::1]:9108``."""
+    found = _PLAIN_HOST_PORT.fullmatch(raw.strip()) or _BRACKETED_HOST_PORT.fullmatch(raw.strip())
+    if found is None or not 1 <= int(found.group(2)) <= 65535:
+        raise ValueError("must be host:port or [IPv6]:port, e.g. 127.0.0.1:9108 or [::1]:9108")
+    return found.group(1), int(found.group(2))
 
 
 def _token(raw: str) -> str:

@@ -158,21 +158,15 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-# The wildcard addresses: a listener on one of them takes the port on all.
-_EVERY_ADDRESS = {"0.0.0.0", "::", ""}  # noqa: S104 - names them, binds nothing
-
-
-def check_metrics_apart(host: str, port: int, metrics_addr: tuple[str, int] | None) -> None:
-    """Refuse a ``METRICS_ADDR`` on serve's own port and address (or on every
-    address, or serve on every address): the metrics listener would take the
-    port first, and serve could not bind it."""
-    if metrics_addr is None or metrics_addr[1] != port:
-        return
-    metrics_host = metrics_addr[0]
-    hosts = {metrics_host.strip("[]"), host.strip("[]")}
-    if len(hosts) == 1 or hosts & _EVERY_ADDRESS:
+def check_metrics_apart(port: int, metrics_addr: tuple[str, int] | None) -> None:
+    """Refuse a ``METRICS_ADDR`` on serve's own port, whatever either host is:
+    names, wildcards and spellings of one address (``localhost``, ``127.1``,
+    ``0``) cannot be told apart reliably before binding, and on a shared
+    address the metrics listener would take the port first, so serve could
+    not bind it."""
+    if metrics_addr is not None and metrics_addr[1] == port:
         raise StartupError(
-            f"{PREFIX}METRICS_ADDR={host_port(metrics_addr)} is the port serve listens on "
+            f"{PREFIX}METRICS_ADDR={host_port(metrics_addr)} is on the port serve listens on "
             f"(--port {port}): give /metrics a port of its own"
         )
 

@@ -146,6 +146,13 @@ def test_a_metrics_address_is_written_back_as_it_was_given(
         ("LOG_LEVEL", "verbose"),
         ("METRICS_ADDR", "9108"),
         ("METRICS_ADDR", "127.0.0.1:99999"),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+        ("METRICS_ADDR", "[::1"),
+        ("METRICS_ADDR", "::1:9108"),  # an IPv6 address takes brackets
+        ("METRICS_ADDR", "[127.0.0.1]:9108"),  # brackets are for IPv6 only
+        ("METRICS_ADDR", "http://127.0.0.1:9108"),
+        ("METRICS_ADDR", "127.0.0.1:\u0669\u0661\u0660\u0668"),  # Arabic-Indic 9108
+        ("METRICS_ADDR", "127.0.0.1:\u00b2"),
         ("METRICS_TOKEN", "short-token"),
     ],
 )

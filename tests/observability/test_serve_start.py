@@ -93,7 +93,7 @@ def test_settings_that_expose_too_much_are_one_warning_line_each_and_it_still_st
     assert "QUATRIX_MFA_METRICS_TOKEN" in listener
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "[::]"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "[::]", "localhost", "127.0.0.2"])
 def test_a_metrics_address_on_serves_own_port_is_refused_in_one_line(cli: Cli, host: str) -> None:
     cli.init()
     port = free_port()
@@ -101,7 +101,7 @@ def test_a_metrics_address_on_serves_own_port_is_refused_in_one_line(cli: Cli, h
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
     assert errors == [
-        f"error: QUATRIX_MFA_METRICS_ADDR={host}:{port} is the port serve listens on "
+        f"error: QUATRIX_MFA_METRICS_ADDR={host}:{port} is on the port serve listens on "
         f"(--port {port}): give /metrics a port of its own"
     ]
     with pytest.raises(httpx.TransportError):  # nothing was started
