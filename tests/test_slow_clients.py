@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def server(
     init_admin(env)
     env["QUATRIX_MFA_BODY_TIMEOUT_SECONDS"] = str(BODY_TIMEOUT)
     env["QUATRIX_MFA_KEEPALIVE_SECONDS"] = str(KEEPALIVE)
-    node = Server(env)
+    node = Server(env, log=folder / "serve.log")
     node.start()
     try:
         node.wait_healthy()
@@ -59,14 +60,42 @@ def post_head(path: str, *headers: str) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-def assert_408(answer: bytes) -> None:
+def assert_408(answer: bytes) -> str:
+    """A 408 ErrorModel that closes the connection; its request id."""
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer[:200]
     fields = head.lower().split(b"\r\n")
     assert b"connection: close" in fields
     assert b"cache-control: no-store" in fields  # as every answer of the app
-    assert sum(f.startswith(b"x-request-id: ") for f in fields) == 1
     assert json.loads(body)["code"] == 2
+    [request_id] = [f.split(b":", 1)[1].strip() for f in fields if f.startswith(b"x-request-id:")]
+    return request_id.decode()
+
+
+def request_lines(server: Server, request_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The server's request log lines with ``request_id``, once there is one
+    (the app writes its line when it has given up on the body)."""
+    assert server.log is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.log.read_text().splitlines()
+        lines = [json.loads(line) for line in text if line.startswith("{")]  # not the banner
+        found = [
+            line
+            for line in lines
+            if line.get("logger") == "quatrix_mfa.request" and line.get("request_id") == request_id
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def assert_one_line(server: Server, request_id: str, status: int) -> None:
+    """One request, one line: the status the client got (or 499), never a 500."""
+    lines = request_lines(server, request_id)
+    assert [(line["method"], line["status"]) for line in lines] == [("POST", status)], lines
+    time.sleep(0.3)  # nothing more comes for it
+    assert len(request_lines(server, request_id)) == 1
 
 
 def test_a_chunked_body_never_finished_is_answered_408_and_closed(server: Server) -> None:
@@ -76,15 +105,46 @@ def test_a_chunked_body_never_finished_is_answered_408_and_closed(server: Server
     )
     sock.sendall(b'5\r\n{"a":\r\n')  # a first chunk; the last (0) never comes
     started = time.monotonic()
-    assert_408(read_until_closed(sock))
+    request_id = assert_408(read_until_closed(sock))
     assert BODY_TIMEOUT - 0.2 <= time.monotonic() - started < BODY_TIMEOUT + 3
+    assert_one_line(server, request_id, 408)
 
 
 def test_a_body_shorter_than_its_content_length_is_answered_408(server: Server) -> None:
     sock = connect(server)
     sock.sendall(post_head(SET_PASSWORD, "Content-Length: 100", "Content-Type: application/json"))
     sock.sendall(b'{"email": ')
-    assert_408(read_until_closed(sock))
+    assert_one_line(server, assert_408(read_until_closed(sock)), 408)
+
+
+def test_a_client_that_leaves_mid_body_is_logged_once_as_499(server: Server) -> None:
+    sock = connect(server)
+    request_id = "client-left-mid-body"
+    sock.sendall(
+        post_head(
+            SET_PASSWORD,
+            "Content-Length: 100",
+            "Content-Type: application/json",
+            f"X-Request-Id: {request_id}",
+        )
+    )
+    sock.sendall(b'{"email": ')
+    time.sleep(0.2)  # the app is reading the body
+    sock.close()
+    assert_one_line(server, request_id, 499)
+
+
+def test_a_chunked_body_that_turns_unparseable_is_one_400_line(server: Server) -> None:
+    sock = connect(server)
+    sock.sendall(
+        post_head(SET_PASSWORD, "Transfer-Encoding: chunked", "Content-Type: application/json")
+    )
+    time.sleep(0.3)  # the app has the head and waits for the body
+    sock.sendall(b"zz\r\n")  # not a chunk size
+    answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    request_id = answer.split(b"x-request-id: ", 1)[1].split(b"\r\n", 1)[0].decode()
+    assert_one_line(server, request_id, 400)
 
 
 def test_a_head_sent_a_byte_at_a_time_is_answered_408(server: Server) -> None:

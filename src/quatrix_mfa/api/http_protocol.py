@@ -29,6 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from quatrix_mfa import logs, observe
 from quatrix_mfa.api import draining
 from quatrix_mfa.api.limits import MAX_HEADER_BYTES, error_body
+from quatrix_mfa.api.observing import PROTOCOL_ANSWER, Recorder
 
 MAX_HEAD = 2 * MAX_HEADER_BYTES  # request line and headers, as sent
 DEFAULT_BODY_TIMEOUT = 10.0
@@ -108,11 +109,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.answer(400, msg)
 
     def answer(self, status: int, msg: str) -> None:
-        """An ErrorModel for a request the app never saw, with the headers the
-        app's answers have (no-store, an X-Request-Id of its own) and its
-        request line in the log under that id; then the connection closes."""
-        # A new id: the request's own X-Request-Id, if it sent one, was not read.
-        info = observe.RequestInfo(observe.request_id_from(None))
+        """An ErrorModel for a request the app did not answer, with the headers
+        the app's answers have (no-store, an X-Request-Id); then the connection
+        closes. A request whose head the app has (its body never came whole,
+        or could not be parsed) keeps the id the app gave it, and the app's
+        request line says this status; any other is logged here, a new id."""
+        scope: dict[str, Any] | None = None
+        if not self.in_head and self.cycle is not None and not self.cycle.response_started:
+            scope = self.cycle.scope  # type: ignore[assignment] # uvicorn's TypedDict, a dict
+        given = None if scope is None else Recorder.request_id(scope)
+        info = observe.RequestInfo(given or observe.request_id_from(None))
+        if scope is not None:
+            scope[PROTOCOL_ANSWER] = (status, info.request_id)
         payload = error_body(msg)
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         for name, value in self.server_state.default_headers:
@@ -126,5 +134,5 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(head) + payload)
         self.transport.close()
-        # Neither method nor route was read whole: "-" for both.
-        logs.request_line("-", "-", status, 0.0, self.client[0] if self.client else None, info)
+        if scope is None:  # no request line of the app's will say it: "-" for method and route
+            logs.request_line("-", "-", status, 0.0, self.client[0] if self.client else None, info)

@@ -27,6 +27,14 @@ _XFF = b"x-forwarded-for"
 # Where Observe leaves the request's id for the server-error middleware, which
 # answers an unexpected error from outside Observe (so past its send).
 _ID_IN_SCOPE = "quatrix_mfa.request_id"
+# Where the HTTP protocol (api/http_protocol.py) leaves its own answer (status,
+# request id) to a request the app had begun: the rest of its body never came
+# (408) or could not be parsed (400). That answer is what the client got.
+PROTOCOL_ANSWER = "quatrix_mfa.protocol_answer"
+# The status logged and counted for a request whose client went away before
+# any answer began (nginx's "client closed request"): nobody was answered, so
+# it is no server error.
+CLIENT_CLOSED = 499
 
 
 def route_of(scope: Scope, prefix: str = "") -> str:
@@ -61,6 +69,8 @@ class Observed:
     token: contextvars.Token[observe.RequestInfo | None]
     echoed: tuple[bytes, bytes]  # the X-Request-Id header of the answer
     status: int = 500  # what the client gets if the app raises before answering
+    answering: bool = False  # an answer has begun
+    client_gone: bool = False  # the client went away before it began
 
 
 class Recorder:
@@ -76,7 +86,9 @@ class Recorder:
         """A request arrives: its clock starts, its id is chosen (the client's
         X-Request-Id when well-formed) and made the current request's."""
         started = time.perf_counter()
-        info, token = observe.begin(observe.request_id_from(_header(scope, _HEADER)))
+        answered = scope.get(PROTOCOL_ANSWER)  # before the app even began: its id
+        chosen = answered[1] if answered else observe.request_id_from(_header(scope, _HEADER))
+        info, token = observe.begin(chosen)
         return Observed(started, info, token, (_HEADER, info.request_id.encode()))
 
     @staticmethod
@@ -86,17 +98,25 @@ class Recorder:
         return found if isinstance(found, str) else None
 
     def finish(self, scope: Scope, seen: Observed) -> None:
-        """The request is answered: its metrics and its log line."""
+        """The request is answered: its metrics and its log line, with the
+        status the client got (the HTTP protocol's own answer, if it gave one;
+        :data:`CLIENT_CLOSED` if nobody was answered)."""
         seconds = time.perf_counter() - seen.started
         route = route_of(scope, self.prefix)
         method = scope["method"]
-        metrics.observe_request(route, method, seen.status, seconds)
+        status = seen.status
+        answered = scope.get(PROTOCOL_ANSWER)
+        if answered is not None:
+            status = answered[0]
+        elif seen.client_gone:
+            status = CLIENT_CLOSED
+        metrics.observe_request(route, method, status, seconds)
         if logs.REQUESTS.isEnabledFor(logging.INFO):
             client = scope.get("client")
             xff = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == _XFF]
             peer = client[0] if client else None
             addr = forwarded_client(peer, xff, self.trusted_proxies)
-            logs.request_line(method, route, seen.status, seconds, addr, seen.info)
+            logs.request_line(method, route, status, seconds, addr, seen.info)
         observe.end(seen.token)
 
 
@@ -119,11 +139,18 @@ class Observe:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen.status = message["status"]
+                seen.answering = True
                 message["headers"] = [*message.get("headers", ()), seen.echoed]
             await send(message)
 
+        async def receive_noting_gone() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect" and not seen.answering:
+                seen.client_gone = True
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting_gone, send_with_id)
         finally:
             self.recorder.finish(scope, seen)
 
