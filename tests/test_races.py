@@ -25,6 +25,7 @@ from quatrix_mfa.core.model import User
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, latest_link
 from tests.servers import assert_one_winner, race
 from tests.support.codes import wrong_code
+from tests.support.http import audit_rows
 
 RACERS = 20
 ROUNDS = 3
@@ -216,3 +217,16 @@ def test_two_transactions_redeeming_one_recovery_code_without_the_user_lock_one_
         user = one_of_two_transactions_wins(api, db_kind, api.core.recovery, code)
         with api.core.store.transaction(write=False) as tx:
             assert tx.credentials.recovery_codes_left(user.id) == len(recovery) - round_ - 1
+
+
+def test_one_factor_removed_from_many_threads_at_once_is_removed_once(racing_api: Api) -> None:
+    api = racing_api
+    set_pin = api.post("/profile/set-mfa", {"auth_type": "PIN", "code": "4829"}, api.full_session())
+    assert set_pin.status_code == 200, set_pin.text
+    token = set_pin.json()["session_ids"]
+    before = len(audit_rows(api))
+    body = {"auth_type": "PIN"}
+    responses = race([lambda: api.post("/profile/remove-mfa", body, token)] * 8)
+    assert_one_winner(responses, {(400, 15)})  # the others find it off
+    removed = [row for row in audit_rows(api)[before:] if row.event == "factor.removed"]
+    assert len(removed) == 1

@@ -59,6 +59,39 @@ def session(user: User, token_hash: str, expires_at: float = NOW + 3600) -> Sess
 # Users
 
 
+@pytest.mark.parametrize("read", ["get", "by_email"])
+def test_a_user_read_for_a_change_sees_credentials_changed_while_it_waited(
+    core: Core, account: Account, read: str
+) -> None:
+    """A write transaction's read of a user waits for one that holds the user
+    (PostgreSQL: its row lock; SQLite: the one writer), and then sees what
+    that one committed, the credentials (``enrolled``) included: two removals
+    of one factor at once must not both find it on."""
+    with core.store.transaction() as tx:
+        user = new_user(tx, account, "waits@example.com")
+        tx.credentials.add(Credential(str(uuid.uuid4()), user.id, "pin", b"s", None, NOW))
+    waiting = threading.Event()
+    seen: list[frozenset[str]] = []
+
+    def second() -> None:
+        waiting.set()
+        with core.store.transaction() as tx:
+            found = tx.users.get(user.id) if read == "get" else tx.users.by_email(user.email)
+            assert found is not None
+            seen.append(found.enrolled)
+
+    with core.store.transaction() as tx:
+        assert tx.users.get(user.id) is not None  # holds the user from here
+        tx.credentials.delete(user.id, "pin")
+        reader = threading.Thread(target=second)
+        reader.start()
+        waiting.wait(timeout=10)
+        reader.join(timeout=0.5)  # it waits for this transaction
+        assert reader.is_alive() and not seen
+    reader.join(timeout=10)
+    assert seen == [frozenset()]
+
+
 def test_user_is_found_by_email_case_insensitively(core: Core, account: Account) -> None:
     with core.store.transaction() as tx:
         added = new_user(tx, account, "Mixed.Case@Example.COM")

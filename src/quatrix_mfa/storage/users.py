@@ -54,10 +54,14 @@ _USER_BY_EMAIL = (
     .limit(1)
 )
 _GET_USER = Prepared(_USER_BY_ID)
-_GET_USER_LOCKED = Prepared(_USER_BY_ID.with_for_update())
 _USER_OF_EMAIL = Prepared(_USER_BY_EMAIL)
-_USER_OF_EMAIL_LOCKED = Prepared(_USER_BY_EMAIL.with_for_update())
+# PostgreSQL: a user read for a change is locked by one statement and read by
+# the next. A statement that waited for a row lock still reads everything
+# but the locked row as it was when the statement began (READ COMMITTED), so
+# ``enrolled`` (a subquery over the credentials) would miss a change that
+# committed during the wait: two removals of one PIN at once both found it on.
 _LOCK_USER = Prepared(select(users.c.id).where(users.c.id == bindparam("b_id")).with_for_update())
+_LOCK_USER_OF_EMAIL = Prepared(_USER_BY_EMAIL.with_only_columns(users.c.id).with_for_update())
 _LAST_LOGIN = Prepared(update(users).where(users.c.id == bindparam("b_id")))
 _BUMP_EPOCH = Prepared(
     update(users)
@@ -79,8 +83,9 @@ class SqlUserRepository:
         return values
 
     def get(self, user_id: str) -> User | None:
-        query = _GET_USER_LOCKED if self.lock_rows else _GET_USER
-        row = query.first(self.conn, {"b_id": user_id})
+        if self.lock_rows:
+            self.lock(user_id)
+        row = _GET_USER.first(self.conn, {"b_id": user_id})
         return _USER(row) if row else None
 
     def lock(self, user_id: str) -> None:
@@ -89,16 +94,20 @@ class SqlUserRepository:
             _LOCK_USER.rows(self.conn, {"b_id": user_id})
 
     def by_email(self, email: str) -> User | None:
-        query = _USER_OF_EMAIL_LOCKED if self.lock_rows else _USER_OF_EMAIL
-        row = query.first(self.conn, {"b_email": email.lower()})
+        if not self.lock_rows:
+            row = _USER_OF_EMAIL.first(self.conn, {"b_email": email.lower()})
+            return _USER(row) if row else None
+        locked = _LOCK_USER_OF_EMAIL.first(self.conn, {"b_email": email.lower()})
+        if locked is None:
+            return None
+        row = _GET_USER.first(self.conn, {"b_id": locked.id})
         return _USER(row) if row else None
 
     def in_account_by_email(self, account_id: str, email: str) -> User | None:
         query = _SELECT_USERS.where(
             users.c.account_id == account_id, users.c.email == email.lower()
         )
-        if self.lock_rows:
-            query = query.with_for_update()
+        self._lock(query)
         row = self.conn.execute(query).first()
         return _USER(row) if row else None
 
@@ -106,14 +115,21 @@ class SqlUserRepository:
         query = _SELECT_USERS.where(users.c.account_id == account_id).order_by(
             users.c.created, users.c.id
         )
-        if self.lock_rows:
-            query = query.with_for_update()
         if ids is None:
+            self._lock(query)
             return [_USER(r) for r in self.conn.execute(query)]
         found: list[User] = []
         for part in chunks(ids):
-            found.extend(_USER(r) for r in self.conn.execute(query.where(users.c.id.in_(part))))
+            some = query.where(users.c.id.in_(part))
+            self._lock(some)
+            found.extend(_USER(r) for r in self.conn.execute(some))
         return found
+
+    def _lock(self, query: Any) -> None:
+        """On PostgreSQL, lock the users ``query`` selects, before it reads
+        them in a statement of its own (see ``_LOCK_USER``)."""
+        if self.lock_rows:
+            self.conn.execute(query.with_only_columns(users.c.id).with_for_update())
 
     def add(self, user: User) -> None:
         try:
