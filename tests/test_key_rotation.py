@@ -173,6 +173,17 @@ def test_a_rotation_stopped_halfway_is_resumed_by_running_activate_again(
     retired = run_keys(settings, settings.key_file, "retire", "k1")
     assert retired.returncode == 0, retired.stderr
     assert set(read_key_file(settings.key_file)["keys"]) == {"k2"}
+    # A key neither the file nor the database knows (a typo, or retired
+    # already) is refused: nothing said "retired" that was not.
+    before = settings.key_file.read_bytes()
+    for unknown in ("k1", "k9"):
+        typo = run_keys(settings, settings.key_file, "retire", unknown)
+        assert typo.returncode == 2, typo.stderr
+        assert typo.stderr.splitlines() == [
+            f"error: refused: there is no key {unknown} in {settings.key_file}"
+        ]
+        assert typo.stdout == ""
+    assert settings.key_file.read_bytes() == before
 
 
 def test_rotate_key_the_one_node_shortcut_refuses_with_two_live_nodes(

@@ -145,12 +145,15 @@ def cmd_activate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retire(settings: Settings, args: argparse.Namespace) -> int:
-    from quatrix_mfa.keys import remove_key
+    from quatrix_mfa.keys import read_key_file, remove_key
     from quatrix_mfa.startup import StartupError
 
     key_id = args.key_id
     engine, state = _state(settings)
     try:
+        in_file = key_id in read_key_file(settings.key_file)["keys"]
+        if not in_file and key_id not in state.checks():  # a typo: say so, change nothing
+            raise StartupError(f"refused: there is no key {key_id} in {settings.key_file}")
         if state.active_key_id() == key_id:
             raise StartupError(f"refused: key {key_id} is the active key; activate another first")
         left = state.count_under(key_id)
