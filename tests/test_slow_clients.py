@@ -134,6 +134,23 @@ def test_a_client_that_leaves_mid_body_is_logged_once_as_499(server: Server) -> 
     assert_one_line(server, request_id, 499)
 
 
+def test_a_bad_chunk_in_the_heads_own_packet_keeps_the_clients_request_id(
+    server: Server,
+) -> None:
+    sock = connect(server)
+    head = post_head(
+        SET_PASSWORD,
+        "Transfer-Encoding: chunked",
+        "Content-Type: application/json",
+        "X-Request-Id: bad-chunk-at-once",
+    )
+    sock.sendall(head + b'5\r\n{"a":\r\nZZZ\r\n')  # before the app has begun
+    answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"\r\nx-request-id: bad-chunk-at-once\r\n" in answer.lower()
+    assert_one_line(server, "bad-chunk-at-once", 400)
+
+
 def test_a_chunked_body_that_turns_unparseable_is_one_400_line(server: Server) -> None:
     sock = connect(server)
     sock.sendall(

@@ -266,7 +266,7 @@ def host_port(address: tuple[str, int]) -> str:
 
 # ``host:port``: a name or an IPv4 address; ``[v6]:port``: an IPv6 address,
 # bracketed as in a URL (RFC 3986 section 3.2.2). ASCII digits only.
-_PLAIN_HOST_PORT = re.compile(r"([A-Za-z0-9.-]+):([0-9]{1,5})")
+_PLAIN_HOST_PORT = re.compile(r"([A-Za-z0-9._-]+):([0-9]{1,5})")  # "_": container names
 _BRACKETED_HOST_PORT = re.compile(
     r"\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9._-]+)?)\]"  # a colon: IPv6 only
     r":([0-9]{1,5})"

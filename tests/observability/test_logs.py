@@ -129,6 +129,7 @@ def test_log_and_metrics_settings_are_read_and_checked() -> None:
         ("127.0.0.1:9108", ("127.0.0.1", 9108), "127.0.0.1:9108"),
         ("[::1]:9108", ("::1", 9108), "[::1]:9108"),
         ("[::]:9108", ("::", 9108), "[::]:9108"),
+        ("metrics_host:9108", ("metrics_host", 9108), "metrics_host:9108"),  # a container's
     ],
 )
 def test_a_metrics_address_is_written_back_as_it_was_given(

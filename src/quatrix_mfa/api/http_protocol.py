@@ -117,8 +117,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         scope: dict[str, Any] | None = None
         if not self.in_head and self.cycle is not None and not self.cycle.response_started:
             scope = self.cycle.scope  # type: ignore[assignment] # uvicorn's TypedDict, a dict
-        given = None if scope is None else Recorder.request_id(scope)
-        info = observe.RequestInfo(given or observe.request_id_from(None))
+        # The app's id for a request it has (or is about to begin): its log
+        # line is the one that says this answer.
+        chosen = observe.request_id_from(None) if scope is None else Recorder.id_for(scope)
+        info = observe.RequestInfo(chosen)
         if scope is not None:
             scope[PROTOCOL_ANSWER] = (status, info.request_id)
         payload = error_body(msg)

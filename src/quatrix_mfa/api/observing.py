@@ -97,6 +97,12 @@ class Recorder:
         found = scope.get(_ID_IN_SCOPE)
         return found if isinstance(found, str) else None
 
+    @staticmethod
+    def id_for(scope: Scope) -> str:
+        """The id of the request in ``scope``: the one :class:`Observe` gave
+        it, or the one it will give it (the client's, when well-formed)."""
+        return Recorder.request_id(scope) or observe.request_id_from(_header(scope, _HEADER))
+
     def finish(self, scope: Scope, seen: Observed) -> None:
         """The request is answered: its metrics and its log line, with the
         status the client got (the HTTP protocol's own answer, if it gave one;
