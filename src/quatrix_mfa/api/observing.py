@@ -31,9 +31,10 @@ _ID_IN_SCOPE = "quatrix_mfa.request_id"
 # request id) to a request the app had begun: the rest of its body never came
 # (408) or could not be parsed (400). That answer is what the client got.
 PROTOCOL_ANSWER = "quatrix_mfa.protocol_answer"
-# The status logged and counted for a request whose client went away before
-# any answer began (nginx's "client closed request"): nobody was answered, so
-# it is no server error.
+# The status logged and counted for a request whose client went away while
+# the app was still reading it, before any answer began (nginx's "client
+# closed request"): nobody was answered, so it is no server error. A client
+# that leaves after sending the whole request is logged with the app's status.
 CLIENT_CLOSED = 499
 
 
@@ -70,7 +71,7 @@ class Observed:
     echoed: tuple[bytes, bytes]  # the X-Request-Id header of the answer
     status: int = 500  # what the client gets if the app raises before answering
     answering: bool = False  # an answer has begun
-    client_gone: bool = False  # the client went away before it began
+    client_gone: bool = False  # the app read a disconnect before an answer began
 
 
 class Recorder:
@@ -106,7 +107,7 @@ class Recorder:
     def finish(self, scope: Scope, seen: Observed) -> None:
         """The request is answered: its metrics and its log line, with the
         status the client got (the HTTP protocol's own answer, if it gave one;
-        :data:`CLIENT_CLOSED` if nobody was answered)."""
+        :data:`CLIENT_CLOSED` if the client left while the app read it)."""
         seconds = time.perf_counter() - seen.started
         route = route_of(scope, self.prefix)
         method = scope["method"]
